@@ -1,0 +1,51 @@
+# Thin named targets; the work lives in scripts/ and the Python packages.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+BASE_URL ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint typecheck generate check-generated contract lock clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(VENV)/.installed tools/node_modules/.installed ## Create .venv/ with pinned dependencies and node tools (quick when up to date)
+
+$(VENV)/.installed: requirements.lock pyproject.toml generated_client/pyproject.toml
+	scripts/install-python.sh "$(PYTHON)" "$(VENV)"
+	@touch $@
+
+tools/node_modules/.installed: tools/package.json tools/package-lock.json
+	scripts/install-node-tools.sh
+	@touch $@
+
+run: $(VENV)/.installed ## Serve the mock on $(HOST):$(PORT) with its embedded defaults
+	$(BIN)/imagen-mock serve --host $(HOST) --port $(PORT)
+
+test: install lint ## Lint, type-check, check the generated client is fresh, run every test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install ## Lint the spec (openapi-spec-validator, Redocly) and the code (ruff, mypy)
+	$(BIN)/openapi-spec-validator openapi/openapi.yaml
+	scripts/redocly.sh lint openapi/openapi.yaml --config redocly.yaml
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+generate: $(VENV)/.installed ## Regenerate generated_client/ from openapi/openapi.yaml
+	$(BIN)/python scripts/generate_client.py generated_client
+
+contract: $(VENV)/.installed ## Run the contract suite against BASE_URL with REPLICATE_API_TOKEN
+	IMAGEN_CONTRACT_BASE_URL="$(BASE_URL)" $(BIN)/pytest contract_tests/live $(PYTEST_ARGS)
+
+lock: $(VENV)/.installed ## Re-resolve requirements.lock from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+
+clean: ## Remove the virtualenv, node tools and caches
+	rm -rf $(VENV) tools/node_modules .mypy_cache .ruff_cache .hypothesis .schemathesis

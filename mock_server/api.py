@@ -1,0 +1,197 @@
+"""The predictions API blueprint, mounted at ``/v1`` and ``/replicate/v1``.
+
+Each handler is the same short pipeline: authenticate, validate against the
+spec, call the service, render the prediction with URLs of this server.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, request
+
+from mock_server import lifecycle, problems
+from mock_server.lifecycle import Links, PredictionRecord
+from mock_server.service import InvalidCursorError, PredictionService, encode_cursor
+from mock_server.validation import RequestValidator
+
+__all__ = ["PREFIXES", "MockState", "bp"]
+
+#: Blueprint name -> URL prefix; the same API answers under each.
+PREFIXES: Final = {"v1": "/v1", "replicate": "/replicate/v1"}
+
+bp = Blueprint("api", __name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MockState:
+    """What the handlers share, kept in ``app.extensions["imagen_mock"]``."""
+
+    validator: RequestValidator
+    service: PredictionService
+    token: str | None
+
+
+def _state() -> MockState:
+    state: MockState = current_app.extensions["imagen_mock"]
+    return state
+
+
+def _links() -> Links:
+    root = request.host_url.rstrip("/")
+    prefix = PREFIXES.get(request.blueprint or "", "/v1")
+    return Links(api=f"{root}{request.script_root}{prefix}", root=f"{root}{request.script_root}")
+
+
+def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    return Response(body, status=status, mimetype="application/json", headers=headers)
+
+
+def _show(record: PredictionRecord, *, as_created: bool = False) -> dict[str, Any]:
+    now = _state().service.clock.now()
+    return lifecycle.render(record, now, _links(), as_created=as_created)
+
+
+@bp.before_request
+def authenticate() -> None:
+    """Reject requests without an acceptable Bearer token.
+
+    Raises:
+        Problem: 401 when the token is missing, malformed or not the pinned one.
+    """
+    header = request.headers.get("Authorization")
+    if not header:
+        raise problems.missing_token()
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise problems.invalid_token()
+    pinned = _state().token
+    if pinned is not None and token != pinned:
+        raise problems.invalid_token()
+
+
+@bp.post("/models/<model_owner>/<model_name>/predictions")
+def create_prediction(model_owner: str, model_name: str) -> Response:
+    """Create a prediction, holding the request under ``Prefer: wait``.
+
+    Raises:
+        Problem: 404 unknown model, 415 not JSON, 400 unparsable, 422 invalid.
+    """
+    state = _state()
+    validator = state.validator
+    if model_owner not in validator.model_owners or model_name not in validator.model_names:
+        raise problems.not_found(f"Model {model_owner}/{model_name}")
+    wait, header_errors = validator.prefer_wait(request.headers.get("Prefer"))
+    if header_errors:
+        raise problems.validation_failed(header_errors, title="Invalid request header")
+    body = _read_json()
+    errors = validator.create_body(body)
+    if errors:
+        raise problems.validation_failed(errors)
+    extra = {key: body[key] for key in ("webhook", "webhook_events_filter") if key in body}
+    record = state.service.create(body["input"], extra)
+    headers = {"Location": f"{_links().api}/predictions/{record.id}"}
+    if wait is None:
+        return _json(_show(record, as_created=True), 201, headers)
+    record, ended = state.service.wait(record.id, wait)
+    headers["Preference-Applied"] = "wait"
+    return _json(_show(record), 201 if ended else 202, headers)
+
+
+@bp.get("/predictions/<prediction_id>")
+def get_prediction(prediction_id: str) -> Response:
+    """The prediction now.
+
+    Raises:
+        Problem: 404 if there is no such prediction.
+    """
+    record = _state().service.get(prediction_id)
+    if record is None:
+        raise problems.not_found(f"Prediction {prediction_id}")
+    return _json(_show(record))
+
+
+@bp.post("/predictions/<prediction_id>/cancel")
+def cancel_prediction(prediction_id: str) -> Response:
+    """Cancel the prediction if it is still running.
+
+    Raises:
+        Problem: 404 if there is no such prediction.
+    """
+    record = _state().service.cancel(prediction_id)
+    if record is None:
+        raise problems.not_found(f"Prediction {prediction_id}")
+    return _json(_show(record))
+
+
+@bp.get("/predictions")
+def list_predictions() -> Response:
+    """A page of predictions, newest first, with absolute ``next``/``previous`` URLs.
+
+    Raises:
+        Problem: 422 for a malformed cursor or date-time.
+    """
+    state = _state()
+    args = request.args
+    errors = state.validator.list_query(args)
+    if errors:
+        raise problems.validation_failed(errors, title="Invalid query")
+    after = _timestamp(args.get("created_after"))
+    before = _timestamp(args.get("created_before"))
+    try:
+        page, now = state.service.page(args.get("cursor"), after, before)
+    except InvalidCursorError:
+        raise problems.validation_failed(
+            [problems.InvalidField("invalid", "cursor", "cursor is not valid")],
+            title="Invalid query",
+        ) from None
+    links = _links()
+    kept = {key: args[key] for key in ("created_after", "created_before") if key in args}
+
+    def page_url(cursor: str) -> str:
+        return f"{links.api}/predictions?{urlencode({**kept, 'cursor': cursor})}"
+
+    return _json(
+        {
+            "next": page_url(encode_cursor(before=page.older)) if page.older is not None else None,
+            "previous": page_url(encode_cursor(after=page.newer))
+            if page.newer is not None
+            else None,
+            "results": [lifecycle.render(record, now, links) for record in page.records],
+        }
+    )
+
+
+def _timestamp(value: str | None) -> float | None:
+    if value is None:
+        return None
+    return datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00")).timestamp()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _read_json() -> Any:
+    """The request body as JSON.
+
+    Raises:
+        Problem: 415 if it is not declared as JSON, 400 if it does not parse.
+    """
+    if request.mimetype != "application/json":
+        raise problems.unsupported_media_type(request.content_type)
+    raw = request.get_data(cache=False)
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise problems.bad_json("it is not UTF-8 text") from None
+    except RecursionError:
+        raise problems.bad_json("it is nested too deeply") from None
+    except ValueError as exc:
+        raise problems.bad_json(str(exc)) from None

@@ -1,0 +1,98 @@
+"""The Flask application factory: configuration, blueprints and the error choke point."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Final
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from mock_server import api, files, problems
+from mock_server.clock import SystemClock
+from mock_server.problems import Problem
+from mock_server.service import PredictionService
+from mock_server.spec import load_spec
+from mock_server.store import InMemoryStore
+from mock_server.validation import RequestValidator
+
+__all__ = ["DEFAULTS", "create_app"]
+
+log = logging.getLogger(__name__)
+
+#: The embedded defaults: a run shaped like the real model, a few seconds end to end.
+DEFAULTS: Final[dict[str, Any]] = {
+    "MOCK_TOKEN": None,
+    "MOCK_STARTING_SECONDS": 1.0,
+    "MOCK_PROCESSING_SECONDS": 3.0,
+    "MOCK_TRUSTED_PROXIES": 0,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+}
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build a mock server.
+
+    ``test_config`` overrides :data:`DEFAULTS`; besides those keys it may hold
+    ``MOCK_CLOCK`` (a :class:`~mock_server.clock.Clock`), ``MOCK_STORE`` (a
+    :class:`~mock_server.store.Store`) and ``MOCK_SPEC_PATH``.
+
+    Raises:
+        SpecNotFoundError: if the OpenAPI document cannot be found.
+    """
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    spec = load_spec(app.config.get("MOCK_SPEC_PATH"))
+    app.extensions["imagen_mock"] = api.MockState(
+        validator=RequestValidator(spec),
+        service=PredictionService(
+            store=app.config.get("MOCK_STORE") or InMemoryStore(),
+            clock=app.config.get("MOCK_CLOCK") or SystemClock(),
+            starting_seconds=float(app.config["MOCK_STARTING_SECONDS"]),
+            processing_seconds=float(app.config["MOCK_PROCESSING_SECONDS"]),
+        ),
+        token=app.config["MOCK_TOKEN"],
+    )
+    for name, prefix in api.PREFIXES.items():
+        app.register_blueprint(api.bp, url_prefix=prefix, name=name)
+    app.register_blueprint(files.bp)
+    app.register_error_handler(Problem, _send_problem)
+    app.register_error_handler(HTTPException, _send_http_error)
+    app.register_error_handler(Exception, _send_unexpected)
+
+    hops = int(app.config["MOCK_TRUSTED_PROXIES"])
+    if hops > 0:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )
+    return app
+
+
+def _send_problem(problem: Problem) -> Response:
+    response = Response(problem.to_json(), status=problem.status, mimetype=problems.CONTENT_TYPE)
+    response.headers.update(problem.headers)
+    return response
+
+
+def _send_http_error(error: HTTPException) -> Response:
+    if isinstance(error, MethodNotAllowed):
+        return _send_problem(problems.method_not_allowed(list(error.valid_methods or [])))
+    if isinstance(error, RequestEntityTooLarge):
+        from flask import current_app
+
+        return _send_problem(problems.payload_too_large(current_app.config["MAX_CONTENT_LENGTH"]))
+    if error.code == 404:
+        return _send_problem(problems.route_not_found())
+    code = error.code or 400
+    return _send_problem(Problem(code, error.description or error.name, error.name))
+
+
+def _send_unexpected(error: Exception) -> Response:
+    log.exception("unexpected error", exc_info=error)
+    return _send_problem(Problem(500, "The mock server failed unexpectedly.", "Internal error"))

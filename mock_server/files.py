@@ -1,0 +1,36 @@
+"""Output images, served like Replicate's file delivery: no token needed."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app
+
+from mock_server import images, lifecycle, problems
+from mock_server.api import MockState
+
+__all__ = ["bp"]
+
+bp = Blueprint("files", __name__)
+
+
+@bp.get("/delivery/<prediction_id>/output.<fmt>")
+def output_file(prediction_id: str, fmt: str) -> Response:
+    """The image of a succeeded prediction.
+
+    Raises:
+        Problem: 404 if the prediction does not exist, has no output yet, or the
+            extension is not the prediction's format.
+    """
+    state: MockState = current_app.extensions["imagen_mock"]
+    record = state.service.get(prediction_id)
+    now = state.service.clock.now()
+    if record is None or lifecycle.status_at(record, now) != "succeeded":
+        raise problems.not_found(f"File for prediction {prediction_id}")
+    input_ = {**lifecycle.DEFAULTS, **record.input}
+    if fmt != input_["output_format"]:
+        raise problems.not_found(f"File output.{fmt} of prediction {prediction_id}")
+    data = images.render_image(str(input_["prompt"]), input_["aspect_ratio"], fmt)
+    return Response(
+        data,
+        mimetype=images.MEDIA_TYPES[fmt],
+        headers={"Cache-Control": "public, max-age=3600"},
+    )

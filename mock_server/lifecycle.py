@@ -1,0 +1,236 @@
+"""A prediction's life, computed from its record and the current time.
+
+Nothing here runs in the background: a record holds when the prediction was
+created and how long each phase lasts, and :func:`render` works out what the
+prediction looks like at any instant. This keeps the lifecycle exact under a
+fake clock and identical across threads and processes.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from mock_server.safety import SAFETY_ERROR, is_blocked
+
+__all__ = [
+    "MODEL",
+    "TERMINAL",
+    "Links",
+    "PredictionRecord",
+    "cancel",
+    "ends_at",
+    "format_time",
+    "is_terminal",
+    "new_prediction_id",
+    "new_record",
+    "output_path",
+    "render",
+    "replace_extra",
+    "started_at",
+    "status_at",
+]
+
+MODEL: Final = "google/imagen-4-ultra"
+TERMINAL: Final = frozenset({"succeeded", "failed", "canceled", "aborted"})
+DEFAULTS: Final = {
+    "aspect_ratio": "1:1",
+    "output_format": "jpg",
+    "safety_filter_level": "block_only_high",
+}
+_ID_ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRecord:
+    """Everything stored about one prediction; the rest is derived."""
+
+    id: str
+    """Unique id, 26 lowercase base-32 characters like Replicate's."""
+    input: dict[str, Any]
+    """The input exactly as the client sent it."""
+    created_at: float
+    """Creation time, seconds since the epoch."""
+    starting_seconds: float
+    """How long the prediction stays ``starting``."""
+    processing_seconds: float
+    """How long the model runs once started."""
+    seed: int
+    """The seed reported in the logs."""
+    blocked: bool = False
+    """Whether the safety filter rejects this prompt (the prediction then fails)."""
+    canceled_at: float | None = None
+    """When a cancel request arrived, if one did before the prediction ended."""
+    model: str = MODEL
+    """``owner/name`` of the model."""
+    source: str = "api"
+    """How the prediction was created."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Room for later features (webhooks, deadlines) without changing the store."""
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Absolute URL prefixes for the server that answers the current request."""
+
+    api: str
+    """Base of the API, such as ``https://host/replicate/v1``."""
+    root: str
+    """Scheme and host with no path, such as ``https://host``."""
+
+
+def new_prediction_id() -> str:
+    """Make a random id in Replicate's format."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(26))
+
+
+def new_record(
+    input_: dict[str, Any],
+    *,
+    now: float,
+    starting_seconds: float,
+    processing_seconds: float,
+) -> PredictionRecord:
+    """Create the record of a new prediction, with the safety filter applied."""
+    level = str(input_.get("safety_filter_level", DEFAULTS["safety_filter_level"]))
+    return PredictionRecord(
+        id=new_prediction_id(),
+        input=input_,
+        created_at=now,
+        starting_seconds=max(starting_seconds, 0.0),
+        processing_seconds=max(processing_seconds, 0.0),
+        seed=secrets.randbelow(2**31),
+        blocked=is_blocked(str(input_.get("prompt", "")), level),
+    )
+
+
+def replace_extra(record: PredictionRecord, extra: dict[str, Any]) -> PredictionRecord:
+    """The record with ``extra`` merged into its extra fields."""
+    return replace(record, extra={**record.extra, **extra})
+
+
+def started_at(record: PredictionRecord) -> float:
+    """When the model starts (or would start) running."""
+    return record.created_at + record.starting_seconds
+
+
+def ends_at(record: PredictionRecord) -> float:
+    """When the prediction reaches its terminal status."""
+    natural = started_at(record) + record.processing_seconds
+    if record.canceled_at is not None and record.canceled_at < natural:
+        return record.canceled_at
+    return natural
+
+
+def status_at(record: PredictionRecord, now: float) -> str:
+    """The prediction's status at ``now``."""
+    if now >= ends_at(record):
+        if record.canceled_at is not None and record.canceled_at == ends_at(record):
+            return "canceled"
+        return "failed" if record.blocked else "succeeded"
+    return "processing" if now >= started_at(record) else "starting"
+
+
+def is_terminal(record: PredictionRecord, now: float) -> bool:
+    """Whether the prediction has ended at ``now``."""
+    return status_at(record, now) in TERMINAL
+
+
+def cancel(record: PredictionRecord, now: float) -> PredictionRecord:
+    """Cancel the prediction at ``now``; an ended prediction is returned unchanged."""
+    if is_terminal(record, now):
+        return record
+    return replace(record, canceled_at=now)
+
+
+def format_time(moment: float) -> str:
+    """RFC 3339 with milliseconds and a ``Z``, as Replicate writes times."""
+    text = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def _log_lines(record: PredictionRecord) -> list[tuple[float, str]]:
+    """The model's log lines, each with the fraction of the run at which it appears."""
+    ratio = record.input.get("aspect_ratio", DEFAULTS["aspect_ratio"])
+    lines = [
+        (0.0, f"Using seed: {record.seed}"),
+        (0.05, f"Generating image with aspect ratio {ratio}"),
+        (0.5, "Image generated, running safety checks"),
+    ]
+    if record.blocked:
+        lines.append((1.0, "Safety filter rejected the image"))
+    else:
+        lines.append((1.0, f"Generated image in {record.processing_seconds:.2f} sec"))
+    return lines
+
+
+def _logs_at(record: PredictionRecord, now: float) -> str:
+    start = started_at(record)
+    if now < start:
+        return ""
+    end = min(now, ends_at(record))
+    duration = record.processing_seconds
+    shown = [text for at, text in _log_lines(record) if start + at * duration <= end]
+    return "".join(f"{line}\n" for line in shown)
+
+
+def output_path(record: PredictionRecord) -> str:
+    """Path (under the server root) of the prediction's image."""
+    fmt = record.input.get("output_format", DEFAULTS["output_format"])
+    return f"/delivery/{record.id}/output.{fmt}"
+
+
+def render(
+    record: PredictionRecord, now: float, links: Links, *, as_created: bool = False
+) -> dict[str, Any]:
+    """The prediction as the API shows it at ``now``, with URLs under ``links``.
+
+    ``as_created`` shows it as at the instant of creation (``starting``, no logs),
+    which is what a create request without ``Prefer: wait`` answers, however short
+    the configured phases are.
+    """
+    if as_created:
+        now = -math.inf
+    status = status_at(record, now)
+    start = started_at(record)
+    running = start <= min(now, ends_at(record))
+    metrics: dict[str, Any] = {}
+    completed_at = None
+    output = None
+    error = None
+    if status in TERMINAL:
+        end = ends_at(record)
+        completed_at = format_time(end)
+        metrics["total_time"] = round(end - record.created_at, 3)
+        if running:
+            metrics["predict_time"] = round(end - start, 3)
+        if status == "succeeded":
+            output = links.root + output_path(record)
+            metrics["image_count"] = 1
+        elif status == "failed":
+            error = SAFETY_ERROR
+    return {
+        "id": record.id,
+        "model": record.model,
+        "version": "hidden",
+        "input": record.input,
+        "logs": _logs_at(record, now),
+        "output": output,
+        "data_removed": False,
+        "error": error,
+        "status": status,
+        "created_at": format_time(record.created_at),
+        "started_at": format_time(start) if running else None,
+        "completed_at": completed_at,
+        "source": record.source,
+        "metrics": metrics,
+        "urls": {
+            "cancel": f"{links.api}/predictions/{record.id}/cancel",
+            "get": f"{links.api}/predictions/{record.id}",
+            "stream": f"{links.root}/stream/{record.id}",
+            "web": f"{links.root}/p/{record.id}",
+        },
+    }

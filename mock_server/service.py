@@ -1,0 +1,128 @@
+"""The prediction operations, free of HTTP: create, read, cancel, wait and list.
+
+Everything time-dependent goes through the injected clock, so tests drive the
+lifecycle without sleeping.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+
+from mock_server import lifecycle
+from mock_server.clock import Clock
+from mock_server.lifecycle import PredictionRecord
+from mock_server.store import Page, Store
+
+__all__ = ["InvalidCursorError", "PredictionService", "decode_cursor", "encode_cursor"]
+
+PAGE_SIZE: Final = 100
+#: How often a held ``Prefer: wait`` request looks for a cancel.
+WAIT_POLL_SECONDS: Final = 0.05
+
+
+class InvalidCursorError(ValueError):
+    """A list cursor that this server did not hand out."""
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionService:
+    """Predictions of one mock instance."""
+
+    store: Store
+    clock: Clock
+    starting_seconds: float
+    processing_seconds: float
+
+    def create(self, input_: dict[str, Any], extra: dict[str, Any] | None = None) -> PredictionRecord:
+        """Start a prediction now and store it."""
+        record = lifecycle.new_record(
+            input_,
+            now=self.clock.now(),
+            starting_seconds=self.starting_seconds,
+            processing_seconds=self.processing_seconds,
+        )
+        if extra:
+            record = lifecycle.replace_extra(record, extra)
+        self.store.add(record)
+        return record
+
+    def get(self, prediction_id: str) -> PredictionRecord | None:
+        """The prediction, or None if there is no such id."""
+        return self.store.get(prediction_id)
+
+    def cancel(self, prediction_id: str) -> PredictionRecord | None:
+        """Cancel a running prediction (an ended one is left as it is); None if unknown."""
+        now = self.clock.now()
+        return self.store.update(prediction_id, lambda record: lifecycle.cancel(record, now))
+
+    def wait(self, prediction_id: str, seconds: float) -> tuple[PredictionRecord, bool]:
+        """Hold until the prediction ends or ``seconds`` pass.
+
+        Returns the record as it then is and whether it has ended.
+
+        Raises:
+            KeyError: if there is no such prediction.
+        """
+        give_up = self.clock.now() + seconds
+        while True:
+            record = self.store.get(prediction_id)
+            if record is None:
+                raise KeyError(prediction_id)
+            now = self.clock.now()
+            if lifecycle.is_terminal(record, now):
+                return record, True
+            if now >= give_up:
+                return record, False
+            until_end = lifecycle.ends_at(record) - now
+            self.clock.sleep(min(until_end, give_up - now, WAIT_POLL_SECONDS))
+
+    def page(
+        self,
+        cursor: str | None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+    ) -> tuple[Page, float]:
+        """One page of predictions, newest first, and the time it was taken at.
+
+        Raises:
+            InvalidCursorError: if ``cursor`` was not made by :func:`encode_cursor`.
+        """
+        before, after = decode_cursor(cursor) if cursor else (None, None)
+        page = self.store.page(
+            limit=PAGE_SIZE,
+            before=before,
+            after=after,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        return page, self.clock.now()
+
+
+def encode_cursor(*, before: int | None = None, after: int | None = None) -> str:
+    """An opaque cursor for the page older than ``before`` or newer than ``after``."""
+    doc = {"b": before} if before is not None else {"a": after}
+    raw = json.dumps(doc, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int | None, int | None]:
+    """``(before, after)`` from a cursor.
+
+    Raises:
+        InvalidCursorError: if the cursor is malformed.
+    """
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        doc = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError) as exc:
+        raise InvalidCursorError(cursor) from exc
+    if not isinstance(doc, dict) or len(doc) != 1:
+        raise InvalidCursorError(cursor)
+    key, value = next(iter(doc.items()))
+    if key not in {"a", "b"} or type(value) is not int or value < 0:
+        raise InvalidCursorError(cursor)
+    return (value, None) if key == "b" else (None, value)

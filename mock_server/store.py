@@ -1,0 +1,122 @@
+"""Where predictions live. Handlers see only the :class:`Store` interface."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from mock_server.lifecycle import PredictionRecord
+
+__all__ = ["InMemoryStore", "Page", "Store"]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of records, newest first, with positions of its neighbours."""
+
+    records: list[PredictionRecord]
+    """The page, newest first."""
+    older: int | None
+    """Position to continue from for older records, or None if there are none."""
+    newer: int | None
+    """Position to continue from for newer records, or None if there are none."""
+
+
+class Store(Protocol):
+    """Storage of prediction records. Implementations must be thread-safe."""
+
+    def add(self, record: PredictionRecord) -> None:
+        """Store a new record."""
+        ...
+
+    def get(self, prediction_id: str) -> PredictionRecord | None:
+        """The record with this id, or None."""
+        ...
+
+    def update(
+        self, prediction_id: str, change: Callable[[PredictionRecord], PredictionRecord]
+    ) -> PredictionRecord | None:
+        """Atomically replace a record by ``change(record)``; None if there is no such id."""
+        ...
+
+    def page(
+        self,
+        *,
+        limit: int,
+        before: int | None = None,
+        after: int | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+    ) -> Page:
+        """Up to ``limit`` records newest first, older than position ``before`` or
+        newer than position ``after``, created in ``[created_after, created_before)``."""
+        ...
+
+
+class InMemoryStore:
+    """The embedded default: a dict and an insertion-ordered list under one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_id: dict[str, PredictionRecord] = {}
+        self._order: list[str] = []
+
+    def add(self, record: PredictionRecord) -> None:
+        with self._lock:
+            if record.id in self._by_id:
+                raise KeyError(f"duplicate prediction id {record.id}")
+            self._by_id[record.id] = record
+            self._order.append(record.id)
+
+    def get(self, prediction_id: str) -> PredictionRecord | None:
+        return self._by_id.get(prediction_id)
+
+    def update(
+        self, prediction_id: str, change: Callable[[PredictionRecord], PredictionRecord]
+    ) -> PredictionRecord | None:
+        with self._lock:
+            current = self._by_id.get(prediction_id)
+            if current is None:
+                return None
+            updated = change(current)
+            self._by_id[prediction_id] = updated
+            return updated
+
+    def page(
+        self,
+        *,
+        limit: int,
+        before: int | None = None,
+        after: int | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+    ) -> Page:
+        with self._lock:
+            positions = [
+                pos
+                for pos, pid in enumerate(self._order)
+                if _created_in(self._by_id[pid], created_after, created_before)
+            ]
+            if after is not None:
+                chosen = [pos for pos in positions if pos > after][:limit]
+            else:
+                older = [pos for pos in positions if before is None or pos < before]
+                chosen = older[-limit:] if limit else []
+            chosen.reverse()
+            records = [self._by_id[self._order[pos]] for pos in chosen]
+        if not chosen:
+            return Page(records=[], older=None, newer=None)
+        oldest, newest = chosen[-1], chosen[0]
+        return Page(
+            records=records,
+            older=oldest if positions and positions[0] < oldest else None,
+            newer=newest if positions and positions[-1] > newest else None,
+        )
+
+
+def _created_in(record: PredictionRecord, after: float | None, before: float | None) -> bool:
+    if after is not None and record.created_at < after:
+        return False
+    return before is None or record.created_at < before

@@ -1,0 +1,151 @@
+"""Request validation compiled once from the spec.
+
+Validators are built at start-up from the dereferenced spec; a request costs
+only the schema check itself. Errors come back as :class:`InvalidField` items
+worded the way Replicate words them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+
+from mock_server.problems import InvalidField
+
+__all__ = ["RequestValidator", "describe_errors"]
+
+_CREATE_PATH = "/models/{model_owner}/{model_name}/predictions"
+_LIST_PATH = "/predictions"
+_JSON_TYPES = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    type(None): "null",
+    list: "array",
+    dict: "object",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Param:
+    name: str
+    validator: Draft202012Validator
+
+
+class RequestValidator:
+    """The checks the spec asks of each operation, compiled from a dereferenced spec."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        create = spec["paths"][_CREATE_PATH]["post"]
+        params = {p["name"]: p for p in create["parameters"]}
+        self.model_owners: frozenset[str] = frozenset(params["model_owner"]["schema"]["enum"])
+        self.model_names: frozenset[str] = frozenset(params["model_name"]["schema"]["enum"])
+        self._prefer = re.compile(params["Prefer"]["schema"]["pattern"])
+        body_schema = create["requestBody"]["content"]["application/json"]["schema"]
+        self._create_body = _compile(body_schema)
+        listing = spec["paths"][_LIST_PATH]["get"]
+        self._list_params = tuple(
+            _Param(p["name"], _compile(p["schema"])) for p in listing["parameters"]
+        )
+
+    def prefer_wait(self, header: str | None) -> tuple[float | None, list[InvalidField]]:
+        """Seconds to hold the request for a ``Prefer`` header (None: no wait), or errors."""
+        if header is None:
+            return None, []
+        value = header.strip()
+        if not self._prefer.fullmatch(value):
+            return None, [
+                InvalidField(
+                    "invalid_header",
+                    "Prefer",
+                    'Prefer must be "wait" or "wait=N" with N from 1 to 60',
+                )
+            ]
+        _, _, seconds = value.partition("=")
+        return float(seconds or 60), []
+
+    def create_body(self, body: Any) -> list[InvalidField]:
+        """Problems with a create request's body, empty when it is valid."""
+        return describe_errors(self._create_body.iter_errors(body))
+
+    def list_query(self, query: Mapping[str, str]) -> list[InvalidField]:
+        """Problems with a list request's query parameters."""
+        errors: list[InvalidField] = []
+        for param in self._list_params:
+            if param.name in query:
+                errors += describe_errors(
+                    param.validator.iter_errors(query[param.name]), root=param.name
+                )
+        return errors
+
+
+def _compile(schema: Mapping[str, Any]) -> Draft202012Validator:
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=FormatChecker())
+
+
+def describe_errors(errors: Iterable[ValidationError], root: str = "(root)") -> list[InvalidField]:
+    """Turn jsonschema errors into Replicate's ``invalid_fields``, sorted by field."""
+    found: dict[tuple[str, str, str], InvalidField] = {}
+    for error in errors:
+        for item in _describe(error, root):
+            found.setdefault((item.field, item.type, item.description), item)
+    return sorted(found.values(), key=lambda item: (item.field, item.type, item.description))
+
+
+def _field(path: Iterable[Any], root: str) -> str:
+    parts = [str(part) for part in path]
+    if root != "(root)":
+        parts.insert(0, root)
+    return ".".join(parts) or root
+
+
+def _describe(error: ValidationError, root: str) -> list[InvalidField]:
+    where = _field(error.absolute_path, root)
+    name = next(
+        (str(part) for part in reversed(error.absolute_path) if not isinstance(part, int)), where
+    )
+    kind = str(error.validator)
+    instance = error.instance
+    if kind == "required" and isinstance(instance, dict):
+        return [
+            InvalidField("required", where, f"{prop} is required")
+            for prop in error.validator_value
+            if prop not in instance
+        ]
+    if kind == "additionalProperties" and isinstance(instance, dict):
+        known = error.schema.get("properties", {})
+        return [
+            InvalidField(
+                "additional_property_not_allowed",
+                where,
+                f"Additional property {extra} is not allowed",
+            )
+            for extra in instance
+            if extra not in known
+        ]
+    if kind == "enum":
+        choices = ", ".join(json.dumps(choice) for choice in error.validator_value)
+        return [InvalidField("enum", where, f"{name} must be one of the following: {choices}")]
+    if kind == "type":
+        expected = error.validator_value
+        wanted = "/".join(expected) if isinstance(expected, list) else str(expected)
+        given = _JSON_TYPES.get(type(instance), type(instance).__name__)
+        return [
+            InvalidField("invalid_type", where, f"Invalid type. Expected: {wanted}, given: {given}")
+        ]
+    if kind == "format":
+        return [InvalidField("format", where, f"Does not match format '{error.validator_value}'")]
+    if kind == "uniqueItems":
+        return [InvalidField("unique", where, f"{name} items must be unique")]
+    return [InvalidField(_snake(kind), where, error.message)]
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
