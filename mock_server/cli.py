@@ -1,0 +1,143 @@
+"""``imagen-mock``: the command line. ``imagen-mock serve`` runs the mock under gunicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["build_parser", "main"]
+
+_ENV_PREFIX = "IMAGEN_MOCK_"
+
+
+def _env(name: str, default: Any, convert: Callable[[str], Any] = str) -> Any:
+    raw = os.environ.get(_ENV_PREFIX + name)
+    return default if raw is None or raw == "" else convert(raw)
+
+
+def _flag(raw: str) -> bool:
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; every option's default can come from an environment variable."""
+    parser = argparse.ArgumentParser(
+        prog="imagen-mock",
+        description="Offline mock of Replicate's google/imagen-4-ultra predictions API.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="serve the mock over HTTP or HTTPS",
+        description=(
+            "Serve the predictions API at /v1 and /replicate/v1. Each option may also be "
+            "set through the environment variable named in its help; the flag wins."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = serve.add_argument
+    add("--host", default=_env("HOST", "127.0.0.1"), help="address to bind [IMAGEN_MOCK_HOST]")
+    add("--port", type=int, default=_env("PORT", 8000, int), help="port [IMAGEN_MOCK_PORT]")
+    add(
+        "--token",
+        default=_env("TOKEN", None),
+        help="accept only this Bearer token; by default any non-empty token [IMAGEN_MOCK_TOKEN]",
+    )
+    add(
+        "--starting-seconds",
+        type=float,
+        default=_env("STARTING_SECONDS", 1.0, float),
+        help="how long a prediction stays 'starting' [IMAGEN_MOCK_STARTING_SECONDS]",
+    )
+    add(
+        "--processing-seconds",
+        type=float,
+        default=_env("PROCESSING_SECONDS", 3.0, float),
+        help="how long it stays 'processing' [IMAGEN_MOCK_PROCESSING_SECONDS]",
+    )
+    add(
+        "--threads",
+        type=int,
+        default=_env("THREADS", 64, int),
+        help="worker threads; each held 'Prefer: wait' request uses one [IMAGEN_MOCK_THREADS]",
+    )
+    add(
+        "--tls",
+        action="store_true",
+        default=_env("TLS", False, _flag),
+        help="serve HTTPS with a certificate from a locally generated CA [IMAGEN_MOCK_TLS]",
+    )
+    add(
+        "--ca-file",
+        type=Path,
+        default=_env("CA_FILE", None, Path),
+        help="with --tls, write the CA certificate (PEM) here [IMAGEN_MOCK_CA_FILE]",
+    )
+    add(
+        "--trusted-proxies",
+        type=int,
+        default=_env("TRUSTED_PROXIES", 0, int),
+        help="number of proxies in front whose X-Forwarded-* headers to trust "
+        "[IMAGEN_MOCK_TRUSTED_PROXIES]",
+    )
+    add(
+        "--max-body-bytes",
+        type=int,
+        default=_env("MAX_BODY_BYTES", 1024 * 1024, int),
+        help="larger request bodies get 413 [IMAGEN_MOCK_MAX_BODY_BYTES]",
+    )
+    add(
+        "--access-log",
+        action="store_true",
+        default=_env("ACCESS_LOG", False, _flag),
+        help="log every request to stderr [IMAGEN_MOCK_ACCESS_LOG]",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``imagen-mock`` command."""
+    args = build_parser().parse_args(argv)
+    if args.ca_file is not None and not args.tls:
+        print("imagen-mock: --ca-file needs --tls", file=sys.stderr)
+        return 2
+    config = {
+        "MOCK_TOKEN": args.token,
+        "MOCK_STARTING_SECONDS": args.starting_seconds,
+        "MOCK_PROCESSING_SECONDS": args.processing_seconds,
+        "MOCK_TRUSTED_PROXIES": args.trusted_proxies,
+        "MAX_CONTENT_LENGTH": args.max_body_bytes,
+    }
+    from mock_server.serving import serve
+
+    tls_dir = tempfile.TemporaryDirectory(prefix="imagen-mock-tls-") if args.tls else None
+    try:
+        tls = None
+        if tls_dir is not None:
+            from mock_server.tls import make_certificates
+
+            tls = make_certificates(Path(tls_dir.name), args.host, args.ca_file)
+            print(f"imagen-mock: CA certificate at {tls.ca_file}", file=sys.stderr)
+        scheme = "https" if tls else "http"
+        print(f"imagen-mock: serving {scheme}://{args.host}:{args.port}/v1", file=sys.stderr)
+        serve(
+            config,
+            host=args.host,
+            port=args.port,
+            threads=args.threads,
+            tls=tls,
+            access_log=args.access_log,
+        )
+    finally:
+        if tls_dir is not None:
+            tls_dir.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
