@@ -135,7 +135,7 @@ def list_predictions() -> Response:
     """A page of predictions, newest first, with absolute ``next``/``previous`` URLs.
 
     Raises:
-        Problem: 422 for a malformed cursor or date-time.
+        Problem: 422 for a malformed date-time, 404 for a cursor this server did not make.
     """
     state = _state()
     args = request.args
@@ -147,10 +147,7 @@ def list_predictions() -> Response:
     try:
         page, now = state.service.page(args.get("cursor"), after, before)
     except InvalidCursorError:
-        raise problems.validation_failed(
-            [problems.InvalidField("invalid", "cursor", "cursor is not valid")],
-            title="Invalid query",
-        ) from None
+        raise problems.invalid_cursor() from None
     links = _links()
     kept = {key: args[key] for key in ("created_after", "created_before") if key in args}
 

@@ -16,6 +16,7 @@ __all__ = [
     "InvalidField",
     "Problem",
     "bad_json",
+    "invalid_cursor",
     "invalid_token",
     "method_not_allowed",
     "missing_token",
@@ -85,6 +86,11 @@ def invalid_token() -> Problem:
 def not_found(what: str) -> Problem:
     """404 for a named thing, worded like Replicate: ``<what> does not exist``."""
     return Problem(404, f"{what} does not exist")
+
+
+def invalid_cursor() -> Problem:
+    """404 for a list cursor the server did not hand out, as Replicate answers it."""
+    return Problem(404, "Invalid cursor")
 
 
 def route_not_found() -> Problem:
