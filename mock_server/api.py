@@ -34,6 +34,7 @@ class MockState:
     validator: RequestValidator
     service: PredictionService
     token: str | None
+    spec_text: str
 
 
 def _state() -> MockState:

@@ -14,7 +14,7 @@ from mock_server import api, files, problems
 from mock_server.clock import SystemClock
 from mock_server.problems import Problem
 from mock_server.service import PredictionService
-from mock_server.spec import load_spec
+from mock_server.spec import load_spec, spec_path
 from mock_server.store import InMemoryStore
 from mock_server.validation import RequestValidator
 
@@ -48,7 +48,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    spec = load_spec(app.config.get("MOCK_SPEC_PATH"))
+    path = app.config.get("MOCK_SPEC_PATH") or spec_path()
+    spec = load_spec(path)
     app.extensions["imagen_mock"] = api.MockState(
         validator=RequestValidator(spec),
         service=PredictionService(
@@ -58,6 +59,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             processing_seconds=float(app.config["MOCK_PROCESSING_SECONDS"]),
         ),
         token=app.config["MOCK_TOKEN"],
+        spec_text=path.read_text(encoding="utf-8"),
     )
     for name, prefix in api.PREFIXES.items():
         app.register_blueprint(api.bp, url_prefix=prefix, name=name)

@@ -1,4 +1,5 @@
-"""Output images, served like Replicate's file delivery: no token needed."""
+"""What the mock serves without a token: output images (like Replicate's file
+delivery) and the OpenAPI document it implements."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from flask import Blueprint, Response, current_app
 
 from mock_server import images, lifecycle, problems
 from mock_server.api import MockState
+from mock_server.spec import spec_path
 
 __all__ = ["bp"]
 
@@ -34,3 +36,10 @@ def output_file(prediction_id: str, fmt: str) -> Response:
         mimetype=images.MEDIA_TYPES[fmt],
         headers={"Cache-Control": "public, max-age=3600"},
     )
+
+
+@bp.get("/openapi.yaml")
+def openapi_document() -> Response:
+    """The OpenAPI document this mock implements, as YAML."""
+    state: MockState = current_app.extensions["imagen_mock"]
+    return Response(state.spec_text, mimetype="application/yaml")

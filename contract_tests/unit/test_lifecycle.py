@@ -1,0 +1,127 @@
+"""The lifecycle as a pure function of a record and the time, on a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from mock_server import lifecycle
+from mock_server.clock import FakeClock
+from mock_server.lifecycle import Links, PredictionRecord
+from mock_server.safety import SAFETY_ERROR
+
+LINKS = Links(api="https://mock.test/replicate/v1", root="https://mock.test")
+T0 = 1_000_000.0
+
+
+def record(prompt: str = "a red fox", **input_: str) -> PredictionRecord:
+    return lifecycle.new_record(
+        {"prompt": prompt, **input_}, now=T0, starting_seconds=1.0, processing_seconds=3.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("offset", "status"),
+    [(0.0, "starting"), (0.999, "starting"), (1.0, "processing"), (3.9, "processing"),
+     (4.0, "succeeded"), (100.0, "succeeded")],
+)
+def test_status_follows_the_phases(offset: float, status: str) -> None:
+    assert lifecycle.status_at(record(), T0 + offset) == status
+
+
+def test_starting_prediction_has_no_start_logs_or_output() -> None:
+    shown = lifecycle.render(record(), T0 + 0.5, LINKS)
+    assert shown["status"] == "starting"
+    assert shown["started_at"] is None
+    assert shown["completed_at"] is None
+    assert shown["logs"] == ""
+    assert shown["output"] is None
+    assert shown["metrics"] == {}
+
+
+def test_logs_grow_while_processing() -> None:
+    rec = record()
+    seen = [lifecycle.render(rec, T0 + t, LINKS)["logs"] for t in (1.0, 2.0, 3.0, 4.0)]
+    assert all(later.startswith(earlier) for earlier, later in zip(seen, seen[1:], strict=False))
+    assert len(seen[0].splitlines()) < len(seen[-1].splitlines())
+    assert seen[-1].endswith("Generated image in 3.00 sec\n")
+
+
+def test_succeeded_prediction_is_complete() -> None:
+    rec = record(aspect_ratio="16:9", output_format="png")
+    shown = lifecycle.render(rec, T0 + 10, LINKS)
+    assert shown["status"] == "succeeded"
+    assert shown["output"] == f"https://mock.test/delivery/{rec.id}/output.png"
+    assert shown["started_at"] == lifecycle.format_time(T0 + 1)
+    assert shown["completed_at"] == lifecycle.format_time(T0 + 4)
+    assert shown["metrics"] == {"total_time": 4.0, "predict_time": 3.0, "image_count": 1}
+    assert shown["error"] is None
+    assert shown["version"] == "hidden"
+    assert shown["model"] == "google/imagen-4-ultra"
+    assert shown["source"] == "api"
+    assert shown["data_removed"] is False
+    assert shown["input"] == {"prompt": "a red fox", "aspect_ratio": "16:9", "output_format": "png"}
+    assert shown["urls"] == {
+        "cancel": f"https://mock.test/replicate/v1/predictions/{rec.id}/cancel",
+        "get": f"https://mock.test/replicate/v1/predictions/{rec.id}",
+        "stream": f"https://mock.test/stream/{rec.id}",
+        "web": f"https://mock.test/p/{rec.id}",
+    }
+
+
+def test_as_created_view_is_starting_even_with_instant_phases() -> None:
+    rec = lifecycle.new_record({"prompt": "x"}, now=T0, starting_seconds=0, processing_seconds=0)
+    assert lifecycle.render(rec, T0, LINKS)["status"] == "succeeded"
+    assert lifecycle.render(rec, T0, LINKS, as_created=True)["status"] == "starting"
+
+
+def test_cancel_while_processing() -> None:
+    rec = lifecycle.cancel(record(), T0 + 2.5)
+    shown = lifecycle.render(rec, T0 + 10, LINKS)
+    assert shown["status"] == "canceled"
+    assert shown["completed_at"] == lifecycle.format_time(T0 + 2.5)
+    assert shown["output"] is None
+    assert shown["started_at"] == lifecycle.format_time(T0 + 1)
+    assert shown["metrics"] == {"total_time": 2.5, "predict_time": 1.5}
+    assert "Generated image" not in shown["logs"]
+
+
+def test_cancel_before_start_never_starts() -> None:
+    rec = lifecycle.cancel(record(), T0 + 0.5)
+    shown = lifecycle.render(rec, T0 + 10, LINKS)
+    assert shown["status"] == "canceled"
+    assert shown["started_at"] is None
+    assert shown["logs"] == ""
+    assert "predict_time" not in shown["metrics"]
+
+
+def test_cancel_after_the_end_changes_nothing() -> None:
+    rec = record()
+    assert lifecycle.cancel(rec, T0 + 5) is rec
+
+
+def test_blocked_prompt_fails_with_e005() -> None:
+    rec = record("a gore scene")
+    assert lifecycle.status_at(rec, T0 + 2) == "processing"
+    shown = lifecycle.render(rec, T0 + 4, LINKS)
+    assert shown["status"] == "failed"
+    assert shown["error"] == SAFETY_ERROR
+    assert shown["output"] is None
+
+
+def test_ids_look_like_replicate_ids() -> None:
+    ids = {lifecycle.new_prediction_id() for _ in range(200)}
+    assert len(ids) == 200
+    assert all(len(i) == 26 and i.isalnum() and i.islower() for i in ids)
+
+
+def test_format_time_has_milliseconds_and_z() -> None:
+    assert lifecycle.format_time(1_753_846_126.805) == "2025-07-30T03:28:46.805Z"
+
+
+def test_fake_clock_moves_only_forward() -> None:
+    clock = FakeClock(start=10.0)
+    clock.advance(2.5)
+    clock.sleep(0.5)
+    assert clock.now() == 13.0
+    with pytest.raises(ValueError, match="backwards"):
+        clock.advance(-1)

@@ -1,0 +1,114 @@
+"""Store and service: ordering, cursors, cancel and waiting, on a fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from mock_server.clock import FakeClock
+from mock_server.service import InvalidCursorError, PredictionService, decode_cursor, encode_cursor
+from mock_server.store import InMemoryStore
+
+
+@pytest.fixture
+def service(clock: FakeClock) -> PredictionService:
+    return PredictionService(
+        store=InMemoryStore(), clock=clock, starting_seconds=1.0, processing_seconds=3.0
+    )
+
+
+def test_pages_are_newest_first_and_chain(service: PredictionService, clock: FakeClock) -> None:
+    ids = []
+    for n in range(250):
+        ids.append(service.create({"prompt": f"p{n}"}).id)
+        clock.advance(0.01)
+    first, _ = service.page(None)
+    assert [r.id for r in first.records] == ids[::-1][:100]
+    assert first.newer is None
+    assert first.older is not None
+    second, _ = service.page(encode_cursor(before=first.older))
+    assert [r.id for r in second.records] == ids[::-1][100:200]
+    third, _ = service.page(encode_cursor(before=second.older))
+    assert [r.id for r in third.records] == ids[::-1][200:]
+    assert third.older is None
+    assert third.newer is not None
+    back, _ = service.page(encode_cursor(after=third.newer))
+    assert [r.id for r in back.records] == [r.id for r in second.records]
+
+
+def test_page_filters_by_creation_time(service: PredictionService, clock: FakeClock) -> None:
+    start = clock.now()
+    made = []
+    for _ in range(5):
+        made.append(service.create({"prompt": "x"}).id)
+        clock.advance(10)
+    page, _ = service.page(None, created_after=start + 10, created_before=start + 40)
+    assert [r.id for r in page.records] == made[1:4][::-1]
+
+
+@pytest.mark.parametrize("cursor", ["", "!!", "e30", "eyJiIjotMX0", "eyJ4IjoxfQ", "bm90IGpzb24"])
+def test_foreign_cursors_are_refused(cursor: str) -> None:
+    with pytest.raises(InvalidCursorError):
+        decode_cursor(cursor)
+
+
+def test_cursor_round_trip() -> None:
+    assert decode_cursor(encode_cursor(before=7)) == (7, None)
+    assert decode_cursor(encode_cursor(after=0)) == (None, 0)
+
+
+def test_cancel_unknown_is_none(service: PredictionService) -> None:
+    assert service.cancel("nope") is None
+
+
+def test_wait_returns_when_the_prediction_ends(
+    service: PredictionService, clock: FakeClock
+) -> None:
+    record = service.create({"prompt": "x"})
+    start = clock.now()
+    waited, ended = service.wait(record.id, 60)
+    assert ended
+    assert clock.now() - start == pytest.approx(4.0)
+    assert waited.id == record.id
+
+
+def test_wait_gives_up_after_its_limit(service: PredictionService, clock: FakeClock) -> None:
+    record = service.create({"prompt": "x"})
+    start = clock.now()
+    _, ended = service.wait(record.id, 2)
+    assert not ended
+    assert clock.now() - start == pytest.approx(2.0)
+
+
+class CancellingClock(FakeClock):
+    """A fake clock that cancels a prediction once ``at`` seconds have passed."""
+
+    def __init__(self, at: float) -> None:
+        super().__init__(start=0.0)
+        self.at = at
+        self.cancel: Callable[[], object] = lambda: None
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        if self.now() >= self.at:
+            self.cancel()
+
+
+def test_wait_notices_a_cancel() -> None:
+    clock = CancellingClock(at=5.0)
+    slow = PredictionService(
+        store=InMemoryStore(), clock=clock, starting_seconds=0, processing_seconds=1e6
+    )
+    record = slow.create({"prompt": "x"})
+    clock.cancel = lambda: slow.cancel(record.id)
+    waited, ended = slow.wait(record.id, 60)
+    assert ended
+    assert waited.canceled_at == pytest.approx(5.0, abs=0.1)
+    assert clock.now() < 6.0
+
+
+def test_store_rejects_duplicate_ids(service: PredictionService) -> None:
+    record = service.create({"prompt": "x"})
+    with pytest.raises(KeyError):
+        service.store.add(record)
