@@ -36,6 +36,7 @@ from imagen_client.models import (
 from imagen_client.types import Response, Unset
 from PIL import Image
 
+from mock_server import create_app
 from mock_server.clock import FakeClock
 
 HOST: Final = "http://mock.test"
@@ -80,6 +81,34 @@ def connect(app: Flask, base_url: str, token: str | None) -> ApiClient:
     return client.set_httpx_client(http)
 
 
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    """A clock that stands still until the test calls ``advance``."""
+    return FakeClock()
+
+
+@pytest.fixture
+def instant_app() -> Flask:
+    """A mock whose predictions have succeeded by the time they are read."""
+    return create_app({"MOCK_STARTING_SECONDS": 0, "MOCK_PROCESSING_SECONDS": 0})
+
+
+@pytest.fixture
+def clocked_app(fake_clock: FakeClock) -> Flask:
+    """A mock whose predictions start after 1 s and run for 3 s of ``fake_clock`` time."""
+    return create_app(
+        {"MOCK_CLOCK": fake_clock, "MOCK_STARTING_SECONDS": 1, "MOCK_PROCESSING_SECONDS": 3}
+    )
+
+
+@pytest.fixture
+def pinned_token_app() -> Flask:
+    """A mock that accepts only the Bearer token ``secret``."""
+    return create_app(
+        {"MOCK_TOKEN": "secret", "MOCK_STARTING_SECONDS": 0, "MOCK_PROCESSING_SECONDS": 0}
+    )
+
+
 @pytest.fixture(params=PREFIXES, ids=["v1", "replicate-v1"])
 def base_url(request: pytest.FixtureRequest) -> str:
     prefix: str = request.param
@@ -87,17 +116,17 @@ def base_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def client(instant_app: Flask, base_url: str) -> Iterator[ApiClient]:
-    """A client of a mock whose predictions succeed at once."""
-    with connect(instant_app, base_url, TOKEN) as api:
-        yield api
+def api(instant_app: Flask, base_url: str) -> Iterator[ApiClient]:
+    """A generated client of a mock whose predictions succeed at once."""
+    with connect(instant_app, base_url, TOKEN) as client:
+        yield client
 
 
 @pytest.fixture
-def clocked_client(clocked_app: Flask, base_url: str) -> Iterator[ApiClient]:
-    """A client of a mock whose predictions move with the ``fake_clock`` fixture."""
-    with connect(clocked_app, base_url, TOKEN) as api:
-        yield api
+def clocked_api(clocked_app: Flask, base_url: str) -> Iterator[ApiClient]:
+    """A generated client of a mock whose predictions move with ``fake_clock``."""
+    with connect(clocked_app, base_url, TOKEN) as client:
+        yield client
 
 
 def expect(response: Response[Any], status: HTTPStatus, kind: type[Parsed]) -> Parsed:
@@ -120,7 +149,7 @@ def expect_problem(response: Response[Any], status: HTTPStatus) -> Problem:
 def create(client: ApiClient, imagen_input: ImagenInput) -> Prediction:
     """Create a prediction (no ``Prefer: wait``) and check the 201 answer's framing."""
     response = create_prediction.sync_detailed(
-        "google", "imagen-4-ultra", client=client, body=PredictionRequest(input=imagen_input)
+        "google", "imagen-4-ultra", client=client, body=PredictionRequest(input_=imagen_input)
     )
     prediction = expect(response, HTTPStatus.CREATED, Prediction)
     assert response.headers["Location"] == prediction.urls.get
@@ -175,11 +204,11 @@ def check_image(
 
 
 def test_create_poll_until_succeeded_and_fetch_the_image(
-    clocked_client: ApiClient, fake_clock: FakeClock, base_url: str
+    clocked_api: ApiClient, fake_clock: FakeClock, base_url: str
 ) -> None:
     prompt = "a lighthouse on a cliff at dawn"
     created = create(
-        clocked_client,
+        clocked_api,
         ImagenInput(
             prompt=prompt,
             aspect_ratio="16:9",
@@ -192,14 +221,14 @@ def test_create_poll_until_succeeded_and_fetch_the_image(
     assert created.error is None
     assert created.model == "google/imagen-4-ultra"
     assert created.version == "hidden"
-    assert created.input.prompt == prompt
-    assert created.input.aspect_ratio == "16:9"
-    assert created.input.output_format == "jpg"
+    assert created.input_.prompt == prompt
+    assert created.input_.aspect_ratio == "16:9"
+    assert created.input_.output_format == "jpg"
     assert isinstance(created.urls, PredictionUrls)
     assert created.urls.get == f"{base_url}/predictions/{created.id}"
     assert created.urls.cancel == f"{base_url}/predictions/{created.id}/cancel"
 
-    done, seen = poll(clocked_client, created.id, fake_clock, is_terminal)
+    done, seen = poll(clocked_api, created.id, fake_clock, is_terminal)
 
     assert seen == ["starting", "processing", "succeeded"]
     assert done.id == created.id
@@ -212,46 +241,46 @@ def test_create_poll_until_succeeded_and_fetch_the_image(
     assert done.created_at <= done.started_at <= done.completed_at
     assert isinstance(done.metrics, PredictionMetrics)
     assert done.metrics.image_count == 1
-    check_image(fetch(clocked_client, done.output), "jpg", SIZES["16:9"])
+    check_image(fetch(clocked_api, done.output), "jpg", SIZES["16:9"])
 
 
 @pytest.mark.parametrize("output_format", sorted(PIL_FORMATS))
 @pytest.mark.parametrize("aspect_ratio", list(SIZES))
 def test_output_has_the_requested_format_and_size(
-    client: ApiClient, aspect_ratio: AspectRatio, output_format: OutputFormat
+    api: ApiClient, aspect_ratio: AspectRatio, output_format: OutputFormat
 ) -> None:
     created = create(
-        client,
+        api,
         ImagenInput(
             prompt=f"a {aspect_ratio} {output_format} test card",
             aspect_ratio=aspect_ratio,
             output_format=output_format,
         ),
     )
-    done = get(client, created.id)
+    done = get(api, created.id)
     assert done.status == "succeeded"
     assert isinstance(done.output, str)
     assert done.output.endswith(f".{output_format}")
-    check_image(fetch(client, done.output), output_format, SIZES[aspect_ratio])
+    check_image(fetch(api, done.output), output_format, SIZES[aspect_ratio])
 
 
-def test_omitted_inputs_take_their_defaults(client: ApiClient) -> None:
-    created = create(client, ImagenInput(prompt="a lighthouse on a cliff at dawn"))
-    assert isinstance(created.input.aspect_ratio, Unset), "input is echoed exactly as sent"
-    assert isinstance(created.input.output_format, Unset), "input is echoed exactly as sent"
-    done = get(client, created.id)
+def test_omitted_inputs_take_their_defaults(api: ApiClient) -> None:
+    created = create(api, ImagenInput(prompt="a lighthouse on a cliff at dawn"))
+    assert isinstance(created.input_.aspect_ratio, Unset), "input is echoed exactly as sent"
+    assert isinstance(created.input_.output_format, Unset), "input is echoed exactly as sent"
+    done = get(api, created.id)
     assert done.status == "succeeded"
     assert isinstance(done.output, str)
-    check_image(fetch(client, done.output), "jpg", SIZES["1:1"])
+    check_image(fetch(api, done.output), "jpg", SIZES["1:1"])
 
 
-def test_cancel_a_running_prediction(clocked_client: ApiClient, fake_clock: FakeClock) -> None:
-    created = create(clocked_client, ImagenInput(prompt="a slow painting of the sea"))
-    running, _ = poll(clocked_client, created.id, fake_clock, lambda p: p.status == "processing")
+def test_cancel_a_running_prediction(clocked_api: ApiClient, fake_clock: FakeClock) -> None:
+    created = create(clocked_api, ImagenInput(prompt="a slow painting of the sea"))
+    running, _ = poll(clocked_api, created.id, fake_clock, lambda p: p.status == "processing")
     assert running.output is None
 
     canceled = expect(
-        cancel_prediction.sync_detailed(created.id, client=clocked_client),
+        cancel_prediction.sync_detailed(created.id, client=clocked_api),
         HTTPStatus.OK,
         Prediction,
     )
@@ -261,36 +290,36 @@ def test_cancel_a_running_prediction(clocked_client: ApiClient, fake_clock: Fake
     assert canceled.completed_at is not None
 
     fake_clock.advance(60)
-    later = get(clocked_client, created.id)
+    later = get(clocked_api, created.id)
     assert later.status == "canceled"
     assert later.output is None
     assert later.completed_at == canceled.completed_at
 
 
-def test_cancel_an_ended_prediction_leaves_it_unchanged(client: ApiClient) -> None:
-    created = create(client, ImagenInput(prompt="a finished drawing"))
-    done = get(client, created.id)
+def test_cancel_an_ended_prediction_leaves_it_unchanged(api: ApiClient) -> None:
+    created = create(api, ImagenInput(prompt="a finished drawing"))
+    done = get(api, created.id)
     assert done.status == "succeeded"
     after = expect(
-        cancel_prediction.sync_detailed(created.id, client=client), HTTPStatus.OK, Prediction
+        cancel_prediction.sync_detailed(created.id, client=api), HTTPStatus.OK, Prediction
     )
     assert after.status == "succeeded"
     assert after.output == done.output
     assert after.completed_at == done.completed_at
 
 
-def test_list_has_the_created_predictions_newest_first(client: ApiClient) -> None:
-    ids = [create(client, ImagenInput(prompt=f"picture number {n}")).id for n in range(3)]
-    page = expect(list_predictions.sync_detailed(client=client), HTTPStatus.OK, PredictionPage)
+def test_list_has_the_created_predictions_newest_first(api: ApiClient) -> None:
+    ids = [create(api, ImagenInput(prompt=f"picture number {n}")).id for n in range(3)]
+    page = expect(list_predictions.sync_detailed(client=api), HTTPStatus.OK, PredictionPage)
     assert [prediction.id for prediction in page.results] == ids[::-1]
-    assert page.next is None
+    assert page.next_ is None
     assert page.previous is None
     assert all(isinstance(prediction, Prediction) for prediction in page.results)
 
 
-def test_plain_sync_call_returns_the_model(client: ApiClient) -> None:
-    created = create(client, ImagenInput(prompt="a red bicycle"))
-    prediction = get_prediction.sync(created.id, client=client)
+def test_plain_sync_call_returns_the_model(api: ApiClient) -> None:
+    created = create(api, ImagenInput(prompt="a red bicycle"))
+    prediction = get_prediction.sync(created.id, client=api)
     assert isinstance(prediction, Prediction)
     assert prediction.id == created.id
 
@@ -334,16 +363,16 @@ def test_pinned_token_is_accepted(pinned_token_app: Flask, base_url: str) -> Non
 
 
 @pytest.mark.parametrize("operation", ["get", "cancel"])
-def test_unknown_prediction_is_404(client: ApiClient, operation: str) -> None:
-    problem = expect_problem(OPERATIONS[operation](client), HTTPStatus.NOT_FOUND)
+def test_unknown_prediction_is_404(api: ApiClient, operation: str) -> None:
+    problem = expect_problem(OPERATIONS[operation](api), HTTPStatus.NOT_FOUND)
     assert "anything" in problem.detail
     assert isinstance(problem.invalid_fields, Unset)
 
 
-def test_bad_aspect_ratio_is_422_with_invalid_fields(client: ApiClient) -> None:
+def test_bad_aspect_ratio_is_422_with_invalid_fields(api: ApiClient) -> None:
     bad_input = ImagenInput(prompt="a square circle", aspect_ratio=cast(AspectRatio, "2:1"))
     response = create_prediction.sync_detailed(
-        "google", "imagen-4-ultra", client=client, body=PredictionRequest(input=bad_input)
+        "google", "imagen-4-ultra", client=api, body=PredictionRequest(input_=bad_input)
     )
     problem = expect_problem(response, HTTPStatus.UNPROCESSABLE_ENTITY)
     assert problem.title == "Input validation failed"
@@ -351,5 +380,5 @@ def test_bad_aspect_ratio_is_422_with_invalid_fields(client: ApiClient) -> None:
     assert problem.invalid_fields == [
         InvalidField(type_="enum", field="input.aspect_ratio", description=ASPECT_RATIO_ENUM_ERROR)
     ]
-    listing = expect(list_predictions.sync_detailed(client=client), HTTPStatus.OK, PredictionPage)
+    listing = expect(list_predictions.sync_detailed(client=api), HTTPStatus.OK, PredictionPage)
     assert listing.results == [], "a rejected request creates no prediction"
