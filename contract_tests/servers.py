@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -77,12 +78,14 @@ def run_mock(
 
 def _wait_until_up(root: str, ca_file: Path | None, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + START_TIMEOUT
-    verify: str | bool = str(ca_file) if ca_file else True
+    verify: ssl.SSLContext | bool = True
     while time.monotonic() < deadline:
         if process.poll() is not None:
             err = process.stderr.read().decode() if process.stderr else ""
             raise RuntimeError(f"imagen-mock exited with {process.returncode}: {err}")
         if ca_file is None or ca_file.exists():
+            if ca_file is not None and not isinstance(verify, ssl.SSLContext):
+                verify = ssl.create_default_context(cafile=str(ca_file))
             try:
                 httpx.get(f"{root}/openapi.yaml", verify=verify, timeout=1.0)
             except httpx.TransportError:

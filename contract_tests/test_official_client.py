@@ -1,0 +1,125 @@
+"""The official ``replicate`` Python client, unchanged, against ``imagen-mock serve --tls``.
+
+Each scenario runs in a fresh interpreter configured only through the environment
+(``REPLICATE_BASE_URL``, ``REPLICATE_API_TOKEN``, ``SSL_CERT_FILE``), the way an
+application would be pointed at the mock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+
+from contract_tests.servers import RunningMock
+
+pytestmark = pytest.mark.slow
+
+RUN_SCRIPT = """
+import io, json, replicate
+from PIL import Image
+from replicate.helpers import FileOutput
+out = replicate.run("google/imagen-4-ultra", input={
+    "prompt": "a lighthouse at dawn", "aspect_ratio": ASPECT, "output_format": FORMAT})
+data = out.read()
+image = Image.open(io.BytesIO(data))
+print(json.dumps({"type": type(out).__name__, "is_file": isinstance(out, FileOutput),
+                  "url": out.url, "format": image.format, "size": list(image.size)}))
+"""
+
+CANCEL_SCRIPT = """
+import json, replicate
+p = replicate.predictions.create(model="google/imagen-4-ultra", input={"prompt": "slow"})
+c = replicate.predictions.cancel(p.id)
+again = replicate.predictions.get(p.id)
+listed = [x.id for x in replicate.predictions.list().results]
+print(json.dumps({"created": p.status, "canceled": c.status, "again": again.status,
+                  "output": again.output, "listed_first": listed[0] == p.id}))
+"""
+
+BLOCKED_SCRIPT = """
+import json, replicate
+from replicate.exceptions import ModelError
+try:
+    replicate.run("google/imagen-4-ultra", input={"prompt": "a knife",
+                  "safety_filter_level": "block_low_and_above"})
+except ModelError as exc:
+    print(json.dumps({"raised": "ModelError", "message": str(exc),
+                      "status": exc.prediction.status}))
+else:
+    print(json.dumps({"raised": None}))
+"""
+
+ERROR_SCRIPT = """
+import json, replicate
+from replicate.exceptions import ReplicateError
+try:
+    replicate.predictions.get("doesnotexist")
+except ReplicateError as exc:
+    print(json.dumps({"status": exc.status, "detail": exc.detail}))
+"""
+
+
+def run_client(mock: RunningMock, base: str, script: str, **replace: str) -> dict[str, Any]:
+    for key, value in replace.items():
+        script = script.replace(key, json.dumps(value))
+    env = {
+        **os.environ,
+        "REPLICATE_BASE_URL": mock.root + base,
+        "REPLICATE_API_TOKEN": "r8_mock_token",
+        "REPLICATE_POLL_INTERVAL": "0.05",
+        "SSL_CERT_FILE": str(mock.ca_file),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize("base", ["", "/replicate"])
+@pytest.mark.parametrize(
+    ("aspect", "fmt", "pil", "size"),
+    [("16:9", "jpg", "JPEG", [1408, 768]), ("3:4", "png", "PNG", [896, 1280])],
+)
+def test_run_returns_a_file_output_image(
+    tls_mock: RunningMock, base: str, aspect: str, fmt: str, pil: str, size: list[int]
+) -> None:
+    result = run_client(tls_mock, base, RUN_SCRIPT, ASPECT=aspect, FORMAT=fmt)
+    assert result["is_file"], result
+    assert result["url"].startswith(tls_mock.root + "/delivery/")
+    assert result["format"] == pil
+    assert result["size"] == size
+
+
+@pytest.mark.parametrize("base", ["", "/replicate"])
+def test_create_cancel_get_list(tls_mock: RunningMock, base: str) -> None:
+    result = run_client(tls_mock, base, CANCEL_SCRIPT)
+    assert result == {
+        "created": "starting",
+        "canceled": "canceled",
+        "again": "canceled",
+        "output": None,
+        "listed_first": True,
+    }
+
+
+def test_safety_block_raises_model_error(tls_mock: RunningMock) -> None:
+    result = run_client(tls_mock, "/replicate", BLOCKED_SCRIPT)
+    assert result == {
+        "raised": "ModelError",
+        "message": "The input or output was flagged as sensitive. (E005)",
+        "status": "failed",
+    }
+
+
+def test_problem_details_reach_replicate_error(tls_mock: RunningMock) -> None:
+    result = run_client(tls_mock, "", ERROR_SCRIPT)
+    assert result == {"status": 404, "detail": "Prediction doesnotexist does not exist"}
