@@ -99,4 +99,3 @@ def test_waiting_requests_do_not_block_others() -> None:
     assert all(r.status_code == 201 for r in results)
     assert all(r.json()["status"] == "succeeded" for r in results)
     assert all(r.headers["Preference-Applied"] == "wait" for r in results)
-

@@ -38,4 +38,3 @@ def test_schemathesis_finds_nothing(http_mock: RunningMock, prefix: str, tmp_pat
         assert operation in names, f"{operation} was not exercised"
     assert not suites.findall(".//failure")
     assert "Stateful" in run.output
-

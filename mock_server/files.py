@@ -7,7 +7,6 @@ from flask import Blueprint, Response, current_app
 
 from mock_server import images, lifecycle, problems
 from mock_server.api import MockState
-from mock_server.spec import spec_path
 
 __all__ = ["bp"]
 

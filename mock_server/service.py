@@ -37,7 +37,9 @@ class PredictionService:
     starting_seconds: float
     processing_seconds: float
 
-    def create(self, input_: dict[str, Any], extra: dict[str, Any] | None = None) -> PredictionRecord:
+    def create(
+        self, input_: dict[str, Any], extra: dict[str, Any] | None = None
+    ) -> PredictionRecord:
         """Start a prediction now and store it."""
         record = lifecycle.new_record(
             input_,

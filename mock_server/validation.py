@@ -113,14 +113,16 @@ def _describe(error: ValidationError, root: str) -> list[InvalidField]:
     )
     kind = str(error.validator)
     instance = error.instance
+    rule: Any = error.validator_value
+    schema: Any = error.schema
     if kind == "required" and isinstance(instance, dict):
         return [
             InvalidField("required", where, f"{prop} is required")
-            for prop in error.validator_value
+            for prop in rule
             if prop not in instance
         ]
     if kind == "additionalProperties" and isinstance(instance, dict):
-        known = error.schema.get("properties", {})
+        known = schema.get("properties", {})
         return [
             InvalidField(
                 "additional_property_not_allowed",
@@ -131,17 +133,16 @@ def _describe(error: ValidationError, root: str) -> list[InvalidField]:
             if extra not in known
         ]
     if kind == "enum":
-        choices = ", ".join(json.dumps(choice) for choice in error.validator_value)
+        choices = ", ".join(json.dumps(choice) for choice in rule)
         return [InvalidField("enum", where, f"{name} must be one of the following: {choices}")]
     if kind == "type":
-        expected = error.validator_value
-        wanted = "/".join(expected) if isinstance(expected, list) else str(expected)
+        wanted = "/".join(rule) if isinstance(rule, list) else str(rule)
         given = _JSON_TYPES.get(type(instance), type(instance).__name__)
         return [
             InvalidField("invalid_type", where, f"Invalid type. Expected: {wanted}, given: {given}")
         ]
     if kind == "format":
-        return [InvalidField("format", where, f"Does not match format '{error.validator_value}'")]
+        return [InvalidField("format", where, f"Does not match format '{rule}'")]
     if kind == "uniqueItems":
         return [InvalidField("unique", where, f"{name} items must be unique")]
     return [InvalidField(_snake(kind), where, error.message)]

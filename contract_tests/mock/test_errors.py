@@ -25,10 +25,16 @@ def problem(response: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("prefix", ["/v1", "/replicate/v1"])
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/predictions"), ("GET", "/predictions/x"), ("POST", "/predictions/x/cancel"),
-     ("POST", "/models/google/imagen-4-ultra/predictions")],
+    [
+        ("GET", "/predictions"),
+        ("GET", "/predictions/x"),
+        ("POST", "/predictions/x/cancel"),
+        ("POST", "/models/google/imagen-4-ultra/predictions"),
+    ],
 )
-def test_no_token_is_401_everywhere(client: FlaskClient, prefix: str, method: str, path: str) -> None:
+def test_no_token_is_401_everywhere(
+    client: FlaskClient, prefix: str, method: str, path: str
+) -> None:
     response = client.open(prefix + path, method=method)
     assert response.status_code == 401
     assert response.data == (
@@ -44,7 +50,10 @@ def test_malformed_token_is_401_invalid(client: FlaskClient, header: str) -> Non
 
 
 def test_any_token_is_accepted_by_default(client: FlaskClient) -> None:
-    assert client.get("/v1/predictions", headers={"Authorization": "Bearer anything"}).status_code == 200
+    assert (
+        client.get("/v1/predictions", headers={"Authorization": "Bearer anything"}).status_code
+        == 200
+    )
 
 
 def test_pinned_token() -> None:
@@ -61,7 +70,10 @@ def test_unknown_prediction_is_404(client: FlaskClient) -> None:
         client.post("/v1/predictions/doesnotexist/cancel", headers=AUTH),
     ):
         assert response.status_code == 404
-        assert problem(response) == {"detail": "Prediction doesnotexist does not exist", "status": 404}
+        assert problem(response) == {
+            "detail": "Prediction doesnotexist does not exist",
+            "status": 404,
+        }
 
 
 def test_unknown_model_is_404(client: FlaskClient) -> None:
@@ -72,7 +84,9 @@ def test_unknown_model_is_404(client: FlaskClient) -> None:
     assert problem(response)["detail"] == "Model google/imagen-3 does not exist"
 
 
-@pytest.mark.parametrize("path", ["/nothing", "/v1/predictions/a/b/c", "/v1/../etc/passwd", "/v2/predictions"])
+@pytest.mark.parametrize(
+    "path", ["/nothing", "/v1/predictions/a/b/c", "/v1/../etc/passwd", "/v2/predictions"]
+)
 def test_unknown_route_is_404_problem(client: FlaskClient, path: str) -> None:
     response = client.get(path, headers=AUTH)
     assert response.status_code == 404
@@ -81,10 +95,12 @@ def test_unknown_route_is_404_problem(client: FlaskClient, path: str) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
-    [("DELETE", "/v1/predictions", "GET, HEAD, OPTIONS"),
-     ("GET", CREATE, "OPTIONS, POST"),
-     ("PUT", "/replicate/v1/predictions/abc", "GET, HEAD, OPTIONS"),
-     ("GET", "/v1/predictions/abc/cancel", "OPTIONS, POST")],
+    [
+        ("DELETE", "/v1/predictions", "GET, HEAD, OPTIONS"),
+        ("GET", CREATE, "OPTIONS, POST"),
+        ("PUT", "/replicate/v1/predictions/abc", "GET, HEAD, OPTIONS"),
+        ("GET", "/v1/predictions/abc/cancel", "OPTIONS, POST"),
+    ],
 )
 def test_wrong_method_is_405_with_allow(
     client: FlaskClient, method: str, path: str, allowed: str
@@ -103,7 +119,9 @@ def test_oversized_body_is_413() -> None:
     assert "1000 bytes" in problem(response)["detail"]
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/xml"])
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/xml"]
+)
 def test_wrong_content_type_is_415(client: FlaskClient, content_type: str | None) -> None:
     response = client.post(
         CREATE, headers=AUTH, data='{"input": {"prompt": "x"}}', content_type=content_type
@@ -114,7 +132,9 @@ def test_wrong_content_type_is_415(client: FlaskClient, content_type: str | None
 
 def test_json_with_charset_is_accepted(client: FlaskClient) -> None:
     response = client.post(
-        CREATE, headers=AUTH, data='{"input": {"prompt": "x"}}',
+        CREATE,
+        headers=AUTH,
+        data='{"input": {"prompt": "x"}}',
         content_type="application/json; charset=utf-8",
     )
     assert response.status_code == 201
@@ -145,7 +165,9 @@ def test_invalid_input_is_422_with_lines(client: FlaskClient) -> None:
         '"16:9", "3:4", "4:3"',
     ]
     assert [f["type"] for f in body["invalid_fields"]] == [
-        "additional_property_not_allowed", "required", "enum"
+        "additional_property_not_allowed",
+        "required",
+        "enum",
     ]
 
 

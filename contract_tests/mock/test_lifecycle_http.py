@@ -89,8 +89,11 @@ def test_cancel_finished_is_unchanged(client: FlaskClient, clock: FakeClock) -> 
 
 @pytest.mark.parametrize(
     ("level", "prompt", "status"),
-    [("block_only_high", "a knife", "succeeded"), ("block_low_and_above", "a knife", "failed"),
-     ("block_only_high", "gore", "failed")],
+    [
+        ("block_only_high", "a knife", "succeeded"),
+        ("block_low_and_above", "a knife", "failed"),
+        ("block_only_high", "gore", "failed"),
+    ],
 )
 def test_safety_filter(
     client: FlaskClient, clock: FakeClock, level: str, prompt: str, status: str
@@ -147,9 +150,7 @@ def test_list_newest_first_with_absolute_links(clock: FakeClock) -> None:
 def test_list_keeps_filters_in_links(client: FlaskClient) -> None:
     for _ in range(101):
         create(client)
-    page = client.get(
-        "/v1/predictions?created_after=2000-01-01T00:00:00Z", headers=AUTH
-    ).get_json()
+    page = client.get("/v1/predictions?created_after=2000-01-01T00:00:00Z", headers=AUTH).get_json()
     assert "created_after=2000-01-01T00%3A00%3A00Z" in page["next"]
 
 
@@ -174,7 +175,9 @@ def test_forwarded_headers_only_when_trusted() -> None:
     assert body["urls"]["get"].startswith("http://localhost/v1/")
     trusted = create_app({"MOCK_TRUSTED_PROXIES": 1}).test_client()
     body = trusted.post(
-        CREATE, headers={**forwarded, "X-Forwarded-Prefix": "/edge"}, json={"input": {"prompt": "x"}}
+        CREATE,
+        headers={**forwarded, "X-Forwarded-Prefix": "/edge"},
+        json={"input": {"prompt": "x"}},
     ).get_json()
     assert body["urls"]["get"].startswith("https://api.public.test/edge/v1/predictions/")
     assert body["urls"]["web"].startswith("https://api.public.test/edge/p/")

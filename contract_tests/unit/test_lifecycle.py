@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from mock_server import lifecycle
@@ -21,8 +23,14 @@ def record(prompt: str = "a red fox", **input_: str) -> PredictionRecord:
 
 @pytest.mark.parametrize(
     ("offset", "status"),
-    [(0.0, "starting"), (0.999, "starting"), (1.0, "processing"), (3.9, "processing"),
-     (4.0, "succeeded"), (100.0, "succeeded")],
+    [
+        (0.0, "starting"),
+        (0.999, "starting"),
+        (1.0, "processing"),
+        (3.9, "processing"),
+        (4.0, "succeeded"),
+        (100.0, "succeeded"),
+    ],
 )
 def test_status_follows_the_phases(offset: float, status: str) -> None:
     assert lifecycle.status_at(record(), T0 + offset) == status
@@ -41,7 +49,7 @@ def test_starting_prediction_has_no_start_logs_or_output() -> None:
 def test_logs_grow_while_processing() -> None:
     rec = record()
     seen = [lifecycle.render(rec, T0 + t, LINKS)["logs"] for t in (1.0, 2.0, 3.0, 4.0)]
-    assert all(later.startswith(earlier) for earlier, later in zip(seen, seen[1:], strict=False))
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(seen))
     assert len(seen[0].splitlines()) < len(seen[-1].splitlines())
     assert seen[-1].endswith("Generated image in 3.00 sec\n")
 

@@ -10,9 +10,7 @@ from mock_server.problems import InvalidField
 from mock_server.spec import load_spec
 from mock_server.validation import RequestValidator
 
-ENUM_MESSAGE = (
-    'aspect_ratio must be one of the following: "1:1", "9:16", "16:9", "3:4", "4:3"'
-)
+ENUM_MESSAGE = 'aspect_ratio must be one of the following: "1:1", "9:16", "16:9", "3:4", "4:3"'
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +50,11 @@ def test_enum_message_matches_replicate(validator: RequestValidator) -> None:
         ({"input": {}}, ("required", "input", "prompt is required")),
         (
             {"input": {"prompt": "x"}, "model": "m"},
-            ("additional_property_not_allowed", "(root)", "Additional property model is not allowed"),
+            (
+                "additional_property_not_allowed",
+                "(root)",
+                "Additional property model is not allowed",
+            ),
         ),
         (
             {"input": {"prompt": "x", "seed": 1}},
@@ -88,7 +90,9 @@ def test_several_problems_are_all_reported_sorted(validator: RequestValidator) -
     ("header", "seconds"),
     [(None, None), ("wait", 60.0), ("wait=1", 1.0), ("wait=59", 59.0), ("wait=60", 60.0)],
 )
-def test_prefer_accepted(validator: RequestValidator, header: str | None, seconds: float | None) -> None:
+def test_prefer_accepted(
+    validator: RequestValidator, header: str | None, seconds: float | None
+) -> None:
     assert validator.prefer_wait(header) == (seconds, [])
 
 
