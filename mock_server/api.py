@@ -35,6 +35,8 @@ class MockState:
     service: PredictionService
     token: str | None
     spec_text: str
+    webhook_secret: str
+    """``whsec_`` + base64 key that signs webhook deliveries; stable for an instance."""
 
 
 def _state() -> MockState:
@@ -89,6 +91,8 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     if model_owner not in validator.model_owners or model_name not in validator.model_names:
         raise problems.not_found(f"Model {model_owner}/{model_name}")
     wait, header_errors = validator.prefer_wait(request.headers.get("Prefer"))
+    cancel_after, deadline_errors = validator.cancel_after(request.headers.get("Cancel-After"))
+    header_errors += deadline_errors
     if header_errors:
         raise problems.validation_failed(header_errors, title="Invalid request header")
     body = _read_json()
@@ -96,7 +100,7 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     if errors:
         raise problems.validation_failed(errors)
     extra = {key: body[key] for key in ("webhook", "webhook_events_filter") if key in body}
-    record = state.service.create(body["input"], extra)
+    record = state.service.create(body["input"], extra, cancel_after=cancel_after)
     headers = {"Location": f"{_links().api}/predictions/{record.id}"}
     if wait is None:
         return _json(_show(record, as_created=True), 201, headers)
@@ -164,6 +168,12 @@ def list_predictions() -> Response:
             "results": [lifecycle.render(record, now, links) for record in page.records],
         }
     )
+
+
+@bp.get("/webhooks/default/secret")
+def webhook_secret() -> Response:
+    """The secret that signs this instance's webhook deliveries."""
+    return _json({"key": _state().webhook_secret})
 
 
 def _timestamp(value: str | None) -> float | None:

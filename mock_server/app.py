@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+import secrets
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -28,6 +30,7 @@ DEFAULTS: Final[dict[str, Any]] = {
     "MOCK_STARTING_SECONDS": 1.0,
     "MOCK_PROCESSING_SECONDS": 3.0,
     "MOCK_TRUSTED_PROXIES": 0,
+    "MOCK_WEBHOOK_SECRET": None,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
 }
 
@@ -60,6 +63,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ),
         token=app.config["MOCK_TOKEN"],
         spec_text=path.read_text(encoding="utf-8"),
+        webhook_secret=app.config["MOCK_WEBHOOK_SECRET"] or new_webhook_secret(),
     )
     for name, prefix in api.PREFIXES.items():
         app.register_blueprint(api.bp, url_prefix=prefix, name=name)
@@ -74,6 +78,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
         )
     return app
+
+
+def new_webhook_secret() -> str:
+    """A fresh ``whsec_`` signing secret (32 random bytes, base64)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
 def _send_problem(problem: Problem) -> Response:

@@ -64,6 +64,8 @@ class PredictionRecord:
     """Whether the safety filter rejects this prompt (the prediction then fails)."""
     canceled_at: float | None = None
     """When a cancel request arrived, if one did before the prediction ended."""
+    deadline: float | None = None
+    """When the prediction is stopped if it has not ended (from ``Cancel-After``)."""
     model: str = MODEL
     """``owner/name`` of the model."""
     source: str = "api"
@@ -93,8 +95,12 @@ def new_record(
     now: float,
     starting_seconds: float,
     processing_seconds: float,
+    cancel_after: float | None = None,
 ) -> PredictionRecord:
-    """Create the record of a new prediction, with the safety filter applied."""
+    """Create the record of a new prediction, with the safety filter applied.
+
+    ``cancel_after`` (seconds from now) sets the prediction's deadline.
+    """
     level = str(input_.get("safety_filter_level", DEFAULTS["safety_filter_level"]))
     return PredictionRecord(
         id=new_prediction_id(),
@@ -104,6 +110,7 @@ def new_record(
         processing_seconds=max(processing_seconds, 0.0),
         seed=secrets.randbelow(2**31),
         blocked=is_blocked(str(input_.get("prompt", "")), level),
+        deadline=None if cancel_after is None else now + cancel_after,
     )
 
 
@@ -117,21 +124,32 @@ def started_at(record: PredictionRecord) -> float:
     return record.created_at + record.starting_seconds
 
 
+def _stopped(record: PredictionRecord) -> tuple[float, str] | None:
+    """When and why (``cancel`` or ``deadline``) the prediction is cut short, if it is."""
+    natural = started_at(record) + record.processing_seconds
+    stops = [
+        (moment, why)
+        for moment, why in ((record.canceled_at, "cancel"), (record.deadline, "deadline"))
+        if moment is not None and moment < natural
+    ]
+    return min(stops) if stops else None
+
+
 def ends_at(record: PredictionRecord) -> float:
     """When the prediction reaches its terminal status."""
-    natural = started_at(record) + record.processing_seconds
-    if record.canceled_at is not None and record.canceled_at < natural:
-        return record.canceled_at
-    return natural
+    stop = _stopped(record)
+    return stop[0] if stop else started_at(record) + record.processing_seconds
 
 
 def status_at(record: PredictionRecord, now: float) -> str:
     """The prediction's status at ``now``."""
-    if now >= ends_at(record):
-        if record.canceled_at is not None and record.canceled_at == ends_at(record):
-            return "canceled"
+    if now < ends_at(record):
+        return "processing" if now >= started_at(record) else "starting"
+    stop = _stopped(record)
+    if stop is None:
         return "failed" if record.blocked else "succeeded"
-    return "processing" if now >= started_at(record) else "starting"
+    moment, why = stop
+    return "aborted" if why == "deadline" and moment < started_at(record) else "canceled"
 
 
 def is_terminal(record: PredictionRecord, now: float) -> bool:
@@ -227,6 +245,7 @@ def render(
         "completed_at": completed_at,
         "source": record.source,
         "metrics": metrics,
+        "deadline": None if record.deadline is None else format_time(record.deadline),
         "urls": {
             "cancel": f"{links.api}/predictions/{record.id}/cancel",
             "get": f"{links.api}/predictions/{record.id}",

@@ -38,7 +38,11 @@ class PredictionService:
     processing_seconds: float
 
     def create(
-        self, input_: dict[str, Any], extra: dict[str, Any] | None = None
+        self,
+        input_: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+        *,
+        cancel_after: float | None = None,
     ) -> PredictionRecord:
         """Start a prediction now and store it."""
         record = lifecycle.new_record(
@@ -46,6 +50,7 @@ class PredictionService:
             now=self.clock.now(),
             starting_seconds=self.starting_seconds,
             processing_seconds=self.processing_seconds,
+            cancel_after=cancel_after,
         )
         if extra:
             record = lifecycle.replace_extra(record, extra)

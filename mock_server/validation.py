@@ -21,6 +21,11 @@ __all__ = ["RequestValidator", "describe_errors"]
 
 _CREATE_PATH = "/models/{model_owner}/{model_name}/predictions"
 _LIST_PATH = "/predictions"
+#: Shortest and longest ``Cancel-After`` the mock applies, in seconds.
+MIN_CANCEL_AFTER = 5
+MAX_CANCEL_AFTER = 10 * 365 * 24 * 3600
+_DURATION_PART = re.compile(r"([0-9]+)([hms]?)")
+_UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
 _JSON_TYPES = {
     bool: "boolean",
     int: "integer",
@@ -47,6 +52,7 @@ class RequestValidator:
         self.model_owners: frozenset[str] = frozenset(params["model_owner"]["schema"]["enum"])
         self.model_names: frozenset[str] = frozenset(params["model_name"]["schema"]["enum"])
         self._prefer = re.compile(params["Prefer"]["schema"]["pattern"])
+        self._cancel_after = re.compile(params["Cancel-After"]["schema"]["pattern"])
         body_schema = create["requestBody"]["content"]["application/json"]["schema"]
         self._create_body = _compile(body_schema)
         listing = spec["paths"][_LIST_PATH]["get"]
@@ -69,6 +75,28 @@ class RequestValidator:
             ]
         _, _, seconds = value.partition("=")
         return float(seconds or 60), []
+
+    def cancel_after(self, header: str | None) -> tuple[float | None, list[InvalidField]]:
+        """Seconds from a ``Cancel-After`` header (None: no deadline), or errors.
+
+        Durations are raised to :data:`MIN_CANCEL_AFTER` and capped at :data:`MAX_CANCEL_AFTER`.
+        """
+        if header is None:
+            return None, []
+        value = header.strip()
+        if not self._cancel_after.fullmatch(value):
+            return None, [
+                InvalidField(
+                    "invalid_header",
+                    "Cancel-After",
+                    "Cancel-After must be a number of seconds or a duration like 1h30m45s",
+                )
+            ]
+        seconds = sum(
+            int(amount) * _UNIT_SECONDS[unit or "s"]
+            for amount, unit in _DURATION_PART.findall(value)
+        )
+        return float(min(max(seconds, MIN_CANCEL_AFTER), MAX_CANCEL_AFTER)), []
 
     def create_body(self, body: Any) -> list[InvalidField]:
         """Problems with a create request's body, empty when it is valid."""
@@ -143,6 +171,8 @@ def _describe(error: ValidationError, root: str) -> list[InvalidField]:
         ]
     if kind == "format":
         return [InvalidField("format", where, f"Does not match format '{rule}'")]
+    if kind == "pattern":
+        return [InvalidField("pattern", where, f"Does not match pattern '{rule}'")]
     if kind == "uniqueItems":
         return [InvalidField("unique", where, f"{name} items must be unique")]
     return [InvalidField(_snake(kind), where, error.message)]

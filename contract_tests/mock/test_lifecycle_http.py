@@ -187,3 +187,20 @@ def test_spec_document_is_served(client: FlaskClient) -> None:
     response = client.get("/openapi.yaml")
     assert response.status_code == 200
     assert b"openapi: 3.1.0" in response.data
+
+
+def test_cancel_after_sets_a_deadline(client: FlaskClient, clock: FakeClock) -> None:
+    response = client.post(
+        CREATE, headers={**AUTH, "Cancel-After": "5s"}, json={"input": {"prompt": "x"}}
+    )
+    body = response.get_json()
+    assert body["deadline"] is not None
+    assert body["deadline"] > body["created_at"]
+
+
+def test_bad_cancel_after_is_422(client: FlaskClient) -> None:
+    response = client.post(
+        CREATE, headers={**AUTH, "Cancel-After": "tomorrow"}, json={"input": {"prompt": "x"}}
+    )
+    assert response.status_code == 422
+    assert response.get_json()["invalid_fields"][0]["field"] == "Cancel-After"

@@ -133,3 +133,41 @@ def test_fake_clock_moves_only_forward() -> None:
     assert clock.now() == 13.0
     with pytest.raises(ValueError, match="backwards"):
         clock.advance(-1)
+
+
+def test_deadline_before_start_aborts() -> None:
+    rec = lifecycle.new_record(
+        {"prompt": "x"}, now=T0, starting_seconds=10.0, processing_seconds=3.0, cancel_after=5.0
+    )
+    shown = lifecycle.render(rec, T0 + 6, LINKS)
+    assert shown["status"] == "aborted"
+    assert shown["deadline"] == lifecycle.format_time(T0 + 5)
+    assert shown["completed_at"] == lifecycle.format_time(T0 + 5)
+    assert shown["started_at"] is None
+    assert lifecycle.status_at(rec, T0 + 4.9) == "starting"
+
+
+def test_deadline_while_running_cancels() -> None:
+    rec = lifecycle.new_record(
+        {"prompt": "x"}, now=T0, starting_seconds=1.0, processing_seconds=30.0, cancel_after=5.0
+    )
+    shown = lifecycle.render(rec, T0 + 6, LINKS)
+    assert shown["status"] == "canceled"
+    assert shown["completed_at"] == lifecycle.format_time(T0 + 5)
+    assert shown["output"] is None
+
+
+def test_deadline_after_the_end_changes_nothing() -> None:
+    rec = lifecycle.new_record(
+        {"prompt": "x"}, now=T0, starting_seconds=1.0, processing_seconds=3.0, cancel_after=60.0
+    )
+    assert lifecycle.status_at(rec, T0 + 4) == "succeeded"
+
+
+def test_earlier_of_cancel_and_deadline_wins() -> None:
+    rec = lifecycle.new_record(
+        {"prompt": "x"}, now=T0, starting_seconds=10.0, processing_seconds=3.0, cancel_after=8.0
+    )
+    canceled = lifecycle.cancel(rec, T0 + 2)
+    assert lifecycle.status_at(canceled, T0 + 9) == "canceled"
+    assert lifecycle.ends_at(canceled) == T0 + 2

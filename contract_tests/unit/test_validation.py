@@ -66,8 +66,8 @@ def test_enum_message_matches_replicate(validator: RequestValidator) -> None:
         ),
         ([], ("invalid_type", "(root)", "Invalid type. Expected: object, given: array")),
         (
-            {"input": {"prompt": "x"}, "webhook": "no scheme"},
-            ("format", "webhook", "Does not match format 'uri'"),
+            {"input": {"prompt": "x"}, "webhook": "ftp://hooks.test/x"},
+            ("pattern", "webhook", "Does not match pattern '^https?://'"),
         ),
         (
             {"input": {"prompt": "x"}, "webhook_events_filter": ["start", "start"]},
@@ -112,3 +112,33 @@ def test_list_query_dates(validator: RequestValidator) -> None:
 def test_known_model_comes_from_the_spec(validator: RequestValidator) -> None:
     assert validator.model_owners == {"google"}
     assert validator.model_names == {"imagen-4-ultra"}
+
+
+def test_webhook_without_scheme_breaks_format_and_pattern(validator: RequestValidator) -> None:
+    errors = validator.create_body({"input": {"prompt": "x"}, "webhook": "no scheme"})
+    assert [(e.type, e.field) for e in errors] == [("format", "webhook"), ("pattern", "webhook")]
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, None),
+        ("90", 90.0),
+        ("30s", 30.0),
+        ("5m", 300.0),
+        ("1h30m45s", 5445.0),
+        ("1", 5.0),
+        ("999999999h", 10 * 365 * 24 * 3600.0),
+    ],
+)
+def test_cancel_after_durations(
+    validator: RequestValidator, header: str | None, seconds: float | None
+) -> None:
+    assert validator.cancel_after(header) == (seconds, [])
+
+
+@pytest.mark.parametrize("header", ["", "5 m", "1d", "m", "-5", "1.5s", "9999999999s"])
+def test_cancel_after_rejected(validator: RequestValidator, header: str) -> None:
+    seconds, errors = validator.cancel_after(header)
+    assert seconds is None
+    assert [(e.type, e.field) for e in errors] == [("invalid_header", "Cancel-After")]

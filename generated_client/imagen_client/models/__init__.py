@@ -17,6 +17,7 @@ from .prediction_urls import PredictionUrls
 from .problem import Problem
 from .safety_filter_level import SafetyFilterLevel
 from .webhook_event_type import WebhookEventType
+from .webhook_secret import WebhookSecret
 
 __all__ = (
     "AspectRatio",
@@ -36,4 +37,5 @@ __all__ = (
     "Problem",
     "SafetyFilterLevel",
     "WebhookEventType",
+    "WebhookSecret",
 )

@@ -21,7 +21,8 @@ class PredictionRequest:
 
     Attributes:
         input_ (ImagenInput): What to generate. Only the prompt is required.
-        webhook (str | Unset): HTTPS URL to receive the prediction as it changes.
+        webhook (str | Unset): HTTP(S) URL that receives the prediction, signed, as it changes
+            (see the `predictionWebhook` callback).
         webhook_events_filter (list[WebhookEventType] | Unset): Which events are sent to `webhook`; all four when
             omitted.
         stream (bool | Unset): Ask for a stream URL. Ignored; `urls.stream` is always present for this model.

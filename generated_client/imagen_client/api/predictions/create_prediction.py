@@ -20,10 +20,14 @@ def _get_kwargs(
     *,
     body: PredictionRequest,
     prefer: str | Unset = UNSET,
+    cancel_after: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(prefer, Unset):
         headers["Prefer"] = prefer
+
+    if not isinstance(cancel_after, Unset):
+        headers["Cancel-After"] = cancel_after
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -116,6 +120,7 @@ def sync_detailed(
     client: AuthenticatedClient | Client,
     body: PredictionRequest,
     prefer: str | Unset = UNSET,
+    cancel_after: str | Unset = UNSET,
 ) -> Response[Prediction | Problem]:
     """Start an Imagen 4 Ultra prediction
 
@@ -135,6 +140,7 @@ def sync_detailed(
         model_owner (ModelOwner):
         model_name (ModelName):
         prefer (str | Unset):
+        cancel_after (str | Unset):
         body (PredictionRequest): Body of a create request.
 
     Raises:
@@ -150,6 +156,7 @@ def sync_detailed(
         model_name=model_name,
         body=body,
         prefer=prefer,
+        cancel_after=cancel_after,
     )
 
     response = client.get_httpx_client().request(
@@ -166,6 +173,7 @@ def sync(
     client: AuthenticatedClient | Client,
     body: PredictionRequest,
     prefer: str | Unset = UNSET,
+    cancel_after: str | Unset = UNSET,
 ) -> Prediction | Problem | None:
     """Start an Imagen 4 Ultra prediction
 
@@ -185,6 +193,7 @@ def sync(
         model_owner (ModelOwner):
         model_name (ModelName):
         prefer (str | Unset):
+        cancel_after (str | Unset):
         body (PredictionRequest): Body of a create request.
 
     Raises:
@@ -201,6 +210,7 @@ def sync(
         client=client,
         body=body,
         prefer=prefer,
+        cancel_after=cancel_after,
     ).parsed
 
 
@@ -211,6 +221,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
     body: PredictionRequest,
     prefer: str | Unset = UNSET,
+    cancel_after: str | Unset = UNSET,
 ) -> Response[Prediction | Problem]:
     """Start an Imagen 4 Ultra prediction
 
@@ -230,6 +241,7 @@ async def asyncio_detailed(
         model_owner (ModelOwner):
         model_name (ModelName):
         prefer (str | Unset):
+        cancel_after (str | Unset):
         body (PredictionRequest): Body of a create request.
 
     Raises:
@@ -245,6 +257,7 @@ async def asyncio_detailed(
         model_name=model_name,
         body=body,
         prefer=prefer,
+        cancel_after=cancel_after,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -259,6 +272,7 @@ async def asyncio(
     client: AuthenticatedClient | Client,
     body: PredictionRequest,
     prefer: str | Unset = UNSET,
+    cancel_after: str | Unset = UNSET,
 ) -> Prediction | Problem | None:
     """Start an Imagen 4 Ultra prediction
 
@@ -278,6 +292,7 @@ async def asyncio(
         model_owner (ModelOwner):
         model_name (ModelName):
         prefer (str | Unset):
+        cancel_after (str | Unset):
         body (PredictionRequest): Body of a create request.
 
     Raises:
@@ -295,5 +310,6 @@ async def asyncio(
             client=client,
             body=body,
             prefer=prefer,
+            cancel_after=cancel_after,
         )
     ).parsed
