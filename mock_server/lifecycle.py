@@ -20,11 +20,13 @@ __all__ = [
     "MODEL",
     "TERMINAL",
     "Links",
+    "Moment",
     "PredictionRecord",
     "cancel",
     "ends_at",
     "format_time",
     "is_terminal",
+    "moments",
     "new_prediction_id",
     "new_record",
     "output_path",
@@ -185,14 +187,44 @@ def _log_lines(record: PredictionRecord) -> list[tuple[float, str]]:
     return lines
 
 
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """Something that happens to a prediction at a known time."""
+
+    at: float
+    """When, in seconds since the epoch."""
+    kind: str
+    """``start`` (the model starts), ``logs`` (a log line), ``output`` (the image is
+    ready) or ``completed`` (a terminal status is reached)."""
+    text: str = ""
+    """For ``logs``, the line (without its newline); for ``output``, the output path."""
+
+
+def moments(record: PredictionRecord) -> list[Moment]:
+    """Everything that happens to the prediction as its record now stands, in time order.
+
+    A cancel or a deadline changes the record, and so the moments: later ones drop out.
+    """
+    start, end = started_at(record), ends_at(record)
+    found: list[Moment] = []
+    if start <= end:
+        found.append(Moment(start, "start"))
+        for fraction, line in _log_lines(record):
+            at = start + fraction * record.processing_seconds
+            if at <= end:
+                found.append(Moment(at, "logs", line))
+    if status_at(record, end) == "succeeded":
+        found.append(Moment(end, "output", output_path(record)))
+    found.append(Moment(end, "completed"))
+    return found
+
+
 def _logs_at(record: PredictionRecord, now: float) -> str:
-    start = started_at(record)
-    if now < start:
-        return ""
-    end = min(now, ends_at(record))
-    duration = record.processing_seconds
-    shown = [text for at, text in _log_lines(record) if start + at * duration <= end]
-    return "".join(f"{line}\n" for line in shown)
+    return "".join(
+        f"{moment.text}\n"
+        for moment in moments(record)
+        if moment.kind == "logs" and moment.at <= now
+    )
 
 
 def output_path(record: PredictionRecord) -> str:

@@ -171,3 +171,22 @@ def test_earlier_of_cancel_and_deadline_wins() -> None:
     canceled = lifecycle.cancel(rec, T0 + 2)
     assert lifecycle.status_at(canceled, T0 + 9) == "canceled"
     assert lifecycle.ends_at(canceled) == T0 + 2
+
+
+def test_moments_of_a_success() -> None:
+    rec = record()
+    kinds = [(m.kind, m.at - T0) for m in lifecycle.moments(rec)]
+    assert kinds[0] == ("start", 1.0)
+    assert [k for k, _ in kinds].count("logs") == 4
+    assert kinds[-2:] == [("output", 4.0), ("completed", 4.0)]
+    assert [at for _, at in kinds] == sorted(at for _, at in kinds)
+
+
+def test_moments_after_a_cancel_drop_what_never_happens() -> None:
+    rec = lifecycle.cancel(record(), T0 + 0.5)
+    assert [m.kind for m in lifecycle.moments(rec)] == ["completed"]
+    running = lifecycle.cancel(record(), T0 + 2.0)
+    kinds = [m.kind for m in lifecycle.moments(running)]
+    assert kinds[0] == "start"
+    assert "output" not in kinds
+    assert kinds[-1] == "completed"
