@@ -55,6 +55,22 @@ else:
     print(json.dumps({"raised": None}))
 """
 
+ASYNC_SCRIPT = """
+import asyncio, io, json, replicate
+from PIL import Image
+
+async def main():
+    outputs = await asyncio.gather(*(
+        replicate.async_run("google/imagen-4-ultra", input={"prompt": f"boat {n}"})
+        for n in range(3)))
+    sizes = []
+    for out in outputs:
+        sizes.append(list(Image.open(io.BytesIO(await out.aread())).size))
+    print(json.dumps({"sizes": sizes, "distinct": len({o.url for o in outputs})}))
+
+asyncio.run(main())
+"""
+
 ERROR_SCRIPT = """
 import json, replicate
 from replicate.exceptions import ReplicateError
@@ -127,3 +143,8 @@ def test_safety_block_raises_model_error(tls_mock: RunningMock) -> None:
 def test_problem_details_reach_replicate_error(tls_mock: RunningMock) -> None:
     result = run_client(tls_mock, "", ERROR_SCRIPT)
     assert result == {"status": 404, "detail": "Prediction doesnotexist does not exist"}
+
+
+def test_async_run_in_parallel(tls_mock: RunningMock) -> None:
+    result = run_client(tls_mock, "/replicate", ASYNC_SCRIPT)
+    assert result == {"sizes": [[1024, 1024]] * 3, "distinct": 3}
