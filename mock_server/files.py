@@ -24,7 +24,11 @@ def output_file(prediction_id: str, fmt: str) -> Response:
     state: MockState = current_app.extensions["imagen_mock"]
     record = state.service.get(prediction_id)
     now = state.service.clock.now()
-    if record is None or lifecycle.status_at(record, now) != "succeeded":
+    if (
+        record is None
+        or lifecycle.status_at(record, now) != "succeeded"
+        or now >= lifecycle.data_removed_at(record)
+    ):
         raise problems.not_found(f"File for prediction {prediction_id}")
     input_ = {**lifecycle.DEFAULTS, **record.input}
     if fmt != input_["output_format"]:

@@ -23,6 +23,7 @@ __all__ = [
     "Moment",
     "PredictionRecord",
     "cancel",
+    "data_removed_at",
     "ends_at",
     "format_time",
     "is_terminal",
@@ -68,6 +69,8 @@ class PredictionRecord:
     """When a cancel request arrived, if one did before the prediction ended."""
     deadline: float | None = None
     """When the prediction is stopped if it has not ended (from ``Cancel-After``)."""
+    retention_seconds: float = 3600.0
+    """How long after its end the prediction keeps its input, output and logs."""
     model: str = MODEL
     """``owner/name`` of the model."""
     source: str = "api"
@@ -98,6 +101,7 @@ def new_record(
     starting_seconds: float,
     processing_seconds: float,
     cancel_after: float | None = None,
+    retention_seconds: float = 3600.0,
 ) -> PredictionRecord:
     """Create the record of a new prediction, with the safety filter applied.
 
@@ -113,6 +117,7 @@ def new_record(
         seed=secrets.randbelow(2**31),
         blocked=is_blocked(str(input_.get("prompt", "")), level),
         deadline=None if cancel_after is None else now + cancel_after,
+        retention_seconds=max(retention_seconds, 0.0),
     )
 
 
@@ -141,6 +146,11 @@ def ends_at(record: PredictionRecord) -> float:
     """When the prediction reaches its terminal status."""
     stop = _stopped(record)
     return stop[0] if stop else started_at(record) + record.processing_seconds
+
+
+def data_removed_at(record: PredictionRecord) -> float:
+    """When the prediction's input, output and logs are deleted."""
+    return ends_at(record) + record.retention_seconds
 
 
 def status_at(record: PredictionRecord, now: float) -> str:
@@ -262,14 +272,15 @@ def render(
             metrics["image_count"] = 1
         elif status == "failed":
             error = SAFETY_ERROR
+    removed = now >= data_removed_at(record)
     return {
         "id": record.id,
         "model": record.model,
         "version": "hidden",
-        "input": record.input,
-        "logs": _logs_at(record, now),
-        "output": output,
-        "data_removed": False,
+        "input": {} if removed else record.input,
+        "logs": None if removed else _logs_at(record, now),
+        "output": None if removed else output,
+        "data_removed": removed,
         "error": error,
         "status": status,
         "created_at": format_time(record.created_at),

@@ -36,6 +36,10 @@ class PredictionService:
     clock: Clock
     starting_seconds: float
     processing_seconds: float
+    retention_seconds: float = 3600.0
+    """Input, output and logs are removed this long after a prediction ends."""
+    record_ttl_seconds: float = 24 * 3600.0
+    """Records are dropped this long after creation."""
 
     def create(
         self,
@@ -51,10 +55,12 @@ class PredictionService:
             starting_seconds=self.starting_seconds,
             processing_seconds=self.processing_seconds,
             cancel_after=cancel_after,
+            retention_seconds=self.retention_seconds,
         )
         if extra:
             record = lifecycle.replace_extra(record, extra)
         self.store.add(record)
+        self.store.purge(record.created_at - self.record_ttl_seconds)
         return record
 
     def get(self, prediction_id: str) -> PredictionRecord | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -54,14 +55,23 @@ class Store(Protocol):
         newer than position ``after``, created in ``[created_after, created_before)``."""
         ...
 
+    def purge(self, created_before: float) -> int:
+        """Drop records created before ``created_before``; return how many went."""
+        ...
+
 
 class InMemoryStore:
-    """The embedded default: a dict and an insertion-ordered list under one lock."""
+    """The embedded default: a dict and an insertion-ordered list under one lock.
+
+    A record's position is its insertion number; it stays valid (for cursors)
+    when older records are purged from the front.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_id: dict[str, PredictionRecord] = {}
-        self._order: list[str] = []
+        self._order: deque[str] = deque()
+        self._purged = 0
 
     def add(self, record: PredictionRecord) -> None:
         with self._lock:
@@ -96,7 +106,7 @@ class InMemoryStore:
         with self._lock:
             positions = [
                 pos
-                for pos, pid in enumerate(self._order)
+                for pos, pid in enumerate(self._order, start=self._purged)
                 if _created_in(self._by_id[pid], created_after, created_before)
             ]
             if after is not None:
@@ -105,7 +115,7 @@ class InMemoryStore:
                 older = [pos for pos in positions if before is None or pos < before]
                 chosen = older[-limit:] if limit else []
             chosen.reverse()
-            records = [self._by_id[self._order[pos]] for pos in chosen]
+            records = [self._by_id[self._order[pos - self._purged]] for pos in chosen]
         if not chosen:
             return Page(records=[], older=None, newer=None)
         oldest, newest = chosen[-1], chosen[0]
@@ -114,6 +124,15 @@ class InMemoryStore:
             older=oldest if positions and positions[0] < oldest else None,
             newer=newest if positions and positions[-1] > newest else None,
         )
+
+    def purge(self, created_before: float) -> int:
+        with self._lock:
+            dropped = 0
+            while self._order and self._by_id[self._order[0]].created_at < created_before:
+                del self._by_id[self._order.popleft()]
+                dropped += 1
+            self._purged += dropped
+            return dropped
 
 
 def _created_in(record: PredictionRecord, after: float | None, before: float | None) -> bool:

@@ -204,3 +204,14 @@ def test_bad_cancel_after_is_422(client: FlaskClient) -> None:
     )
     assert response.status_code == 422
     assert response.get_json()["invalid_fields"][0]["field"] == "Cancel-After"
+
+
+def test_output_file_is_gone_after_data_removal(clock: FakeClock) -> None:
+    client = create_app({"MOCK_CLOCK": clock, "MOCK_RETENTION_SECONDS": 60}).test_client()
+    created = create(client)
+    clock.advance(10)
+    output = get(client, created["id"])["output"].removeprefix("http://localhost")
+    assert client.get(output).status_code == 200
+    clock.advance(60)
+    assert get(client, created["id"])["data_removed"] is True
+    assert client.get(output).status_code == 404

@@ -190,3 +190,17 @@ def test_moments_after_a_cancel_drop_what_never_happens() -> None:
     assert kinds[0] == "start"
     assert "output" not in kinds
     assert kinds[-1] == "completed"
+
+
+def test_data_is_removed_after_retention() -> None:
+    rec = lifecycle.new_record(
+        {"prompt": "x"}, now=T0, starting_seconds=1, processing_seconds=3, retention_seconds=3600
+    )
+    kept = lifecycle.render(rec, T0 + 4 + 3599, LINKS)
+    assert kept["data_removed"] is False
+    assert kept["output"] is not None
+    removed = lifecycle.render(rec, T0 + 4 + 3600, LINKS)
+    assert removed["data_removed"] is True
+    assert (removed["input"], removed["output"], removed["logs"]) == ({}, None, None)
+    assert removed["status"] == "succeeded"
+    assert removed["metrics"] == kept["metrics"]

@@ -112,3 +112,23 @@ def test_store_rejects_duplicate_ids(service: PredictionService) -> None:
     record = service.create({"prompt": "x"})
     with pytest.raises(KeyError):
         service.store.add(record)
+
+
+def test_old_records_are_dropped_and_cursors_survive(clock: FakeClock) -> None:
+    service = PredictionService(
+        store=InMemoryStore(),
+        clock=clock,
+        starting_seconds=0,
+        processing_seconds=0,
+        record_ttl_seconds=100,
+    )
+    first = [service.create({"prompt": f"old {n}"}).id for n in range(3)]
+    page, _ = service.page(None)
+    clock.advance(150)
+    fresh = service.create({"prompt": "new"}).id
+    assert all(service.get(pid) is None for pid in first)
+    assert service.get(fresh) is not None
+    assert page.newer is None
+    # Positions are insertion numbers (0, 1, 2 for the purged ones): still valid.
+    newer, _ = service.page(encode_cursor(after=2))
+    assert [r.id for r in newer.records] == [fresh]
