@@ -10,7 +10,7 @@ BASE_URL ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck generate check-generated contract lock clean
+.PHONY: help install run test lint generate contract bench lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,10 @@ generate: $(VENV)/.installed ## Regenerate generated_client/ from openapi/openap
 
 contract: $(VENV)/.installed ## Run the contract suite against BASE_URL with REPLICATE_API_TOKEN
 	IMAGEN_CONTRACT_BASE_URL="$(BASE_URL)" $(BIN)/pytest contract_tests/live $(PYTEST_ARGS)
+
+bench: install ## Benchmark the mock against bare Flask and Prism (wrk, loopback)
+	scripts/install-bench-tools.sh
+	$(BIN)/python scripts/bench/run.py
 
 lock: $(VENV)/.installed ## Re-resolve requirements.lock from pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock

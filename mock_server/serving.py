@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -13,9 +13,15 @@ __all__ = ["serve"]
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
-    def __init__(self, config: Mapping[str, Any], options: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        options: Mapping[str, Any],
+        loader: Callable[[Mapping[str, Any]], Any] | None,
+    ) -> None:
         self._app_config = dict(config)
         self._options = dict(options)
+        self._loader = loader
         super().__init__()
 
     def load_config(self) -> None:
@@ -23,6 +29,8 @@ class _Server(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
+        if self._loader is not None:
+            return self._loader(self._app_config)
         from mock_server.app import create_app
 
         return create_app(self._app_config)
@@ -36,8 +44,12 @@ def serve(
     threads: int,
     tls: TlsFiles | None = None,
     access_log: bool = False,
+    loader: Callable[[Mapping[str, Any]], Any] | None = None,
 ) -> None:
     """Serve until interrupted. Blocks.
+
+    ``loader`` builds another WSGI app from ``config`` instead of the mock (the
+    benchmark serves its bare-Flask baseline this way, on identical settings).
 
     Raises:
         SystemExit: from gunicorn, if it cannot bind or boot.
@@ -56,4 +68,4 @@ def serve(
     }
     if tls is not None:
         options |= {"certfile": str(tls.cert_file), "keyfile": str(tls.key_file)}
-    _Server(config, options).run()
+    _Server(config, options, loader).run()

@@ -1,0 +1,3 @@
+-- GET one prediction, authenticated.
+wrk.method = "GET"
+wrk.headers["Authorization"] = "Bearer bench-token"
