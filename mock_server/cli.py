@@ -61,6 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long it stays 'processing' [IMAGEN_MOCK_PROCESSING_SECONDS]",
     )
     add(
+        "--retention-seconds",
+        type=float,
+        default=_env("RETENTION_SECONDS", 3600.0, float),
+        help="input, output and logs are removed this long after a prediction ends "
+        "[IMAGEN_MOCK_RETENTION_SECONDS]",
+    )
+    add(
+        "--record-ttl-seconds",
+        type=float,
+        default=_env("RECORD_TTL_SECONDS", 86400.0, float),
+        help="predictions are forgotten this long after creation [IMAGEN_MOCK_RECORD_TTL_SECONDS]",
+    )
+    add(
         "--threads",
         type=int,
         default=_env("THREADS", 64, int),
@@ -110,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "MOCK_TOKEN": args.token,
         "MOCK_STARTING_SECONDS": args.starting_seconds,
         "MOCK_PROCESSING_SECONDS": args.processing_seconds,
+        "MOCK_RETENTION_SECONDS": args.retention_seconds,
+        "MOCK_RECORD_TTL_SECONDS": args.record_ttl_seconds,
         "MOCK_TRUSTED_PROXIES": args.trusted_proxies,
         "MAX_CONTENT_LENGTH": args.max_body_bytes,
     }
