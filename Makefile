@@ -10,7 +10,7 @@ BASE_URL ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint generate contract bench lock clean
+.PHONY: help install run test lint generate contract drift bench lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,9 @@ generate: $(VENV)/.installed ## Regenerate generated_client/ from openapi/openap
 
 contract: $(VENV)/.installed ## Run the contract suite against BASE_URL with REPLICATE_API_TOKEN
 	IMAGEN_CONTRACT_BASE_URL="$(BASE_URL)" $(BIN)/pytest contract_tests/live $(PYTEST_ARGS)
+
+drift: $(VENV)/.installed ## Compare the live API at BASE_URL with the mock (report in artifacts/drift/)
+	$(BIN)/python -m contract_tests.drift --live "$(BASE_URL)" $(DRIFT_ARGS)
 
 bench: install ## Benchmark the mock against bare Flask and Prism (wrk, loopback)
 	scripts/install-bench-tools.sh

@@ -1,0 +1,1 @@
+"""The drift report: the same requests sent to the live API and to the mock, compared."""

@@ -1,0 +1,107 @@
+"""``python -m contract_tests.drift``: send the probes to a live API and to the mock, compare.
+
+Tokens come from the environment only (``REPLICATE_API_TOKEN`` for live,
+``IMAGEN_MOCK_TOKEN`` for the mock, any non-empty value by default) and are
+never printed or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import ssl
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from werkzeug.serving import make_server
+
+from contract_tests.drift.compare import compare
+from contract_tests.drift.probes import PROBES, BudgetExhaustedError, Exchange, Runner
+from contract_tests.drift.report import write_report
+from mock_server import create_app
+from mock_server.spec import load_spec
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m contract_tests.drift", description=__doc__)
+    parser.add_argument(
+        "--live", required=True, help="live base URL, e.g. https://api.replicate.com/v1"
+    )
+    parser.add_argument(
+        "--mock", required=True, help="mock base URL, e.g. http://127.0.0.1:8000/v1"
+    )
+    parser.add_argument("--out", type=Path, default=Path("artifacts/drift"), help="report folder")
+    parser.add_argument("--budget", type=int, default=int(os.environ.get("IMAGEN_CONTRACT_BUDGET", "2")),
+                        help="most predictions to create on the live API [IMAGEN_CONTRACT_BUDGET]")  # fmt: skip
+    parser.add_argument("--ca-file", type=Path, default=None, help="CA bundle for either target")
+    parser.add_argument("--dry-run", action="store_true", help="list the probes and send nothing")
+    return parser.parse_args(argv)
+
+
+@contextmanager
+def mock_url(given: str | None) -> Iterator[str]:
+    """The mock's base URL: the one given, or an in-process mock on a free loopback port."""
+    if given:
+        yield given
+        return
+    server = make_server("127.0.0.1", 0, create_app(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def collect(runner: Runner) -> tuple[list[Exchange], list[str]]:
+    exchanges: list[Exchange] = []
+    skipped: list[str] = []
+    for probe in PROBES:
+        try:
+            exchanges += runner.run(probe)
+        except (BudgetExhaustedError, LookupError):
+            skipped.append(probe.name)
+    return exchanges, skipped
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    if args.dry_run:
+        for probe in PROBES:
+            billed = " (billed)" if probe.billed else ""
+            print(f"{probe.method:5} {probe.path:45} {probe.name}{billed}")
+        return 0
+    token = os.environ.get("REPLICATE_API_TOKEN", "")
+    if not token:
+        print(
+            "REPLICATE_API_TOKEN is not set: export it to run against the live API", file=sys.stderr
+        )
+        return 2
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=str(args.ca_file)) if args.ca_file else True
+    )
+    with httpx.Client(verify=verify, timeout=90.0) as client:
+        live_runner = Runner(args.live, token, args.budget, client)
+        mock_runner = Runner(
+            args.mock, os.environ.get("IMAGEN_MOCK_TOKEN", "r8_mock"), 10**9, client
+        )
+        live, skipped = collect(live_runner)
+        mock, _ = collect(mock_runner)
+    differences = compare(live, mock, load_spec())
+    markdown, report = write_report(args.out, differences, live, mock, args.live, args.mock)
+    print(markdown.read_text())
+    print(f"billed predictions created on live: {live_runner.spent} (budget {args.budget})")
+    if skipped:
+        print(f"skipped (budget or missing prediction): {', '.join(skipped)}")
+    print(f"reports: {markdown} {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
