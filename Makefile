@@ -16,6 +16,7 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 install: $(VENV)/.installed tools/node_modules/.installed ## Create .venv/ with pinned dependencies and node tools (quick when up to date)
+	scripts/install-browser.sh
 
 $(VENV)/.installed: requirements.lock pyproject.toml generated_client/pyproject.toml
 	scripts/install-python.sh "$(PYTHON)" "$(VENV)"

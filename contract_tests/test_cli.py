@@ -25,6 +25,8 @@ OPTIONS = {
     "--threads": "IMAGEN_MOCK_THREADS",
     "--tls": "IMAGEN_MOCK_TLS",
     "--ca-file": "IMAGEN_MOCK_CA_FILE",
+    "--webhook-secret": "IMAGEN_MOCK_WEBHOOK_SECRET",
+    "--webhook-allowed-hosts": "IMAGEN_MOCK_WEBHOOK_ALLOWED_HOSTS",
     "--trusted-proxies": "IMAGEN_MOCK_TRUSTED_PROXIES",
     "--max-body-bytes": "IMAGEN_MOCK_MAX_BODY_BYTES",
     "--access-log": "IMAGEN_MOCK_ACCESS_LOG",

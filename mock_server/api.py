@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, request
 
 from mock_server import lifecycle, problems
+from mock_server.dispatcher import WebhookDispatcher
 from mock_server.lifecycle import Links, PredictionRecord
 from mock_server.service import InvalidCursorError, PredictionService, encode_cursor
 from mock_server.validation import RequestValidator
@@ -37,6 +38,8 @@ class MockState:
     spec_text: str
     webhook_secret: str
     """``whsec_`` + base64 key that signs webhook deliveries; stable for an instance."""
+    webhooks: WebhookDispatcher | None = None
+    """Sends and logs webhook deliveries (None: webhooks are accepted but not sent)."""
 
 
 def _state() -> MockState:
@@ -100,6 +103,8 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     if errors:
         raise problems.validation_failed(errors)
     extra = {key: body[key] for key in ("webhook", "webhook_events_filter") if key in body}
+    if "webhook" in extra:
+        extra["links"] = _links()  # webhook bodies carry this server's URLs
     record = state.service.create(body["input"], extra, cancel_after=cancel_after)
     headers = {"Location": f"{_links().api}/predictions/{record.id}"}
     if wait is None:

@@ -12,13 +12,15 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from mock_server import api, files, problems
+from mock_server import admin, api, files, problems, stream, web
 from mock_server.clock import SystemClock
+from mock_server.dispatcher import WebhookDispatcher
 from mock_server.problems import Problem
 from mock_server.service import PredictionService
 from mock_server.spec import load_spec, spec_path
 from mock_server.store import InMemoryStore
 from mock_server.validation import RequestValidator
+from mock_server.webhooks import CONFIG_DEFAULTS, WebhookSettings
 
 __all__ = ["DEFAULTS", "create_app"]
 
@@ -33,6 +35,7 @@ DEFAULTS: Final[dict[str, Any]] = {
     "MOCK_RECORD_TTL_SECONDS": 24 * 3600.0,
     "MOCK_TRUSTED_PROXIES": 0,
     "MOCK_WEBHOOK_SECRET": None,
+    **CONFIG_DEFAULTS,  # MOCK_WEBHOOK_ALLOWED_HOSTS and the other delivery settings
     "MAX_CONTENT_LENGTH": 1024 * 1024,
 }
 
@@ -42,10 +45,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     ``test_config`` overrides :data:`DEFAULTS`; besides those keys it may hold
     ``MOCK_CLOCK`` (a :class:`~mock_server.clock.Clock`), ``MOCK_STORE`` (a
-    :class:`~mock_server.store.Store`) and ``MOCK_SPEC_PATH``.
+    :class:`~mock_server.store.Store`), ``MOCK_SPEC_PATH`` and
+    ``MOCK_WEBHOOK_TRANSPORT`` (an ``httpx.BaseTransport`` for deliveries). Webhook deliveries
+    run on a daemon thread (real clock) or through ``state.webhooks.pump()`` (fake
+    clock); ``state.webhooks.close()`` stops them.
 
     Raises:
         SpecNotFoundError: if the OpenAPI document cannot be found.
+        ValueError: if ``MOCK_WEBHOOK_SECRET`` or a ``MOCK_WEBHOOK_*`` setting is invalid.
     """
     app = Flask(__name__)
     app.config.from_mapping(DEFAULTS)
@@ -55,23 +62,38 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     path = app.config.get("MOCK_SPEC_PATH") or spec_path()
     spec = load_spec(path)
+    store = app.config.get("MOCK_STORE") or InMemoryStore()
+    clock = app.config.get("MOCK_CLOCK") or SystemClock()
+    secret = app.config["MOCK_WEBHOOK_SECRET"] or new_webhook_secret()
+    dispatcher = WebhookDispatcher(
+        store=store,
+        clock=clock,
+        secret=secret,
+        settings=WebhookSettings.from_config(app.config),
+        transport=app.config.get("MOCK_WEBHOOK_TRANSPORT"),
+    )
     app.extensions["imagen_mock"] = api.MockState(
         validator=RequestValidator(spec),
         service=PredictionService(
-            store=app.config.get("MOCK_STORE") or InMemoryStore(),
-            clock=app.config.get("MOCK_CLOCK") or SystemClock(),
+            store=store,
+            clock=clock,
             starting_seconds=float(app.config["MOCK_STARTING_SECONDS"]),
             processing_seconds=float(app.config["MOCK_PROCESSING_SECONDS"]),
             retention_seconds=float(app.config["MOCK_RETENTION_SECONDS"]),
             record_ttl_seconds=float(app.config["MOCK_RECORD_TTL_SECONDS"]),
+            listener=dispatcher,
         ),
         token=app.config["MOCK_TOKEN"],
         spec_text=path.read_text(encoding="utf-8"),
-        webhook_secret=app.config["MOCK_WEBHOOK_SECRET"] or new_webhook_secret(),
+        webhook_secret=secret,
+        webhooks=dispatcher,
     )
     for name, prefix in api.PREFIXES.items():
         app.register_blueprint(api.bp, url_prefix=prefix, name=name)
     app.register_blueprint(files.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(stream.bp)
+    app.register_blueprint(web.bp)
     app.register_error_handler(Problem, _send_problem)
     app.register_error_handler(HTTPException, _send_http_error)
     app.register_error_handler(Exception, _send_unexpected)

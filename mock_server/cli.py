@@ -110,7 +110,30 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("ACCESS_LOG", False, _flag),
         help="log every request to stderr [IMAGEN_MOCK_ACCESS_LOG]",
     )
+    add(
+        "--webhook-secret",
+        type=_webhook_secret,
+        default=_env("WEBHOOK_SECRET", None),
+        help="'whsec_<base64>' secret that signs webhook deliveries; by default a random "
+        "one per run [IMAGEN_MOCK_WEBHOOK_SECRET]",
+    )
+    add(
+        "--webhook-allowed-hosts",
+        default=_env("WEBHOOK_ALLOWED_HOSTS", "localhost,127.0.0.1,::1"),
+        help="comma-separated hosts webhook deliveries may be sent to; '*' allows any "
+        "(deliveries elsewhere are logged as refused) [IMAGEN_MOCK_WEBHOOK_ALLOWED_HOSTS]",
+    )
     return parser
+
+
+def _webhook_secret(raw: str) -> str:
+    from mock_server.signing import secret_key
+
+    try:
+        secret_key(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return raw
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "MOCK_RECORD_TTL_SECONDS": args.record_ttl_seconds,
         "MOCK_TRUSTED_PROXIES": args.trusted_proxies,
         "MAX_CONTENT_LENGTH": args.max_body_bytes,
+        "MOCK_WEBHOOK_SECRET": args.webhook_secret,
+        "MOCK_WEBHOOK_ALLOWED_HOSTS": args.webhook_allowed_hosts,
     }
     from mock_server.serving import serve
 

@@ -10,14 +10,20 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from mock_server import lifecycle
 from mock_server.clock import Clock
 from mock_server.lifecycle import PredictionRecord
 from mock_server.store import Page, Store
 
-__all__ = ["InvalidCursorError", "PredictionService", "decode_cursor", "encode_cursor"]
+__all__ = [
+    "InvalidCursorError",
+    "PredictionListener",
+    "PredictionService",
+    "decode_cursor",
+    "encode_cursor",
+]
 
 PAGE_SIZE: Final = 100
 #: How often a held ``Prefer: wait`` request looks for a cancel.
@@ -26,6 +32,18 @@ WAIT_POLL_SECONDS: Final = 0.05
 
 class InvalidCursorError(ValueError):
     """A list cursor that this server did not hand out."""
+
+
+class PredictionListener(Protocol):
+    """Told about new and changed predictions (the webhook dispatcher is one)."""
+
+    def created(self, record: PredictionRecord) -> None:
+        """A prediction was stored."""
+        ...
+
+    def changed(self, record: PredictionRecord) -> None:
+        """A prediction's record was replaced (a cancel)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +58,8 @@ class PredictionService:
     """Input, output and logs are removed this long after a prediction ends."""
     record_ttl_seconds: float = 24 * 3600.0
     """Records are dropped this long after creation."""
+    listener: PredictionListener | None = None
+    """Told of every create and cancel, after the store has the record."""
 
     def create(
         self,
@@ -61,6 +81,8 @@ class PredictionService:
             record = lifecycle.replace_extra(record, extra)
         self.store.add(record)
         self.store.purge(record.created_at - self.record_ttl_seconds)
+        if self.listener is not None:
+            self.listener.created(record)
         return record
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
@@ -70,7 +92,10 @@ class PredictionService:
     def cancel(self, prediction_id: str) -> PredictionRecord | None:
         """Cancel a running prediction (an ended one is left as it is); None if unknown."""
         now = self.clock.now()
-        return self.store.update(prediction_id, lambda record: lifecycle.cancel(record, now))
+        updated = self.store.update(prediction_id, lambda record: lifecycle.cancel(record, now))
+        if updated is not None and self.listener is not None:
+            self.listener.changed(updated)
+        return updated
 
     def wait(self, prediction_id: str, seconds: float) -> tuple[PredictionRecord, bool]:
         """Hold until the prediction ends or ``seconds`` pass.

@@ -1,0 +1,228 @@
+"""Which webhook deliveries a prediction gets and when, and the rules for sending them.
+
+Pure and Flask-free. :func:`plan` turns a prediction's record into its deliveries:
+
+- ``start`` and ``completed`` are sent whenever the filter lets them through;
+- ``logs`` and ``output`` are each sent at most once every :data:`THROTTLE_SECONDS`
+  per prediction. A change inside the window is coalesced into one delivery at
+  the window's end, which shows the latest state; such a delivery that would come
+  after ``completed`` is dropped when ``completed`` is sent (it carries that state).
+
+A cancel or a deadline changes the record, so the plan: later deliveries drop out
+and ``completed`` moves earlier. :mod:`mock_server.dispatcher` sends the plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import httpx
+
+from mock_server import lifecycle
+from mock_server.lifecycle import PredictionRecord
+
+__all__ = [
+    "CONFIG_DEFAULTS",
+    "DEFAULT_ALLOWED_HOSTS",
+    "EVENTS",
+    "THROTTLE_SECONDS",
+    "Attempt",
+    "Planned",
+    "WebhookSettings",
+    "event_filter",
+    "parse_hosts",
+    "plan",
+]
+
+EVENTS: Final = ("start", "output", "logs", "completed")
+THROTTLE_SECONDS: Final = 0.5
+DEFAULT_ALLOWED_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+#: Flask config keys read by :meth:`WebhookSettings.from_config`, with their defaults.
+CONFIG_DEFAULTS: Final[dict[str, Any]] = {
+    "MOCK_WEBHOOK_ALLOWED_HOSTS": ",".join(sorted(DEFAULT_ALLOWED_HOSTS)),
+    "MOCK_WEBHOOK_MAX_ATTEMPTS": 5,
+    "MOCK_WEBHOOK_BACKOFF_SECONDS": 0.5,
+    "MOCK_WEBHOOK_MAX_BACKOFF_SECONDS": 30.0,
+    "MOCK_WEBHOOK_TIMEOUT_SECONDS": 5.0,
+    "MOCK_WEBHOOK_LOG_LIMIT": 10_000,
+    "MOCK_WEBHOOK_BACKGROUND": None,
+}
+_ORDER: Final = {"start": 0, "logs": 1, "output": 2, "completed": 3}
+_EPSILON: Final = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One delivery a prediction is due to get."""
+
+    at: float
+    """When, in seconds since the epoch; the body shows the prediction at this time."""
+    event: str
+    """``start``, ``logs``, ``output`` or ``completed``."""
+
+
+def event_filter(value: object) -> frozenset[str]:
+    """The events a ``webhook_events_filter`` lets through: all four when it is None."""
+    if value is None:
+        return frozenset(EVENTS)
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        return frozenset()
+    return frozenset(item for item in value if item in EVENTS)
+
+
+def plan(record: PredictionRecord, events: frozenset[str]) -> list[Planned]:
+    """The deliveries of a prediction as its record now stands, in sending order."""
+    found = lifecycle.moments(record)
+    completed = max(moment.at for moment in found if moment.kind == "completed")
+    planned = [
+        Planned(moment.at, moment.kind)
+        for moment in found
+        if moment.kind in {"start", "completed"} and moment.kind in events
+    ]
+    for kind in ("logs", "output"):
+        if kind in events:
+            times = _throttle([moment.at for moment in found if moment.kind == kind])
+            if "completed" in events:
+                times = [at for at in times if at <= completed + _EPSILON]
+            planned += [Planned(at, kind) for at in times]
+    return sorted(planned, key=lambda item: (item.at, _ORDER[item.event]))
+
+
+def _throttle(times: list[float]) -> list[float]:
+    """Delivery times for changes at ``times``: at most one per window, the rest coalesced."""
+    sent: list[float] = []
+    pending: float | None = None
+    for at in sorted(times):
+        if pending is not None:
+            if at <= pending + _EPSILON:
+                continue
+            sent.append(pending)
+            pending = None
+        if not sent or at >= sent[-1] + THROTTLE_SECONDS - _EPSILON:
+            sent.append(at)
+        else:
+            pending = sent[-1] + THROTTLE_SECONDS
+    if pending is not None:
+        sent.append(pending)
+    return sent
+
+
+def parse_hosts(value: str | Iterable[str]) -> frozenset[str]:
+    """Host names from a comma-separated string or an iterable; ``*`` allows any host."""
+    items = value.split(",") if isinstance(value, str) else value
+    return frozenset(_normal_host(item) for item in items if item.strip())
+
+
+def _normal_host(host: str) -> str:
+    return host.strip().lower().removeprefix("[").removesuffix("]").rstrip(".")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """How deliveries are made."""
+
+    allowed_hosts: frozenset[str] = DEFAULT_ALLOWED_HOSTS
+    """Hosts deliveries may go to; ``*`` means any. Others are refused, never contacted."""
+    max_attempts: int = 5
+    """Attempts per delivery, the first included."""
+    backoff_seconds: float = 0.5
+    """Wait before the first retry; it doubles for each further retry."""
+    max_backoff_seconds: float = 30.0
+    """Longest wait between two attempts."""
+    timeout_seconds: float = 5.0
+    """Time allowed for one attempt (connect, send, answer)."""
+    log_limit: int = 10_000
+    """How many attempts the log keeps (the oldest go first)."""
+    background: bool | None = None
+    """Send from a background thread; None: only with a real clock (else call ``pump``)."""
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> WebhookSettings:
+        """Settings from ``MOCK_WEBHOOK_*`` keys (see :data:`CONFIG_DEFAULTS`).
+
+        Raises:
+            ValueError: if a value does not convert or is out of range.
+        """
+
+        def get(key: str) -> Any:
+            value = config.get(key)
+            return CONFIG_DEFAULTS[key] if value is None else value
+
+        settings = cls(
+            allowed_hosts=parse_hosts(get("MOCK_WEBHOOK_ALLOWED_HOSTS")),
+            max_attempts=int(get("MOCK_WEBHOOK_MAX_ATTEMPTS")),
+            backoff_seconds=float(get("MOCK_WEBHOOK_BACKOFF_SECONDS")),
+            max_backoff_seconds=float(get("MOCK_WEBHOOK_MAX_BACKOFF_SECONDS")),
+            timeout_seconds=float(get("MOCK_WEBHOOK_TIMEOUT_SECONDS")),
+            log_limit=int(get("MOCK_WEBHOOK_LOG_LIMIT")),
+            background=config.get("MOCK_WEBHOOK_BACKGROUND"),
+        )
+        if settings.max_attempts < 1 or settings.log_limit < 1:
+            raise ValueError("webhook attempts and log limit must be at least 1")
+        if min(settings.backoff_seconds, settings.timeout_seconds) <= 0:
+            raise ValueError("webhook backoff and timeout must be positive")
+        return settings
+
+    def retry_delay(self, attempt: int) -> float | None:
+        """Seconds to wait after failed attempt number ``attempt`` (from 1); None: give up."""
+        if attempt >= self.max_attempts:
+            return None
+        return min(self.backoff_seconds * 2.0 ** (attempt - 1), self.max_backoff_seconds)
+
+    def refusal(self, url: str) -> str | None:
+        """Why the mock will not send to ``url``, or None if it may."""
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            return f"invalid URL: {exc}"
+        if parsed.scheme not in {"http", "https"} or not parsed.host:
+            return "not an absolute http(s) URL"
+        host = _normal_host(parsed.host)
+        if "*" in self.allowed_hosts or host in self.allowed_hosts:
+            return None
+        return f"host {host!r} is not in the allowed webhook hosts"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try at delivering one event, sent or refused."""
+
+    prediction_id: str
+    event: str
+    webhook_id: str
+    """The ``webhook-id`` header: the same on every attempt of one event."""
+    url: str
+    attempt: int
+    """1 for the first try, then 2, 3..."""
+    attempted_at: float
+    status_code: int | None
+    """The receiver's answer, None if there was none."""
+    error: str | None
+    """Why the attempt failed (non-2xx, timeout, refused host...); None on success."""
+    retry_at: float | None
+    """When the next attempt is due, None if there will be none."""
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+
+    @property
+    def delivered(self) -> bool:
+        """Whether the receiver accepted it (answered 2xx)."""
+        return self.error is None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The attempt as the admin API lists it."""
+        return {
+            "prediction_id": self.prediction_id,
+            "event": self.event,
+            "webhook_id": self.webhook_id,
+            "url": self.url,
+            "attempt": self.attempt,
+            "attempted_at": lifecycle.format_time(self.attempted_at),
+            "delivered": self.delivered,
+            "status_code": self.status_code,
+            "error": self.error,
+            "retry_at": None if self.retry_at is None else lifecycle.format_time(self.retry_at),
+            "request": {"headers": self.headers, "body": self.body},
+        }
