@@ -10,10 +10,13 @@ import io
 import json
 import os
 import shutil
+import ssl
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -83,3 +86,37 @@ def test_failing_prediction_throws(tls_mock: RunningMock) -> None:
 def test_cancel(tls_mock: RunningMock) -> None:
     result = run_js(tls_mock, "cancel", input={"prompt": "slow"})
     assert result == {"created": "starting", "canceled": "canceled", "again": "canceled"}
+
+
+def test_validate_webhook_accepts_the_mocks_deliveries(tls_mock: RunningMock) -> None:
+    ssl_context = ssl.create_default_context(cafile=str(tls_mock.ca_file))
+    auth = {"Authorization": "Bearer r8_js_token"}
+    with httpx.Client(base_url=tls_mock.root, verify=ssl_context, headers=auth) as http:
+        # Nothing listens on port 9 of loopback: the attempt is still signed and recorded.
+        created = http.post(
+            "/v1/models/google/imagen-4-ultra/predictions",
+            json={"input": {"prompt": "x"}, "webhook": "http://127.0.0.1:9/hook",
+                  "webhook_events_filter": ["completed"]},
+        ).json()  # fmt: skip
+        secret = http.get("/v1/webhooks/default/secret").json()["key"]
+        attempts: list[dict[str, Any]] = []
+        for _ in range(100):
+            attempts = http.get(
+                "/_mock/webhooks/deliveries", params={"prediction_id": created["id"]}
+            ).json()["results"]
+            if attempts:
+                break
+            time.sleep(0.05)
+    assert attempts, "the mock recorded no delivery attempt"
+    request = attempts[0]["request"]
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    result = run_js(
+        tls_mock,
+        "webhook",
+        id=headers["webhook-id"],
+        timestamp=headers["webhook-timestamp"],
+        signature=headers["webhook-signature"],
+        body=request["body"],
+        secret=secret,
+    )
+    assert result == {"valid": True, "tampered": False}
