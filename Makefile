@@ -42,8 +42,8 @@ lint: install ## Lint the spec (openapi-spec-validator, Redocly) and the code (r
 generate: $(VENV)/.installed ## Regenerate generated_client/ from openapi/openapi.yaml
 	$(BIN)/python scripts/generate_client.py generated_client
 
-contract: $(VENV)/.installed ## Run the contract suite against BASE_URL with REPLICATE_API_TOKEN
-	IMAGEN_CONTRACT_BASE_URL="$(BASE_URL)" $(BIN)/pytest contract_tests/live $(PYTEST_ARGS)
+contract: $(VENV)/.installed ## Contract suite + drift report against BASE_URL (token: REPLICATE_API_TOKEN; BUDGET=2, DRY_RUN=1)
+	$(BIN)/python -m contract_tests.live --base-url "$(BASE_URL)" $(if $(BUDGET),--budget $(BUDGET)) $(if $(DRY_RUN),--dry-run)
 
 drift: $(VENV)/.installed ## Compare the live API at BASE_URL with the mock (report in artifacts/drift/)
 	$(BIN)/python -m contract_tests.drift --live "$(BASE_URL)" $(DRIFT_ARGS)

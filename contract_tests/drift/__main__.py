@@ -32,7 +32,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--live", required=True, help="live base URL, e.g. https://api.replicate.com/v1"
     )
     parser.add_argument(
-        "--mock", required=True, help="mock base URL, e.g. http://127.0.0.1:8000/v1"
+        "--mock",
+        default=None,
+        help="mock base URL, e.g. http://127.0.0.1:8000/v1; by default a mock with its "
+        "embedded defaults is served in-process on a free port",
     )
     parser.add_argument("--out", type=Path, default=Path("artifacts/drift"), help="report folder")
     parser.add_argument("--budget", type=int, default=int(os.environ.get("IMAGEN_CONTRACT_BUDGET", "2")),
@@ -86,15 +89,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify: ssl.SSLContext | bool = (
         ssl.create_default_context(cafile=str(args.ca_file)) if args.ca_file else True
     )
-    with httpx.Client(verify=verify, timeout=90.0) as client:
+    mock_token = os.environ.get("IMAGEN_MOCK_TOKEN", "r8_mock")
+    with httpx.Client(verify=verify, timeout=90.0) as client, mock_url(args.mock) as mock_base:
         live_runner = Runner(args.live, token, args.budget, client)
-        mock_runner = Runner(
-            args.mock, os.environ.get("IMAGEN_MOCK_TOKEN", "r8_mock"), 10**9, client
-        )
+        mock_runner = Runner(mock_base, mock_token, 10**9, client)
         live, skipped = collect(live_runner)
         mock, _ = collect(mock_runner)
     differences = compare(live, mock, load_spec())
-    markdown, report = write_report(args.out, differences, live, mock, args.live, args.mock)
+    billing = {"billed": live_runner.spent, "budget": args.budget, "skipped": skipped}
+    markdown, report = write_report(
+        args.out, differences, live, mock, args.live, mock_base, billing
+    )
     print(markdown.read_text())
     print(f"billed predictions created on live: {live_runner.spent} (budget {args.budget})")
     if skipped:

@@ -50,6 +50,7 @@ def write_report(
     mock: list[Exchange],
     live_url: str,
     mock_url: str,
+    extra: dict[str, Any] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``drift.md``, ``drift.json`` and the recorded exchanges; return the two reports."""
     out.mkdir(parents=True, exist_ok=True)
@@ -60,6 +61,7 @@ def write_report(
         "mock": mock_url,
         "differences": [d.as_dict() for d in differences],
         "counts": dict(Counter(d.kind for d in differences)),
+        **(extra or {}),
     }
     report = out / "drift.json"
     report.write_text(json.dumps(payload, indent=2) + "\n")

@@ -11,11 +11,35 @@ import pytest
 BASE_URL_VAR = "IMAGEN_CONTRACT_BASE_URL"
 TOKEN_VAR = "REPLICATE_API_TOKEN"
 CA_VAR = "IMAGEN_CONTRACT_CA_FILE"
+BUDGET_VAR = "IMAGEN_CONTRACT_BUDGET"
+LEDGER_VAR = "IMAGEN_CONTRACT_LEDGER"
 HOW = (
     "live contract checks need a base URL and a token: "
     "REPLICATE_API_TOKEN=r8_... make contract BASE_URL=https://api.replicate.com/v1 "
     "(or BASE_URL=https://HOST/replicate/v1 for a reseller)"
 )
+
+
+class Budget:
+    """Counts predictions created (billed) against ``IMAGEN_CONTRACT_BUDGET`` (default 2),
+    and writes the count to ``IMAGEN_CONTRACT_LEDGER`` when that names a file."""
+
+    def __init__(self, limit: int, ledger: Path | None) -> None:
+        self.limit = limit
+        self.spent = 0
+        self.ledger = ledger
+
+    def spend(self, what: str) -> None:
+        """Record one billed request.
+
+        Raises:
+            pytest.skip.Exception: when the budget is spent (the request is not sent).
+        """
+        if self.spent >= self.limit:
+            pytest.skip(f"budget of {self.limit} billed prediction(s) spent: {what} not sent")
+        self.spent += 1
+        if self.ledger is not None:
+            self.ledger.write_text(str(self.spent))
 
 
 @dataclass(frozen=True)
@@ -47,3 +71,10 @@ def live() -> LiveTarget:
         pytest.skip(HOW)
     ca = os.environ.get(CA_VAR)
     return LiveTarget(base_url=base_url, token=token, ca_file=Path(ca) if ca else None)
+
+
+@pytest.fixture(scope="session")
+def budget() -> Budget:
+    """The billed-request budget of this run."""
+    ledger = os.environ.get(LEDGER_VAR)
+    return Budget(int(os.environ.get(BUDGET_VAR, "2")), Path(ledger) if ledger else None)

@@ -1,12 +1,14 @@
 """The contract, checked against a live API (Replicate or a reseller) over HTTP.
 
-Cost: exactly one prediction is created and billed (the full lifecycle test);
-every other request is one the API refuses or one that reads, which are not billed.
+Cost: one prediction is created and billed (the full lifecycle test), counted against
+the run's budget; every other request is one the API refuses or one that reads, which
+are not billed.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import ssl
 import time
 import xml.etree.ElementTree as ET
@@ -20,7 +22,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from PIL import Image
 
 from contract_tests.contract import LIVE_CONFIG, run_schemathesis
-from contract_tests.live.conftest import LiveTarget
+from contract_tests.live.conftest import Budget, LiveTarget
 from mock_server.images import SIZES
 from mock_server.spec import load_spec
 
@@ -53,10 +55,11 @@ def http(live: LiveTarget) -> Iterator[httpx.Client]:
 
 
 def test_schemathesis_on_reads_and_cancels(live: LiveTarget, tmp_path: Path) -> None:
+    reports = Path(os.environ.get("IMAGEN_CONTRACT_REPORTS", str(tmp_path)))
     run = run_schemathesis(
         live.base_url,
         live.token,
-        report_dir=tmp_path,
+        report_dir=reports.resolve(),
         config=LIVE_CONFIG,
         max_examples=20,
         ca_file=live.ca_file,
@@ -100,7 +103,8 @@ def test_invalid_create_is_422_and_not_billed(
     assert all(f"- {item['field']}: " in problem["detail"] for item in problem["invalid_fields"])
 
 
-def test_one_billed_lifecycle(http: httpx.Client, live: LiveTarget) -> None:
+def test_one_billed_lifecycle(http: httpx.Client, live: LiveTarget, budget: Budget) -> None:
+    budget.spend("the lifecycle test's create")
     created = http.post(
         "/models/google/imagen-4-ultra/predictions",
         json={"input": {"prompt": "a lighthouse on a cliff at dawn", "aspect_ratio": "4:3"}},

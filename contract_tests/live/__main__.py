@@ -1,0 +1,101 @@
+"""``make contract``: the contract suite against a live API, then the drift report.
+
+    python -m contract_tests.live --base-url https://api.replicate.com/v1 [--budget 2] [--dry-run]
+
+The token is read from ``REPLICATE_API_TOKEN`` only, and never printed or written. The
+budget caps predictions created (each one is billed) across the whole run; every other
+request is refused or read-only, and rate-limited below Replicate's published limits.
+Outputs go to ``artifacts/contract/``: JUnit XML of the suite and of schemathesis, and
+the drift report (``drift.md``, ``drift.json``) with the recorded exchanges.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from contract_tests.drift import __main__ as drift
+from contract_tests.drift.probes import PROBES
+
+HOW = (
+    "usage: REPLICATE_API_TOKEN=r8_... make contract BASE_URL=https://api.replicate.com/v1\n"
+    "       (a reseller: BASE_URL=https://HOST/replicate/v1; add BUDGET=N to cap billed "
+    "predictions, DRY_RUN=1 to list what would be sent)"
+)
+SUITE = [
+    ("GET", "/predictions", "no token: the documented 401 body"),
+    ("GET", "/predictions/<unknown>", "404 problem"),
+    ("POST", "/models/google/imagen-4-ultra/predictions", "3 invalid creates: 422, not billed"),
+    ("POST", "/models/google/imagen-4-ultra/predictions", "1 create, polled to its image (billed)"),
+    ("*", "get, cancel, list", "schemathesis, every check, 20 examples each, 40 req/s at most"),
+]
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m contract_tests.live", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--base-url", default=os.environ.get("IMAGEN_CONTRACT_BASE_URL", ""))
+    parser.add_argument(
+        "--budget", type=int, default=int(os.environ.get("IMAGEN_CONTRACT_BUDGET", "2"))
+    )
+    parser.add_argument("--out", type=Path, default=Path("artifacts/contract"))
+    parser.add_argument("--ca-file", type=Path, default=None)
+    parser.add_argument("--dry-run", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    base_url = args.base_url.strip().rstrip("/")
+    if args.dry_run:
+        print(f"would send to {base_url or '<BASE_URL>'} (budget {args.budget} billed):")
+        for method, path, what in SUITE:
+            print(f"  suite  {method:5} {path:45} {what}")
+        for probe in PROBES:
+            billed = " (billed)" if probe.billed else ""
+            print(f"  drift  {probe.method:5} {probe.path:45} {probe.name}{billed}")
+        return 0
+    token = os.environ.get("REPLICATE_API_TOKEN", "").strip()
+    if not base_url or not token:
+        missing = [n for n, v in (("BASE_URL", base_url), ("REPLICATE_API_TOKEN", token)) if not v]
+        print(f"refusing to start: {' and '.join(missing)} not set\n{HOW}", file=sys.stderr)
+        return 2
+    if args.budget < 0:
+        print("refusing to start: the budget cannot be negative", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    ledger = args.out / "billed-suite.txt"
+    ledger.write_text("0")
+    env = {
+        **os.environ,
+        "IMAGEN_CONTRACT_BASE_URL": base_url,
+        "IMAGEN_CONTRACT_BUDGET": str(args.budget),
+        "IMAGEN_CONTRACT_LEDGER": str(ledger),
+        "IMAGEN_CONTRACT_REPORTS": str(args.out),
+    }
+    if args.ca_file:
+        env["IMAGEN_CONTRACT_CA_FILE"] = str(args.ca_file)
+    suite = subprocess.run(
+        [sys.executable, "-m", "pytest", "contract_tests/live", "-q", "-rs", "-p", "no:cacheprovider",
+         f"--junitxml={args.out / 'junit.xml'}"],
+        env=env, check=False,
+    )  # fmt: skip
+    spent = int(ledger.read_text() or "0")
+    drift_args = ["--live", base_url, "--out", str(args.out), "--budget", str(args.budget - spent)]
+    if args.ca_file:
+        drift_args += ["--ca-file", str(args.ca_file)]
+    drift_code = drift.main(drift_args)
+    report = args.out / "drift.json"
+    total = spent + (json.loads(report.read_text())["billed"] if report.exists() else 0)
+    print(f"contract run: suite exit {suite.returncode}, drift exit {drift_code}; "
+          f"billed predictions {total} of budget {args.budget}; reports in {args.out}/")  # fmt: skip
+    return suite.returncode or drift_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
