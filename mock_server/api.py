@@ -48,7 +48,8 @@ def _state() -> MockState:
 
 
 def _links() -> Links:
-    root = request.host_url.rstrip("/")
+    # Built from scheme and Host directly: request.host_url re-encodes the whole URL.
+    root = f"{request.scheme}://{request.host}"
     prefix = PREFIXES.get(request.blueprint or "", "/v1")
     return Links(api=f"{root}{request.script_root}{prefix}", root=f"{root}{request.script_root}")
 
