@@ -35,6 +35,8 @@ test: install lint ## Lint, type-check, check the generated client is fresh, run
 lint: install ## Lint the spec (openapi-spec-validator, Redocly) and the code (ruff, mypy)
 	$(BIN)/openapi-spec-validator openapi/openapi.yaml
 	scripts/redocly.sh lint openapi/openapi.yaml --config redocly.yaml
+	$(BIN)/openapi-spec-validator openapi/admin.yaml
+	scripts/redocly.sh lint openapi/admin.yaml --config redocly.yaml
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -1,8 +1,19 @@
-"""The mock's own admin API under ``/_mock/``: not part of Replicate's API or the spec.
+"""The mock's own admin API under ``/_mock/``: not part of Replicate's API or its spec.
 
 It takes the same Bearer token as the predictions API (any non-empty token, or the
-pinned one), so a mock started with ``--token`` keeps its delivery log private.
+pinned one), so a mock started with ``--token`` keeps its state private. It is described
+by ``openapi/admin.yaml``, served (without a token) at ``GET /_mock/openapi.yaml``.
 
+``GET /_mock/clock``
+    ``{"now": "<RFC 3339>", "offset_seconds": N}``: the mock's time and how far it
+    has been moved.
+``POST /_mock/clock``
+    ``{"advance_seconds": N}`` (0 < N <= one year) moves the clock forward; held
+    ``Prefer: wait`` requests, streams and webhook deliveries see the jump at once.
+    Answers like ``GET``.
+``POST /_mock/reset``
+    Forgets every prediction, webhook delivery (logged, pending and retried) and
+    scenario rule (204).
 ``GET /_mock/webhooks/deliveries``
     Every webhook delivery attempt, oldest first, as ``{"results": [...]}``; each
     has ``prediction_id``, ``event``, ``webhook_id``, ``url``, ``attempt``,
@@ -16,17 +27,43 @@ pinned one), so a mock started with ``--token`` keeps its delivery log private.
 from __future__ import annotations
 
 import json
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
 
 from flask import Blueprint, Response, current_app, request
+from jsonschema import Draft202012Validator
 
-from mock_server import api, problems
+from mock_server import admin_scenarios, api, lifecycle, problems
 from mock_server.api import MockState
-from mock_server.problems import InvalidField
+from mock_server.clock import AdvanceableClock
+from mock_server.problems import InvalidField, Problem
+from mock_server.validation import describe_errors
 from mock_server.webhooks import EVENTS
 
-__all__ = ["bp"]
+__all__ = ["ADMIN_SPEC_CANDIDATES", "MAX_ADVANCE_SECONDS", "bp"]
 
 bp = Blueprint("admin", __name__, url_prefix="/_mock")
+
+#: The longest single move of the clock: one year.
+MAX_ADVANCE_SECONDS: Final = 365 * 86400
+_HERE = Path(__file__).resolve().parent
+#: Where the admin API's OpenAPI document is looked for: the wheel, then the checkout.
+ADMIN_SPEC_CANDIDATES: Final = (_HERE / "admin.yaml", _HERE.parent / "openapi" / "admin.yaml")
+_ADVANCE = Draft202012Validator(
+    {
+        "type": "object",
+        "required": ["advance_seconds"],
+        "additionalProperties": False,
+        "properties": {
+            "advance_seconds": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": MAX_ADVANCE_SECONDS,
+            }
+        },
+    }
+)
 
 
 def _state() -> MockState:
@@ -34,14 +71,88 @@ def _state() -> MockState:
     return state
 
 
+def _json(doc: Any, status: int = 200) -> Response:
+    return Response(json.dumps(doc, ensure_ascii=False), status=status, mimetype="application/json")
+
+
 @bp.before_request
 def authenticate() -> None:
-    """The predictions API's Bearer rule.
+    """The predictions API's Bearer rule (the admin spec itself is public).
 
     Raises:
         Problem: 401 when the token is missing, malformed or not the pinned one.
     """
-    api.authenticate()
+    if request.endpoint != "admin.admin_spec":
+        api.authenticate()
+
+
+@bp.get("/openapi.yaml")
+def admin_spec() -> Response:
+    """The admin API's OpenAPI document.
+
+    Raises:
+        Problem: 404 if ``admin.yaml`` is not installed next to the mock.
+    """
+    text = _admin_spec_text()
+    if text is None:
+        raise problems.not_found("The admin API's OpenAPI document")
+    return Response(text, mimetype="application/yaml")
+
+
+@cache
+def _admin_spec_text() -> str | None:
+    for candidate in ADMIN_SPEC_CANDIDATES:
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    return None
+
+
+def _clock_doc() -> dict[str, Any]:
+    clock = _state().service.clock
+    offset = clock.offset_seconds if isinstance(clock, AdvanceableClock) else 0.0
+    return {"now": lifecycle.format_time(clock.now()), "offset_seconds": offset}
+
+
+@bp.get("/clock")
+def get_clock() -> Response:
+    """The mock's time and how far it has been moved."""
+    return _json(_clock_doc())
+
+
+@bp.post("/clock")
+def advance_clock() -> Response:
+    """Move the clock forward by ``advance_seconds``.
+
+    Raises:
+        Problem: 415 not JSON, 400 unparsable, 422 not a positive number of seconds up
+            to a year (or past the clock's total limit), 409 if this clock cannot move.
+    """
+    body = api._read_json()
+    errors = describe_errors(_ADVANCE.iter_errors(body))
+    if errors:
+        raise problems.validation_failed(errors, title="Invalid clock change")
+    clock = _state().service.clock
+    if not isinstance(clock, AdvanceableClock):
+        raise Problem(409, "This mock runs on a clock that cannot be moved.", "Conflict")
+    try:
+        clock.advance(float(body["advance_seconds"]))
+    except ValueError as exc:
+        field = InvalidField("maximum", "advance_seconds", str(exc))
+        raise problems.validation_failed([field], title="Invalid clock change") from None
+    return _json(_clock_doc())
+
+
+@bp.post("/reset")
+def reset() -> Response:
+    """Forget every prediction, webhook delivery and scenario rule."""
+    state = _state()
+    state.service.store.clear()
+    if state.webhooks is not None:
+        state.webhooks.reset()
+    scenarios = current_app.extensions.get(admin_scenarios.EXTENSION)
+    if scenarios is not None:
+        scenarios.rules.clear()
+    return Response(status=204)
 
 
 @bp.get("/webhooks/deliveries")
@@ -59,8 +170,7 @@ def list_deliveries() -> Response:
     webhooks = _state().webhooks
     prediction_id = request.args.get("prediction_id")
     attempts = [] if webhooks is None else webhooks.attempts(prediction_id, event)
-    body = json.dumps({"results": [attempt.as_dict() for attempt in attempts]}, ensure_ascii=False)
-    return Response(body, mimetype="application/json")
+    return _json({"results": [attempt.as_dict() for attempt in attempts]})
 
 
 @bp.delete("/webhooks/deliveries")

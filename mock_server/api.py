@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
 from mock_server import lifecycle, problems
 from mock_server.dispatcher import WebhookDispatcher
@@ -106,7 +106,8 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     extra = {key: body[key] for key in ("webhook", "webhook_events_filter") if key in body}
     if "webhook" in extra:
         extra["links"] = _links()  # webhook bodies carry this server's URLs
-    record = state.service.create(body["input"], extra, cancel_after=cancel_after)
+    outcome = g.get("mock_outcome")  # set by admin_scenarios.apply (X-Mock-*, rules)
+    record = state.service.create(body["input"], extra, cancel_after=cancel_after, outcome=outcome)
     headers = {"Location": f"{_links().api}/predictions/{record.id}"}
     if wait is None:
         return _json(_show(record, as_created=True), 201, headers)

@@ -12,8 +12,8 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from mock_server import admin, api, files, problems, stream, web
-from mock_server.clock import SystemClock
+from mock_server import admin, admin_scenarios, api, files, problems, stream, web
+from mock_server.clock import AdjustableClock
 from mock_server.dispatcher import WebhookDispatcher
 from mock_server.problems import Problem
 from mock_server.service import PredictionService
@@ -44,7 +44,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build a mock server.
 
     ``test_config`` overrides :data:`DEFAULTS`; besides those keys it may hold
-    ``MOCK_CLOCK`` (a :class:`~mock_server.clock.Clock`), ``MOCK_STORE`` (a
+    ``MOCK_CLOCK`` (a :class:`~mock_server.clock.Clock`; by default an
+    :class:`~mock_server.clock.AdjustableClock`, moved by ``POST /_mock/clock``), ``MOCK_STORE`` (a
     :class:`~mock_server.store.Store`), ``MOCK_SPEC_PATH`` and
     ``MOCK_WEBHOOK_TRANSPORT`` (an ``httpx.BaseTransport`` for deliveries). Webhook deliveries
     run on a daemon thread (real clock) or through ``state.webhooks.pump()`` (fake
@@ -63,7 +64,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     path = app.config.get("MOCK_SPEC_PATH") or spec_path()
     spec = load_spec(path)
     store = app.config.get("MOCK_STORE") or InMemoryStore()
-    clock = app.config.get("MOCK_CLOCK") or SystemClock()
+    clock = app.config.get("MOCK_CLOCK") or AdjustableClock()
     secret = app.config["MOCK_WEBHOOK_SECRET"] or new_webhook_secret()
     dispatcher = WebhookDispatcher(
         store=store,
@@ -92,6 +93,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(api.bp, url_prefix=prefix, name=name)
     app.register_blueprint(files.bp)
     app.register_blueprint(admin.bp)
+    admin_scenarios.init_app(app)  # /_mock/rules, X-Mock-* headers, MOCK_FAULTS/MOCK_SEED
     app.register_blueprint(stream.bp)
     app.register_blueprint(web.bp)
     app.register_error_handler(Problem, _send_problem)

@@ -123,7 +123,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated hosts webhook deliveries may be sent to; '*' allows any "
         "(deliveries elsewhere are logged as refused) [IMAGEN_MOCK_WEBHOOK_ALLOWED_HOSTS]",
     )
+    add(
+        "--faults",
+        type=_fault_rates,
+        default=_env("FAULTS", ""),
+        help="answer this share of API requests with a fault, KIND:RATE,... with KIND one of "
+        "429, 402, 500, 503, drop (e.g. 429:0.05,503:0.02) [IMAGEN_MOCK_FAULTS]",
+    )
+    add(
+        "--seed",
+        type=int,
+        default=_env("SEED", None, int),
+        help="seed of the --faults draw: the same seed and requests give the same faults; "
+        "random (and logged) by default [IMAGEN_MOCK_SEED]",
+    )
     return parser
+
+
+def _fault_rates(raw: str) -> str:
+    from mock_server.faults import FaultError, parse_rates
+
+    try:
+        parse_rates(raw)
+    except FaultError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return raw
 
 
 def _webhook_secret(raw: str) -> str:
@@ -152,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "MAX_CONTENT_LENGTH": args.max_body_bytes,
         "MOCK_WEBHOOK_SECRET": args.webhook_secret,
         "MOCK_WEBHOOK_ALLOWED_HOSTS": args.webhook_allowed_hosts,
+        "MOCK_FAULTS": args.faults,
+        "MOCK_SEED": args.seed,
     }
     from mock_server.serving import serve
 

@@ -25,7 +25,7 @@ from typing import Final
 import httpx
 
 from mock_server import lifecycle, signing
-from mock_server.clock import Clock, SystemClock
+from mock_server.clock import AdjustableClock, Clock, SystemClock
 from mock_server.lifecycle import Links, PredictionRecord
 from mock_server.store import Store
 from mock_server.webhooks import Attempt, WebhookSettings, event_filter, plan
@@ -83,7 +83,8 @@ class WebhookDispatcher:
         self.settings = settings or WebhookSettings()
         self._transport = transport
         background = self.settings.background
-        self._background = isinstance(clock, SystemClock) if background is None else background
+        real_time = isinstance(clock, SystemClock | AdjustableClock)
+        self._background = real_time if background is None else background
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._pumping = threading.Lock()
@@ -95,6 +96,9 @@ class WebhookDispatcher:
         self._client: httpx.Client | None = None
         self._woken = False
         self._closed = False
+        self._stop_listening = (
+            clock.on_advance(self.wake) if isinstance(clock, AdjustableClock) else None
+        )
 
     def created(self, record: PredictionRecord) -> None:
         """Follow a new prediction if it has a webhook (starting the thread if needed)."""
@@ -123,6 +127,11 @@ class WebhookDispatcher:
         with self._wake:
             if record.id in self._tracked:
                 self._poke()
+
+    def wake(self) -> None:
+        """Look again now (the clock was moved)."""
+        with self._wake:
+            self._poke()
 
     def is_running(self) -> bool:
         """Whether the background thread is alive."""
@@ -158,8 +167,18 @@ class WebhookDispatcher:
         with self._lock:
             self._log.clear()
 
+    def reset(self) -> None:
+        """Forget everything: logged attempts, followed predictions and pending retries."""
+        with self._wake:
+            self._log.clear()
+            self._tracked.clear()
+            self._retries.clear()
+            self._poke()
+
     def close(self) -> None:
         """Stop the thread (waiting for an attempt in flight) and close connections."""
+        if self._stop_listening is not None:
+            self._stop_listening()
         with self._wake:
             self._closed = True
             self._wake.notify_all()

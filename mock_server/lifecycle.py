@@ -25,6 +25,7 @@ __all__ = [
     "cancel",
     "data_removed_at",
     "ends_at",
+    "error_of",
     "format_time",
     "is_terminal",
     "moments",
@@ -77,6 +78,10 @@ class PredictionRecord:
     """How the prediction was created."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Room for later features (webhooks, deadlines) without changing the store."""
+    failure: str | None = None
+    """The error a prediction fails with for a reason other than the safety filter."""
+    outcome: str = "succeed"
+    """The scenario that shaped this record (see :mod:`mock_server.scenarios`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +158,18 @@ def data_removed_at(record: PredictionRecord) -> float:
     return ends_at(record) + record.retention_seconds
 
 
+def error_of(record: PredictionRecord) -> str | None:
+    """The error the prediction fails with if it runs to its end; None if it succeeds."""
+    return SAFETY_ERROR if record.blocked else record.failure
+
+
 def status_at(record: PredictionRecord, now: float) -> str:
     """The prediction's status at ``now``."""
     if now < ends_at(record):
         return "processing" if now >= started_at(record) else "starting"
     stop = _stopped(record)
     if stop is None:
-        return "failed" if record.blocked else "succeeded"
+        return "failed" if error_of(record) is not None else "succeeded"
     moment, why = stop
     return "aborted" if why == "deadline" and moment < started_at(record) else "canceled"
 
@@ -192,6 +202,8 @@ def _log_lines(record: PredictionRecord) -> list[tuple[float, str]]:
     ]
     if record.blocked:
         lines.append((1.0, "Safety filter rejected the image"))
+    elif record.failure is not None:
+        lines.append((1.0, f"Prediction failed: {record.failure}"))
     else:
         lines.append((1.0, f"Generated image in {record.processing_seconds:.2f} sec"))
     return lines
@@ -271,7 +283,7 @@ def render(
             output = links.root + output_path(record)
             metrics["image_count"] = 1
         elif status == "failed":
-            error = SAFETY_ERROR
+            error = error_of(record)
     removed = now >= data_removed_at(record)
     return {
         "id": record.id,

@@ -16,6 +16,7 @@ __all__ = [
     "InvalidField",
     "Problem",
     "bad_json",
+    "insufficient_credit",
     "invalid_cursor",
     "invalid_token",
     "method_not_allowed",
@@ -23,6 +24,9 @@ __all__ = [
     "not_found",
     "payload_too_large",
     "route_not_found",
+    "server_error",
+    "throttled",
+    "unavailable",
     "unsupported_media_type",
     "validation_failed",
 ]
@@ -54,6 +58,8 @@ class Problem(Exception):  # noqa: N818 - it is a response, raised to leave the 
     title: str | None = None
     invalid_fields: tuple[InvalidField, ...] = ()
     headers: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+    """Extra members written after ``status`` (such as a 429's ``retry_after``)."""
 
     def body(self) -> dict[str, Any]:
         """The JSON document, keys in Replicate's order."""
@@ -69,6 +75,7 @@ class Problem(Exception):  # noqa: N818 - it is a response, raised to leave the 
             doc["title"] = self.title
         doc["detail"] = self.detail
         doc["status"] = self.status
+        doc.update(self.extensions)
         return doc
 
     def to_json(self) -> str:
@@ -124,6 +131,31 @@ def unsupported_media_type(got: str | None) -> Problem:
 
 def bad_json(reason: str) -> Problem:
     return Problem(400, f"The request body is not valid JSON: {reason}", "Invalid JSON")
+
+
+def throttled(retry_after: int) -> Problem:
+    """429 as Replicate sends it: ``retry_after`` in the body and a ``Retry-After`` header."""
+    return Problem(
+        429,
+        f"Request was throttled. Your rate limit resets in ~{retry_after}s.",
+        headers={"Retry-After": str(retry_after)},
+        extensions={"retry_after": retry_after},
+    )
+
+
+def insufficient_credit() -> Problem:
+    """402; only the first sentence of Replicate's detail is on record, so only it is sent."""
+    return Problem(402, "You have insufficient credit to run this model.", "Insufficient credit")
+
+
+def server_error() -> Problem:
+    return Problem(500, "The server failed to handle the request.", "Internal server error")
+
+
+def unavailable() -> Problem:
+    return Problem(
+        503, "The service is temporarily unavailable. Try again later.", "Service unavailable"
+    )
 
 
 def validation_failed(

@@ -12,9 +12,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from mock_server import lifecycle
+from mock_server import lifecycle, scenarios
 from mock_server.clock import Clock
 from mock_server.lifecycle import PredictionRecord
+from mock_server.scenarios import Outcome
 from mock_server.store import Page, Store
 
 __all__ = [
@@ -67,8 +68,9 @@ class PredictionService:
         extra: dict[str, Any] | None = None,
         *,
         cancel_after: float | None = None,
+        outcome: Outcome | None = None,
     ) -> PredictionRecord:
-        """Start a prediction now and store it."""
+        """Start a prediction now and store it; ``outcome`` says how it ends (a scenario)."""
         record = lifecycle.new_record(
             input_,
             now=self.clock.now(),
@@ -77,6 +79,8 @@ class PredictionService:
             cancel_after=cancel_after,
             retention_seconds=self.retention_seconds,
         )
+        if outcome is not None:
+            record = scenarios.shape(record, outcome)
         if extra:
             record = lifecycle.replace_extra(record, extra)
         self.store.add(record)

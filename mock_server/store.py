@@ -59,6 +59,10 @@ class Store(Protocol):
         """Drop records created before ``created_before``; return how many went."""
         ...
 
+    def clear(self) -> int:
+        """Drop every record; return how many went. Positions handed out stay unused."""
+        ...
+
 
 class InMemoryStore:
     """The embedded default: a dict and an insertion-ordered list under one lock.
@@ -131,6 +135,14 @@ class InMemoryStore:
             while self._order and self._by_id[self._order[0]].created_at < created_before:
                 del self._by_id[self._order.popleft()]
                 dropped += 1
+            self._purged += dropped
+            return dropped
+
+    def clear(self) -> int:
+        with self._lock:
+            dropped = len(self._order)
+            self._by_id.clear()
+            self._order.clear()
             self._purged += dropped
             return dropped
 

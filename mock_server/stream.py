@@ -21,7 +21,6 @@ from mock_server import lifecycle, problems
 from mock_server.api import MockState
 from mock_server.clock import Clock
 from mock_server.lifecycle import PredictionRecord
-from mock_server.safety import SAFETY_ERROR
 
 __all__ = ["Event", "bp", "events", "follow"]
 
@@ -67,7 +66,8 @@ def events(record: PredictionRecord, root: str) -> list[Event]:
         elif moment.kind == "completed":
             status = lifecycle.status_at(record, moment.at)
             if status == "failed":
-                found.append((moment.at, "error", json.dumps({"detail": SAFETY_ERROR})))
+                error = json.dumps({"detail": lifecycle.error_of(record)})
+                found.append((moment.at, "error", error))
             reason = _DONE_REASONS.get(status)
             found.append((moment.at, "done", json.dumps({"reason": reason} if reason else {})))
     return [Event(index, at, kind, data) for index, (at, kind, data) in enumerate(found)]

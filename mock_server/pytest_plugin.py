@@ -1,0 +1,165 @@
+"""A pytest plugin: the ``imagen_mock`` fixture runs the mock for one test.
+
+Installed with the package and loaded through the ``pytest11`` entry point, so any
+test suite in the same environment can ask for it::
+
+    def test_my_app(imagen_mock):
+        app = MyApp(base_url=imagen_mock.base_url, token=imagen_mock.token)
+        prediction = app.start("a lighthouse")
+        imagen_mock.advance(5)          # the prediction has ended
+        assert app.poll(prediction) == "succeeded"
+
+Each test gets a fresh mock (its own store and clock) served by werkzeug on a free
+``127.0.0.1`` port, shut down when the test ends. Options, as keyword arguments of
+the ``imagen_mock`` marker or keys of a dict returned by an overridden
+``imagen_mock_config`` fixture (the marker wins): ``token`` (default
+``r8_imagen_mock``; ``None`` accepts any), ``starting_seconds`` (1.0),
+``processing_seconds`` (3.0), and ``config`` (more ``create_app`` settings).
+``-p no:imagen_mock`` turns the plugin off.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import httpx
+import pytest
+
+__all__ = ["DEFAULT_TOKEN", "ImagenMock", "imagen_mock", "imagen_mock_config"]
+
+DEFAULT_TOKEN: Final = "r8_imagen_mock"  # noqa: S105 - the fixture's test token, not a secret
+_OPTIONS: Final = frozenset({"token", "starting_seconds", "processing_seconds", "config"})
+#: Longest the fixture waits for the server thread to stop (seconds).
+_STOP_TIMEOUT: Final = 10.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker (suites run with ``--strict-markers``)."""
+    config.addinivalue_line(
+        "markers",
+        "imagen_mock(token=..., starting_seconds=..., processing_seconds=..., config=...): "
+        "options of the imagen_mock fixture",
+    )
+
+
+@dataclass
+class ImagenMock:
+    """A running mock and helpers that drive its admin API (``/_mock``)."""
+
+    root: str
+    """``http://127.0.0.1:<port>``: the files, pages and admin API live here."""
+    token: str | None
+    """The token it accepts (None: any non-empty token)."""
+    http: httpx.Client = field(repr=False)
+    """A client for ``root`` that sends the token."""
+
+    @property
+    def base_url(self) -> str:
+        """The predictions API: ``root + "/v1"`` (it also answers under ``/replicate/v1``)."""
+        return f"{self.root}/v1"
+
+    def clock(self) -> dict[str, Any]:
+        """``{"now": ..., "offset_seconds": ...}``.
+
+        Raises:
+            httpx.HTTPStatusError: if the mock refuses.
+        """
+        return self._call("GET", "/_mock/clock").json()  # type: ignore[no-any-return]
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        """Move the mock's clock forward; returns the clock as :meth:`clock` does.
+
+        Raises:
+            httpx.HTTPStatusError: 422 unless ``0 < seconds <= 31536000``.
+        """
+        doc = {"advance_seconds": seconds}
+        return self._call("POST", "/_mock/clock", json=doc).json()  # type: ignore[no-any-return]
+
+    def reset(self) -> None:
+        """Forget every prediction, webhook delivery and rule.
+
+        Raises:
+            httpx.HTTPStatusError: if the mock refuses.
+        """
+        self._call("POST", "/_mock/reset")
+
+    def deliveries(
+        self, prediction_id: str | None = None, event: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The webhook delivery attempts, oldest first (see ``GET /_mock/webhooks/deliveries``).
+
+        Raises:
+            httpx.HTTPStatusError: 422 if ``event`` is not a webhook event.
+        """
+        params = {
+            key: value
+            for key, value in (("prediction_id", prediction_id), ("event", event))
+            if value is not None
+        }
+        response = self._call("GET", "/_mock/webhooks/deliveries", params=params)
+        return response.json()["results"]  # type: ignore[no-any-return]
+
+    def add_rule(self, **rule: Any) -> dict[str, Any]:
+        """Add a scenario rule (``POST /_mock/rules``); returns it with its ``id``.
+
+        Raises:
+            httpx.HTTPStatusError: 422 if it is not a valid rule.
+        """
+        return self._call("POST", "/_mock/rules", json=rule).json()  # type: ignore[no-any-return]
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self.http.request(method, path, **kwargs)
+        response.raise_for_status()
+        return response
+
+
+@pytest.fixture
+def imagen_mock_config() -> dict[str, Any]:
+    """Options of every ``imagen_mock`` in scope; override it to change them."""
+    return {}
+
+
+@pytest.fixture
+def imagen_mock(
+    request: pytest.FixtureRequest, imagen_mock_config: Mapping[str, Any]
+) -> Iterator[ImagenMock]:
+    """A fresh mock on a free loopback port, for this test only.
+
+    Raises:
+        pytest.UsageError: for an unknown option.
+    """
+    from werkzeug.serving import make_server
+
+    from mock_server.app import create_app
+    from mock_server.dispatcher import WebhookDispatcher
+
+    options: dict[str, Any] = {"token": DEFAULT_TOKEN, **imagen_mock_config}
+    for marker in reversed(list(request.node.iter_markers("imagen_mock"))):
+        options.update(marker.kwargs)
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise pytest.UsageError(f"imagen_mock: unknown options {sorted(unknown)}")
+    config: dict[str, Any] = {"MOCK_TOKEN": options["token"], **options.get("config", {})}
+    for name in ("starting_seconds", "processing_seconds"):
+        if name in options:
+            config[f"MOCK_{name.upper()}"] = float(options[name])
+    app = create_app(config)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="imagen-mock", daemon=True)
+    thread.start()
+    root = f"http://127.0.0.1:{server.server_port}"
+    token = options["token"]
+    headers = {"Authorization": f"Bearer {token or DEFAULT_TOKEN}"}
+    try:
+        with httpx.Client(base_url=root, headers=headers, timeout=30.0, trust_env=False) as http:
+            yield ImagenMock(root=root, token=token, http=http)
+    finally:
+        server.shutdown()
+        thread.join(_STOP_TIMEOUT)
+        server.server_close()
+        webhooks: WebhookDispatcher | None = app.extensions["imagen_mock"].webhooks
+        if webhooks is not None:
+            webhooks.close()
