@@ -27,6 +27,8 @@ OPTIONS = {
     "--ca-file": "IMAGEN_MOCK_CA_FILE",
     "--webhook-secret": "IMAGEN_MOCK_WEBHOOK_SECRET",
     "--webhook-allowed-hosts": "IMAGEN_MOCK_WEBHOOK_ALLOWED_HOSTS",
+    "--faults": "IMAGEN_MOCK_FAULTS",
+    "--seed": "IMAGEN_MOCK_SEED",
     "--trusted-proxies": "IMAGEN_MOCK_TRUSTED_PROXIES",
     "--max-body-bytes": "IMAGEN_MOCK_MAX_BODY_BYTES",
     "--access-log": "IMAGEN_MOCK_ACCESS_LOG",
