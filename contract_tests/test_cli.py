@@ -20,6 +20,7 @@ OPTIONS = {
     "--token": "IMAGEN_MOCK_TOKEN",
     "--starting-seconds": "IMAGEN_MOCK_STARTING_SECONDS",
     "--processing-seconds": "IMAGEN_MOCK_PROCESSING_SECONDS",
+    "--recording": "IMAGEN_MOCK_RECORDING",
     "--retention-seconds": "IMAGEN_MOCK_RETENTION_SECONDS",
     "--record-ttl-seconds": "IMAGEN_MOCK_RECORD_TTL_SECONDS",
     "--threads": "IMAGEN_MOCK_THREADS",

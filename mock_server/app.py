@@ -6,6 +6,7 @@ import base64
 import logging
 import secrets
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Final
 
 from flask import Flask, Response
@@ -16,6 +17,7 @@ from mock_server import admin, admin_scenarios, api, files, problems, stream, we
 from mock_server.clock import AdjustableClock
 from mock_server.dispatcher import WebhookDispatcher
 from mock_server.problems import Problem
+from mock_server.recording import RecordedRun, load_recording
 from mock_server.service import PredictionService
 from mock_server.spec import load_spec, spec_path
 from mock_server.store import InMemoryStore
@@ -33,6 +35,7 @@ DEFAULTS: Final[dict[str, Any]] = {
     "MOCK_PROCESSING_SECONDS": 3.0,
     "MOCK_RETENTION_SECONDS": 3600.0,
     "MOCK_RECORD_TTL_SECONDS": 24 * 3600.0,
+    "MOCK_RECORDING": None,
     "MOCK_TRUSTED_PROXIES": 0,
     "MOCK_WEBHOOK_SECRET": None,
     **CONFIG_DEFAULTS,  # MOCK_WEBHOOK_ALLOWED_HOSTS and the other delivery settings
@@ -63,6 +66,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     path = app.config.get("MOCK_SPEC_PATH") or spec_path()
     spec = load_spec(path)
+    run = _phases(app.config)
     store = app.config.get("MOCK_STORE") or InMemoryStore()
     clock = app.config.get("MOCK_CLOCK") or AdjustableClock()
     secret = app.config["MOCK_WEBHOOK_SECRET"] or new_webhook_secret()
@@ -78,10 +82,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         service=PredictionService(
             store=store,
             clock=clock,
-            starting_seconds=float(app.config["MOCK_STARTING_SECONDS"]),
-            processing_seconds=float(app.config["MOCK_PROCESSING_SECONDS"]),
+            starting_seconds=run.starting_seconds,
+            processing_seconds=run.processing_seconds,
             retention_seconds=float(app.config["MOCK_RETENTION_SECONDS"]),
             record_ttl_seconds=float(app.config["MOCK_RECORD_TTL_SECONDS"]),
+            log_lines=run.log_lines,
             listener=dispatcher,
         ),
         token=app.config["MOCK_TOKEN"],
@@ -106,6 +111,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
         )
     return app
+
+
+def _phases(config: Mapping[str, Any]) -> RecordedRun:
+    """Phase durations and log lines: from ``MOCK_RECORDING`` when set, else the settings.
+
+    Raises:
+        OSError, RecordingError: if the recording cannot be read or used.
+    """
+    if config.get("MOCK_RECORDING"):
+        return load_recording(Path(config["MOCK_RECORDING"]))
+    return RecordedRun(
+        starting_seconds=float(config["MOCK_STARTING_SECONDS"]),
+        processing_seconds=float(config["MOCK_PROCESSING_SECONDS"]),
+        log_lines=(),
+    )
 
 
 def new_webhook_secret() -> str:

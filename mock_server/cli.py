@@ -61,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long it stays 'processing' [IMAGEN_MOCK_PROCESSING_SECONDS]",
     )
     add(
+        "--recording",
+        type=Path,
+        default=_env("RECORDING", None, Path),
+        help="take phase durations and log lines from a recorded live run "
+        "(exchanges-live.json of make contract or make drift) instead of the two options "
+        "above [IMAGEN_MOCK_RECORDING]",
+    )
+    add(
         "--retention-seconds",
         type=float,
         default=_env("RETENTION_SECONDS", 3600.0, float),
@@ -171,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "MOCK_STARTING_SECONDS": args.starting_seconds,
         "MOCK_PROCESSING_SECONDS": args.processing_seconds,
         "MOCK_RETENTION_SECONDS": args.retention_seconds,
+        "MOCK_RECORDING": str(args.recording) if args.recording else None,
         "MOCK_RECORD_TTL_SECONDS": args.record_ttl_seconds,
         "MOCK_TRUSTED_PROXIES": args.trusted_proxies,
         "MAX_CONTENT_LENGTH": args.max_body_bytes,

@@ -82,6 +82,8 @@ class PredictionRecord:
     """The error a prediction fails with for a reason other than the safety filter."""
     outcome: str = "succeed"
     """The scenario that shaped this record (see :mod:`mock_server.scenarios`)."""
+    log_lines: tuple[str, ...] = ()
+    """Log lines to print instead of the defaults (from a recording), spread over the run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,7 @@ def new_record(
     processing_seconds: float,
     cancel_after: float | None = None,
     retention_seconds: float = 3600.0,
+    log_lines: tuple[str, ...] = (),
 ) -> PredictionRecord:
     """Create the record of a new prediction, with the safety filter applied.
 
@@ -123,6 +126,7 @@ def new_record(
         blocked=is_blocked(str(input_.get("prompt", "")), level),
         deadline=None if cancel_after is None else now + cancel_after,
         retention_seconds=max(retention_seconds, 0.0),
+        log_lines=log_lines,
     )
 
 
@@ -194,6 +198,9 @@ def format_time(moment: float) -> str:
 
 def _log_lines(record: PredictionRecord) -> list[tuple[float, str]]:
     """The model's log lines, each with the fraction of the run at which it appears."""
+    if record.log_lines and not record.blocked and record.failure is None:
+        last = max(len(record.log_lines) - 1, 1)
+        return [(index / last, line) for index, line in enumerate(record.log_lines)]
     ratio = record.input.get("aspect_ratio", DEFAULTS["aspect_ratio"])
     lines = [
         (0.0, f"Using seed: {record.seed}"),

@@ -59,6 +59,8 @@ class PredictionService:
     """Input, output and logs are removed this long after a prediction ends."""
     record_ttl_seconds: float = 24 * 3600.0
     """Records are dropped this long after creation."""
+    log_lines: tuple[str, ...] = ()
+    """Log lines of every prediction instead of the defaults (from a recording)."""
     listener: PredictionListener | None = None
     """Told of every create and cancel, after the store has the record."""
 
@@ -78,6 +80,7 @@ class PredictionService:
             processing_seconds=self.processing_seconds,
             cancel_after=cancel_after,
             retention_seconds=self.retention_seconds,
+            log_lines=self.log_lines,
         )
         if outcome is not None:
             record = scenarios.shape(record, outcome)

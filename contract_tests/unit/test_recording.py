@@ -55,3 +55,38 @@ def test_unusable_recordings_are_refused(tmp_path: Path, content: str) -> None:
     path.write_text(content)
     with pytest.raises(RecordingError):
         load_recording(path)
+
+
+def test_the_mock_replays_recorded_timings_and_logs(tmp_path: Path) -> None:
+    from mock_server import FakeClock, create_app
+
+    path = write(tmp_path, [{"body": prediction()}])
+    clock = FakeClock()
+    client = create_app({"MOCK_CLOCK": clock, "MOCK_RECORDING": str(path)}).test_client()
+    auth = {"Authorization": "Bearer r8_x"}
+    created = client.post(
+        "/v1/models/google/imagen-4-ultra/predictions",
+        headers=auth,
+        json={"input": {"prompt": "x"}},
+    ).get_json()
+    clock.advance(1.9)
+    assert (
+        client.get(f"/v1/predictions/{created['id']}", headers=auth).get_json()["status"]
+        == "starting"
+    )
+    clock.advance(0.2)
+    running = client.get(f"/v1/predictions/{created['id']}", headers=auth).get_json()
+    assert running["status"] == "processing"
+    assert running["logs"] == "Using seed: 7\n"
+    clock.advance(6.3)
+    done = client.get(f"/v1/predictions/{created['id']}", headers=auth).get_json()
+    assert done["status"] == "succeeded"
+    assert done["logs"] == "Using seed: 7\nRunning...\nDone\n"
+    assert done["metrics"]["predict_time"] == pytest.approx(6.3)
+
+
+def test_a_bad_recording_stops_start_up(tmp_path: Path) -> None:
+    from mock_server import create_app
+
+    with pytest.raises(RecordingError):
+        create_app({"MOCK_RECORDING": str(write(tmp_path, []))})
