@@ -28,11 +28,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from flask import Blueprint, Flask, Response, current_app, g, request
+from jsonschema import Draft202012Validator, FormatChecker
 
 from mock_server import api, problems
 from mock_server.faults import Fault, FaultDice, FaultError, parse_fault, parse_rates
 from mock_server.scenarios import Outcome, RuleBook, ScenarioError, parse_latency, parse_outcome
 from mock_server.service import PredictionService
+from mock_server.spec import load_spec, spec_path
+from mock_server.validation import describe_errors
 
 __all__ = ["EXTENSION", "ScenarioState", "apply", "bp", "init_app"]
 
@@ -55,6 +58,8 @@ class ScenarioState:
 
     rules: RuleBook
     dice: FaultDice | None
+    rule_schema: Draft202012Validator
+    """``RuleInput`` from ``openapi/admin.yaml``, compiled once: the admin spec rules."""
 
 
 def init_app(app: Flask) -> None:
@@ -71,7 +76,11 @@ def init_app(app: Flask) -> None:
     if dice is not None:
         shown = ",".join(f"{fault.kind}:{share:g}" for fault, share in rates)
         log.warning("imagen-mock: global faults %s, seed %d", shown, seed)
-    app.extensions[EXTENSION] = ScenarioState(RuleBook(), dice)
+    admin_spec = load_spec(spec_path().parent / "admin.yaml")
+    rule_schema = admin_spec["components"]["schemas"]["RuleInput"]
+    app.extensions[EXTENSION] = ScenarioState(
+        RuleBook(), dice, Draft202012Validator(rule_schema, format_checker=FormatChecker())
+    )
     app.register_blueprint(bp)
     app.before_request(apply)
 
@@ -226,6 +235,9 @@ def add_rule() -> Response:
         doc = json.loads(request.get_data(cache=False).decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         raise problems.bad_json(str(exc)) from None
+    errors = describe_errors(_scenarios().rule_schema.iter_errors(doc))
+    if errors:
+        raise problems.validation_failed(errors, title="Invalid rule")
     try:
         rule = _scenarios().rules.add(doc)
     except ScenarioError as exc:

@@ -111,6 +111,8 @@ def parse_latency(value: object, *, where: str = "latency_ms") -> int:
     """
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if type(value) is not int or not 0 <= value <= MAX_LATENCY_MS:
         raise _invalid("range", where, f"{where} must be a whole number from 0 to {MAX_LATENCY_MS}")
     return value
@@ -213,6 +215,8 @@ def _prompt(value: object) -> re.Pattern[str] | None:
 
 def _optional(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     value = doc.get(key)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON Schema counts 3.0 as an integer, and so does the spec
     if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
         raise _invalid("type", key, f"{key} has the wrong type")
     return value
