@@ -10,7 +10,7 @@ BASE_URL ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint generate contract drift bench lock clean
+.PHONY: help install run test lint generate contract drift fuzz bench lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +49,9 @@ contract: $(VENV)/.installed ## Contract suite + drift report against BASE_URL (
 
 drift: $(VENV)/.installed ## Compare the live API at BASE_URL with the mock (report in artifacts/drift/)
 	$(BIN)/python -m contract_tests.drift --live "$(BASE_URL)" $(DRIFT_ARGS)
+
+fuzz: $(VENV)/.installed ## schemathesis over HTTP at a higher example count (FUZZ_EXAMPLES=1000)
+	IMAGEN_FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),1000) $(BIN)/pytest contract_tests/test_schemathesis_http.py $(PYTEST_ARGS)
 
 bench: install ## Benchmark the mock against bare Flask and Prism (wrk, loopback)
 	scripts/install-bench-tools.sh

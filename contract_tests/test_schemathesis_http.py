@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,10 @@ def http_mock() -> Iterator[RunningMock]:
 
 @pytest.mark.parametrize("prefix", ["/v1", "/replicate/v1"])
 def test_schemathesis_finds_nothing(http_mock: RunningMock, prefix: str, tmp_path: Path) -> None:
-    run = run_schemathesis(http_mock.root + prefix, TOKEN, report_dir=tmp_path)
+    examples = int(os.environ.get("IMAGEN_FUZZ_EXAMPLES", "50"))
+    run = run_schemathesis(
+        http_mock.root + prefix, TOKEN, report_dir=tmp_path, max_examples=examples
+    )
     assert run.returncode == 0, run.output
     assert "No issues found" in run.output
     suites = ET.parse(run.junit).getroot()
