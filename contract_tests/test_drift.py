@@ -4,7 +4,6 @@ the live API that differs from the mock in known ways; the report must find exac
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -12,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from contract_tests.drift import __main__ as drift
 from contract_tests.drift.compare import (
@@ -23,8 +21,8 @@ from contract_tests.drift.compare import (
     shape,
 )
 from contract_tests.drift.probes import Exchange
-from contract_tests.servers import free_port
 from mock_server import create_app
+from mock_server.serving import serve_in_thread
 from mock_server.spec import load_spec
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -98,15 +96,8 @@ def drifted(app: WsgiApp) -> WsgiApp:
 
 @contextmanager
 def serve(app: WsgiApp) -> Iterator[str]:
-    server = make_server("127.0.0.1", free_port(), app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_in_thread(app) as root:
+        yield f"{root}/v1"
 
 
 def test_report_finds_exactly_the_injected_differences(

@@ -5,27 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import hypothesis
-import schemathesis
 from schemathesis import Case
 
-from mock_server import create_app
+from contract_tests.inprocess import wsgi_schema
 
 TOKEN = "admin-contract-token"
 SEED = 20261123
 
-app = create_app({"MOCK_TOKEN": TOKEN, "MOCK_STARTING_SECONDS": 0, "MOCK_PROCESSING_SECONDS": 0})
-schema = schemathesis.openapi.from_wsgi("/_mock/openapi.yaml", app)
-
-
-@schema.auth()
-class BearerToken:
-    """Sends the pinned token, so schemathesis can tell authenticated calls from the rest."""
-
-    def get(self, case: Case[Any], context: Any) -> str:
-        return TOKEN
-
-    def set(self, case: Case[Any], data: str, context: Any) -> None:
-        case.headers["Authorization"] = f"Bearer {data}"
+app, schema = wsgi_schema("/_mock/openapi.yaml", TOKEN)
 
 
 @hypothesis.seed(SEED)

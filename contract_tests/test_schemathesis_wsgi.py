@@ -13,24 +13,13 @@ from schemathesis import Case
 from schemathesis.core.failures import FailureGroup
 from schemathesis.openapi.checks import JsonSchemaError
 
+from contract_tests.inprocess import wsgi_schema
 from mock_server import create_app
 
 TOKEN = "contract-token"
 SEED = 20251130
 
-app = create_app({"MOCK_TOKEN": TOKEN, "MOCK_STARTING_SECONDS": 0, "MOCK_PROCESSING_SECONDS": 0})
-schema = schemathesis.openapi.from_wsgi("/openapi.yaml", app)
-
-
-@schema.auth()
-class BearerToken:
-    """Sends the pinned token, so schemathesis can tell authenticated calls from the rest."""
-
-    def get(self, case: Case[Any], context: Any) -> str:
-        return TOKEN
-
-    def set(self, case: Case[Any], data: str, context: Any) -> None:
-        case.headers["Authorization"] = f"Bearer {data}"
+app, schema = wsgi_schema("/openapi.yaml", TOKEN)
 
 
 @hypothesis.seed(SEED)

@@ -20,7 +20,6 @@ the ``imagen_mock`` marker or keys of a dict returned by an overridden
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -131,10 +130,9 @@ def imagen_mock(
     Raises:
         pytest.UsageError: for an unknown option.
     """
-    from werkzeug.serving import make_server
-
     from mock_server.app import create_app
     from mock_server.dispatcher import WebhookDispatcher
+    from mock_server.serving import serve_in_thread
 
     options: dict[str, Any] = {"token": DEFAULT_TOKEN, **imagen_mock_config}
     for marker in reversed(list(request.node.iter_markers("imagen_mock"))):
@@ -147,19 +145,13 @@ def imagen_mock(
         if name in options:
             config[f"MOCK_{name.upper()}"] = float(options[name])
     app = create_app(config)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="imagen-mock", daemon=True)
-    thread.start()
-    root = f"http://127.0.0.1:{server.server_port}"
     token = options["token"]
     headers = {"Authorization": f"Bearer {token or DEFAULT_TOKEN}"}
-    try:
-        with httpx.Client(base_url=root, headers=headers, timeout=30.0, trust_env=False) as http:
-            yield ImagenMock(root=root, token=token, http=http)
-    finally:
-        server.shutdown()
-        thread.join(_STOP_TIMEOUT)
-        server.server_close()
-        webhooks: WebhookDispatcher | None = app.extensions["imagen_mock"].webhooks
-        if webhooks is not None:
-            webhooks.close()
+    with (
+        serve_in_thread(app, stop_timeout=_STOP_TIMEOUT) as root,
+        httpx.Client(base_url=root, headers=headers, timeout=30.0, trust_env=False) as http,
+    ):
+        yield ImagenMock(root=root, token=token, http=http)
+    webhooks: WebhookDispatcher | None = app.extensions["imagen_mock"].webhooks
+    if webhooks is not None:
+        webhooks.close()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from mock_server.tls import TlsFiles
 
-__all__ = ["serve"]
+__all__ = ["serve", "serve_in_thread"]
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
@@ -69,3 +71,23 @@ def serve(
     if tls is not None:
         options |= {"certfile": str(tls.cert_file), "keyfile": str(tls.key_file)}
     _Server(config, options, loader).run()
+
+
+@contextmanager
+def serve_in_thread(app: Any, *, stop_timeout: float = 5.0) -> Iterator[str]:
+    """Serve a WSGI app on a free 127.0.0.1 port from a background thread, for tests
+    and in-process tools; yield its root URL (``http://127.0.0.1:PORT``).
+
+    Werkzeug's threaded server is enough here: the caller is the only client.
+    """
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="imagen-mock", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(stop_timeout)
+        server.server_close()

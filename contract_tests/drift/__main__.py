@@ -11,18 +11,17 @@ import argparse
 import os
 import ssl
 import sys
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from werkzeug.serving import make_server
 
 from contract_tests.drift.compare import compare
 from contract_tests.drift.probes import PROBES, BudgetExhaustedError, Exchange, Runner
 from contract_tests.drift.report import write_report
 from mock_server import create_app
+from mock_server.serving import serve_in_thread
 from mock_server.spec import load_spec
 
 
@@ -51,15 +50,8 @@ def mock_url(given: str | None) -> Iterator[str]:
     if given:
         yield given
         return
-    server = make_server("127.0.0.1", 0, create_app(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_in_thread(create_app()) as root:
+        yield f"{root}/v1"
 
 
 def collect(runner: Runner) -> tuple[list[Exchange], list[str]]:
