@@ -290,3 +290,13 @@ def test_held_streams_do_not_block_other_requests() -> None:
         for seen in received:
             assert seen[:3] == [": open", "", "event: logs"]
             assert seen[-4:] == ["event: done", "id: 5", "data: {}", ""]
+
+
+def test_absurd_last_event_id_starts_over_instead_of_failing(
+    client: FlaskClient, clock: FakeClock
+) -> None:
+    created = client.post(CREATE, headers=AUTH, json={"input": {"prompt": "x"}}).get_json()
+    clock.advance(10)
+    response = client.get(f"/stream/{created['id']}", headers={"Last-Event-ID": "9" * 5000})
+    assert response.status_code == 200
+    assert b"event: done" in response.data

@@ -100,11 +100,14 @@ def admin_spec() -> Response:
 
 
 @cache
+def admin_spec_path() -> Path | None:
+    """Where ``admin.yaml`` is: the copy in the wheel, else the checkout's; None if neither."""
+    return next((c for c in ADMIN_SPEC_CANDIDATES if c.is_file()), None)
+
+
 def _admin_spec_text() -> str | None:
-    for candidate in ADMIN_SPEC_CANDIDATES:
-        if candidate.is_file():
-            return candidate.read_text(encoding="utf-8")
-    return None
+    path = admin_spec_path()
+    return None if path is None else path.read_text(encoding="utf-8")
 
 
 def _clock_doc() -> dict[str, Any]:

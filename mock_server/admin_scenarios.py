@@ -30,11 +30,11 @@ from typing import Any, Final
 from flask import Blueprint, Flask, Response, current_app, g, request
 from jsonschema import Draft202012Validator, FormatChecker
 
-from mock_server import api, problems
+from mock_server import admin, api, problems
 from mock_server.faults import Fault, FaultDice, FaultError, parse_fault, parse_rates
 from mock_server.scenarios import Outcome, RuleBook, ScenarioError, parse_latency, parse_outcome
 from mock_server.service import PredictionService
-from mock_server.spec import load_spec, spec_path
+from mock_server.spec import SpecNotFoundError, load_spec
 from mock_server.validation import describe_errors
 
 __all__ = ["EXTENSION", "ScenarioState", "apply", "bp", "init_app"]
@@ -76,7 +76,10 @@ def init_app(app: Flask) -> None:
     if dice is not None:
         shown = ",".join(f"{fault.kind}:{share:g}" for fault, share in rates)
         log.warning("imagen-mock: global faults %s, seed %d", shown, seed)
-    admin_spec = load_spec(spec_path().parent / "admin.yaml")
+    found = admin.admin_spec_path()
+    if found is None:
+        raise SpecNotFoundError(f"admin.yaml not found in {list(admin.ADMIN_SPEC_CANDIDATES)}")
+    admin_spec = load_spec(found)
     rule_schema = admin_spec["components"]["schemas"]["RuleInput"]
     app.extensions[EXTENSION] = ScenarioState(
         RuleBook(), dice, Draft202012Validator(rule_schema, format_checker=FormatChecker())

@@ -111,7 +111,10 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     headers = {"Location": f"{_links().api}/predictions/{record.id}"}
     if wait is None:
         return _json(_show(record, as_created=True), 201, headers)
-    record, ended = state.service.wait(record.id, wait)
+    try:
+        record, ended = state.service.wait(record.id, wait)
+    except KeyError:  # forgotten while held: a /_mock/reset, or its records' time ran out
+        raise problems.not_found(f"Prediction {record.id}") from None
     headers["Preference-Applied"] = "wait"
     return _json(_show(record), 201 if ended else 202, headers)
 

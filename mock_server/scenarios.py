@@ -109,8 +109,9 @@ def parse_latency(value: object, *, where: str = "latency_ms") -> int:
     Raises:
         ScenarioError: if ``value`` is not such a whole number (or its text).
     """
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit() and len(text) <= 9:
+        value = int(text)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if type(value) is not int or not 0 <= value <= MAX_LATENCY_MS:

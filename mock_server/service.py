@@ -93,12 +93,17 @@ class PredictionService:
         return record
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
-        """The prediction, or None if there is no such id."""
-        return self.store.get(prediction_id)
+        """The prediction, or None if there is no such id (or it outlived the record TTL)."""
+        record = self.store.get(prediction_id)
+        if record is None or record.created_at < self.clock.now() - self.record_ttl_seconds:
+            return None  # an expired record is dropped by the next create's purge
+        return record
 
     def cancel(self, prediction_id: str) -> PredictionRecord | None:
         """Cancel a running prediction (an ended one is left as it is); None if unknown."""
         now = self.clock.now()
+        if self.get(prediction_id) is None:
+            return None
         updated = self.store.update(prediction_id, lambda record: lifecycle.cancel(record, now))
         if updated is not None and self.listener is not None:
             self.listener.changed(updated)
@@ -137,14 +142,16 @@ class PredictionService:
             InvalidCursorError: if ``cursor`` was not made by :func:`encode_cursor`.
         """
         before, after = decode_cursor(cursor) if cursor else (None, None)
+        now = self.clock.now()
+        oldest_kept = now - self.record_ttl_seconds
         page = self.store.page(
             limit=PAGE_SIZE,
             before=before,
             after=after,
-            created_after=created_after,
+            created_after=oldest_kept if created_after is None else max(created_after, oldest_kept),
             created_before=created_before,
         )
-        return page, self.clock.now()
+        return page, now
 
 
 def encode_cursor(*, before: int | None = None, after: int | None = None) -> str:

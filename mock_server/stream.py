@@ -108,7 +108,7 @@ def follow(
 def _last_event_id(header: str | None) -> int:
     """The id to resume after; -1 (from the start) when absent or not one of ours."""
     value = (header or "").strip()
-    return int(value) if value.isascii() and value.isdigit() else -1
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else -1
 
 
 def _opened(body: Iterator[str]) -> Iterator[str]:

@@ -215,3 +215,22 @@ def test_output_file_is_gone_after_data_removal(clock: FakeClock) -> None:
     clock.advance(60)
     assert get(client, created["id"])["data_removed"] is True
     assert client.get(output).status_code == 404
+
+
+def test_reset_while_waiting_is_404_not_500() -> None:
+    from mock_server.store import InMemoryStore
+
+    class VanishingStore(InMemoryStore):
+        """Forgets every record as soon as a held request looks again."""
+
+        def get(self, prediction_id: str) -> Any:
+            found = super().get(prediction_id)
+            self.clear()
+            return found
+
+    client = create_app({"MOCK_STORE": VanishingStore()}).test_client()
+    response = client.post(
+        CREATE, headers={**AUTH, "Prefer": "wait=5"}, json={"input": {"prompt": "x"}}
+    )
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"

@@ -78,3 +78,11 @@ def test_rate_one_always_faults_and_zero_never() -> None:
     never = FaultDice(parse_rates("500:0"), 1)
     assert all(always.roll() == Fault("500") for _ in range(50))
     assert all(never.roll() is None for _ in range(50))
+
+
+@pytest.mark.parametrize("text", ["²", "9" * 5000, "١٢٣"])
+def test_odd_digit_strings_are_refused_not_crashed(text: str) -> None:
+    from mock_server.scenarios import ScenarioError, parse_latency
+
+    with pytest.raises(ScenarioError):
+        parse_latency(text)

@@ -132,3 +132,16 @@ def test_old_records_are_dropped_and_cursors_survive(clock: FakeClock) -> None:
     # Positions are insertion numbers (0, 1, 2 for the purged ones): still valid.
     newer, _ = service.page(encode_cursor(after=2))
     assert [r.id for r in newer.records] == [fresh]
+
+
+def test_expired_records_are_hidden_before_the_next_purge(clock: FakeClock) -> None:
+    service = PredictionService(
+        store=InMemoryStore(), clock=clock, starting_seconds=0, processing_seconds=0,
+        record_ttl_seconds=100,
+    )  # fmt: skip
+    record = service.create({"prompt": "x"})
+    clock.advance(101)
+    assert service.get(record.id) is None
+    assert service.cancel(record.id) is None
+    assert service.page(None)[0].records == []
+    assert service.store.get(record.id) is not None, "still stored until a create purges it"
