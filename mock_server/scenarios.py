@@ -305,10 +305,26 @@ class RuleBook:
         return bool(self._rules)
 
     def take(self, route: str, prompt: Callable[[], str | None]) -> Rule | None:
-        """The oldest rule matching this request, counted as used once; None if none does."""
+        """The oldest rule matching this request, counted as used once; None if none does.
+
+        Prompts are read once and matched outside the lock, so a slow pattern holds up
+        only the request it is matched against.
+        """
+        seen: list[str | None] = []
+
+        def text() -> str | None:
+            if not seen:
+                seen.append(prompt())
+            return seen[0]
+
         with self._lock:
-            for rule in self._rules:
-                if rule.matches(route, prompt):
+            candidates = list(self._rules)
+        for rule in candidates:
+            if not rule.matches(route, text):
+                continue
+            with self._lock:
+                kept = any(r is rule for r in self._rules)
+                if kept and (rule.times is None or rule.hits < rule.times):
                     rule.hits += 1
                     return replace(rule)
-            return None
+        return None
