@@ -45,7 +45,7 @@ generate: $(VENV)/.installed ## Regenerate generated_client/ from openapi/openap
 	$(BIN)/python scripts/generate_client.py generated_client
 
 contract: $(VENV)/.installed ## Contract suite + drift report against BASE_URL (token: REPLICATE_API_TOKEN; BUDGET=2, DRY_RUN=1)
-	$(BIN)/python -m contract_tests.live --base-url "$(BASE_URL)" $(if $(BUDGET),--budget $(BUDGET)) $(if $(DRY_RUN),--dry-run)
+	$(BIN)/python -m contract_tests.live --base-url "$(BASE_URL)" $(if $(BUDGET),--budget $(BUDGET)) $(if $(CA_FILE),--ca-file $(CA_FILE)) $(if $(DRY_RUN),--dry-run)
 
 drift: $(VENV)/.installed ## Compare the live API at BASE_URL with the mock (report in artifacts/drift/)
 	$(BIN)/python -m contract_tests.drift --live "$(BASE_URL)" $(DRIFT_ARGS)

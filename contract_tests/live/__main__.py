@@ -44,7 +44,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--budget", type=int, default=int(os.environ.get("IMAGEN_CONTRACT_BUDGET", "2"))
     )
     parser.add_argument("--out", type=Path, default=Path("artifacts/contract"))
-    parser.add_argument("--ca-file", type=Path, default=None)
+    parser.add_argument(
+        "--ca-file",
+        type=Path,
+        default=Path(os.environ["IMAGEN_CONTRACT_CA_FILE"])
+        if os.environ.get("IMAGEN_CONTRACT_CA_FILE")
+        else None,
+    )
     parser.add_argument("--dry-run", action="store_true")
     return parser.parse_args(argv)
 
