@@ -26,7 +26,6 @@ by ``openapi/admin.yaml``, served (without a token) at ``GET /_mock/openapi.yaml
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
@@ -69,10 +68,6 @@ _ADVANCE = Draft202012Validator(
 def _state() -> MockState:
     state: MockState = current_app.extensions["imagen_mock"]
     return state
-
-
-def _json(doc: Any, status: int = 200) -> Response:
-    return Response(json.dumps(doc, ensure_ascii=False), status=status, mimetype="application/json")
 
 
 @bp.before_request
@@ -119,7 +114,7 @@ def _clock_doc() -> dict[str, Any]:
 @bp.get("/clock")
 def get_clock() -> Response:
     """The mock's time and how far it has been moved."""
-    return _json(_clock_doc())
+    return api.json_response(_clock_doc())
 
 
 @bp.post("/clock")
@@ -130,7 +125,7 @@ def advance_clock() -> Response:
         Problem: 415 not JSON, 400 unparsable, 422 not a positive number of seconds up
             to a year (or past the clock's total limit), 409 if this clock cannot move.
     """
-    body = api._read_json()
+    body = api.read_json()
     errors = describe_errors(_ADVANCE.iter_errors(body))
     if errors:
         raise problems.validation_failed(errors, title="Invalid clock change")
@@ -142,7 +137,7 @@ def advance_clock() -> Response:
     except ValueError as exc:
         field = InvalidField("maximum", "advance_seconds", str(exc))
         raise problems.validation_failed([field], title="Invalid clock change") from None
-    return _json(_clock_doc())
+    return api.json_response(_clock_doc())
 
 
 @bp.post("/reset")
@@ -173,7 +168,7 @@ def list_deliveries() -> Response:
     webhooks = _state().webhooks
     prediction_id = request.args.get("prediction_id")
     attempts = [] if webhooks is None else webhooks.attempts(prediction_id, event)
-    return _json({"results": [attempt.as_dict() for attempt in attempts]})
+    return api.json_response({"results": [attempt.as_dict() for attempt in attempts]})
 
 
 @bp.delete("/webhooks/deliveries")

@@ -25,7 +25,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from jsonschema import Draft202012Validator, FormatChecker
@@ -220,11 +220,6 @@ def authenticate() -> None:
     api.authenticate()
 
 
-def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
-    return Response(body, status=status, mimetype="application/json", headers=headers)
-
-
 @bp.post("/rules")
 def add_rule() -> Response:
     """Add a rule; 201 with the rule and its id.
@@ -232,12 +227,7 @@ def add_rule() -> Response:
     Raises:
         Problem: 415 not JSON, 400 unparsable, 422 not a valid rule.
     """
-    if request.mimetype != "application/json":
-        raise problems.unsupported_media_type(request.content_type)
-    try:
-        doc = json.loads(request.get_data(cache=False).decode("utf-8"))
-    except (ValueError, RecursionError) as exc:
-        raise problems.bad_json(str(exc)) from None
+    doc = api.read_json()
     errors = describe_errors(_scenarios().rule_schema.iter_errors(doc))
     if errors:
         raise problems.validation_failed(errors, title="Invalid rule")
@@ -246,13 +236,13 @@ def add_rule() -> Response:
     except ScenarioError as exc:
         raise problems.validation_failed(exc.fields) from None
     location = f"{request.host_url.rstrip('/')}{request.script_root}/_mock/rules/{rule.id}"
-    return _json(rule.as_dict(), 201, {"Location": location})
+    return api.json_response(rule.as_dict(), 201, {"Location": location})
 
 
 @bp.get("/rules")
 def list_rules() -> Response:
     """Every rule, oldest first, with how often each has applied."""
-    return _json({"results": _scenarios().rules.all()})
+    return api.json_response({"results": _scenarios().rules.all()})
 
 
 @bp.delete("/rules/<rule_id>")

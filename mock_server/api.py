@@ -20,7 +20,7 @@ from mock_server.lifecycle import Links, PredictionRecord
 from mock_server.service import InvalidCursorError, PredictionService, encode_cursor
 from mock_server.validation import RequestValidator
 
-__all__ = ["PREFIXES", "MockState", "bp"]
+__all__ = ["PREFIXES", "MockState", "bp", "json_response", "read_json"]
 
 #: Blueprint name -> URL prefix; the same API answers under each.
 PREFIXES: Final = {"v1": "/v1", "replicate": "/replicate/v1"}
@@ -54,7 +54,8 @@ def _links() -> Links:
     return Links(api=f"{root}{request.script_root}{prefix}", root=f"{root}{request.script_root}")
 
 
-def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A compact JSON response, as every JSON answer of the mock is written."""
     body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
     return Response(body, status=status, mimetype="application/json", headers=headers)
 
@@ -99,7 +100,7 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     header_errors += deadline_errors
     if header_errors:
         raise problems.validation_failed(header_errors, title="Invalid request header")
-    body = _read_json()
+    body = read_json()
     errors = validator.create_body(body)
     if errors:
         raise problems.validation_failed(errors)
@@ -110,13 +111,13 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     record = state.service.create(body["input"], extra, cancel_after=cancel_after, outcome=outcome)
     headers = {"Location": f"{_links().api}/predictions/{record.id}"}
     if wait is None:
-        return _json(_show(record, as_created=True), 201, headers)
+        return json_response(_show(record, as_created=True), 201, headers)
     try:
         record, ended = state.service.wait(record.id, wait)
     except KeyError:  # forgotten while held: a /_mock/reset, or its records' time ran out
         raise problems.not_found(f"Prediction {record.id}") from None
     headers["Preference-Applied"] = "wait"
-    return _json(_show(record), 201 if ended else 202, headers)
+    return json_response(_show(record), 201 if ended else 202, headers)
 
 
 @bp.get("/predictions/<prediction_id>")
@@ -129,7 +130,7 @@ def get_prediction(prediction_id: str) -> Response:
     record = _state().service.get(prediction_id)
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
-    return _json(_show(record))
+    return json_response(_show(record))
 
 
 @bp.post("/predictions/<prediction_id>/cancel")
@@ -142,7 +143,7 @@ def cancel_prediction(prediction_id: str) -> Response:
     record = _state().service.cancel(prediction_id)
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
-    return _json(_show(record))
+    return json_response(_show(record))
 
 
 @bp.get("/predictions")
@@ -169,7 +170,7 @@ def list_predictions() -> Response:
     def page_url(cursor: str) -> str:
         return f"{links.api}/predictions?{urlencode({**kept, 'cursor': cursor})}"
 
-    return _json(
+    return json_response(
         {
             "next": page_url(encode_cursor(before=page.older)) if page.older is not None else None,
             "previous": page_url(encode_cursor(after=page.newer))
@@ -183,7 +184,7 @@ def list_predictions() -> Response:
 @bp.get("/webhooks/default/secret")
 def webhook_secret() -> Response:
     """The secret that signs this instance's webhook deliveries."""
-    return _json({"key": _state().webhook_secret})
+    return json_response({"key": _state().webhook_secret})
 
 
 def _timestamp(value: str | None) -> float | None:
@@ -196,7 +197,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
 
 
-def _read_json() -> Any:
+def read_json() -> Any:
     """The request body as JSON.
 
     Raises:
