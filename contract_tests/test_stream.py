@@ -300,3 +300,14 @@ def test_absurd_last_event_id_starts_over_instead_of_failing(
     response = client.get(f"/stream/{created['id']}", headers={"Last-Event-ID": "9" * 5000})
     assert response.status_code == 200
     assert b"event: done" in response.data
+
+
+def test_foreign_last_event_id_on_a_running_prediction_starts_over(
+    client: FlaskClient, clock: FakeClock
+) -> None:
+    created = client.post(CREATE, headers=AUTH, json={"input": {"prompt": "x"}}).get_json()
+    clock.advance(2)  # processing
+    response = client.get(f"/stream/{created['id']}", headers={"Last-Event-ID": "50"})
+    assert response.status_code == 200
+    assert b"id: 0\n" in response.data
+    assert b"event: done" in response.data

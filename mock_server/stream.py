@@ -135,9 +135,10 @@ def prediction_stream(prediction_id: str) -> Response:
         raise problems.not_found(f"Prediction {prediction_id}")
     root = request.host_url.rstrip("/") + request.script_root
     after = _last_event_id(request.headers.get("Last-Event-ID"))
-    if lifecycle.is_terminal(record, service.clock.now()) and after + 1 >= len(
-        events(record, root)
-    ):
+    total = len(events(record, root))
+    if after >= total:
+        after = -1  # not an id of this prediction's events: start over
+    if lifecycle.is_terminal(record, service.clock.now()) and after + 1 >= total:
         return Response(status=204)
     body = follow(lambda: service.get(prediction_id), service.clock, root, after=after)
     return Response(
