@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import sys
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -123,7 +124,7 @@ def new_record(
     level = str(input_.get("safety_filter_level", DEFAULTS["safety_filter_level"]))
     return PredictionRecord(
         id=new_prediction_id(),
-        input=input_,
+        input=_shared_strings(input_),
         created_at=now,
         starting_seconds=max(starting_seconds, 0.0),
         processing_seconds=max(processing_seconds, 0.0),
@@ -133,6 +134,15 @@ def new_record(
         retention_seconds=max(retention_seconds, 0.0),
         log_lines=log_lines,
     )
+
+
+def _shared_strings(input_: dict[str, Any]) -> dict[str, Any]:
+    """The same input, with its keys and short values (enum choices) interned, so a
+    hundred thousand stored predictions share one copy of each instead of holding their own."""
+    return {
+        sys.intern(key): sys.intern(value) if isinstance(value, str) and len(value) <= 32 else value
+        for key, value in input_.items()
+    }
 
 
 def replace_extra(record: PredictionRecord, extra: dict[str, Any]) -> PredictionRecord:
