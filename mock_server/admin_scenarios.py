@@ -235,7 +235,7 @@ def add_rule() -> Response:
         rule = _scenarios().rules.add(doc)
     except ScenarioError as exc:
         raise problems.validation_failed(exc.fields) from None
-    location = f"{request.host_url.rstrip('/')}{request.script_root}/_mock/rules/{rule.id}"
+    location = f"{api.links().root}/_mock/rules/{rule.id}"
     return api.json_response(rule.as_dict(), 201, {"Location": location})
 
 

@@ -20,7 +20,7 @@ from mock_server.lifecycle import Links, PredictionRecord
 from mock_server.service import InvalidCursorError, PredictionService, encode_cursor
 from mock_server.validation import RequestValidator
 
-__all__ = ["PREFIXES", "MockState", "bp", "json_response", "read_json"]
+__all__ = ["PREFIXES", "MockState", "bp", "json_response", "links", "read_json"]
 
 #: Blueprint name -> URL prefix; the same API answers under each.
 PREFIXES: Final = {"v1": "/v1", "replicate": "/replicate/v1"}
@@ -47,7 +47,8 @@ def _state() -> MockState:
     return state
 
 
-def _links() -> Links:
+def links() -> Links:
+    """URL prefixes of this server as the current request reached it (``/v1`` outside the API)."""
     # Built from scheme and Host directly: request.host_url re-encodes the whole URL.
     root = f"{request.scheme}://{request.host}"
     prefix = PREFIXES.get(request.blueprint or "", "/v1")
@@ -62,7 +63,7 @@ def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = 
 
 def _show(record: PredictionRecord, *, as_created: bool = False) -> dict[str, Any]:
     now = _state().service.clock.now()
-    return lifecycle.render(record, now, _links(), as_created=as_created)
+    return lifecycle.render(record, now, links(), as_created=as_created)
 
 
 @bp.before_request
@@ -106,10 +107,10 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
         raise problems.validation_failed(errors)
     extra = {key: body[key] for key in ("webhook", "webhook_events_filter") if key in body}
     if "webhook" in extra:
-        extra["links"] = _links()  # webhook bodies carry this server's URLs
+        extra["links"] = links()  # webhook bodies carry this server's URLs
     outcome = g.get("mock_outcome")  # set by admin_scenarios.apply (X-Mock-*, rules)
     record = state.service.create(body["input"], extra, cancel_after=cancel_after, outcome=outcome)
-    headers = {"Location": f"{_links().api}/predictions/{record.id}"}
+    headers = {"Location": f"{links().api}/predictions/{record.id}"}
     if wait is None:
         return json_response(_show(record, as_created=True), 201, headers)
     try:
@@ -164,11 +165,11 @@ def list_predictions() -> Response:
         page, now = state.service.page(args.get("cursor"), after, before)
     except InvalidCursorError:
         raise problems.invalid_cursor() from None
-    links = _links()
+    here = links()
     kept = {key: args[key] for key in ("created_after", "created_before") if key in args}
 
     def page_url(cursor: str) -> str:
-        return f"{links.api}/predictions?{urlencode({**kept, 'cursor': cursor})}"
+        return f"{here.api}/predictions?{urlencode({**kept, 'cursor': cursor})}"
 
     return json_response(
         {
@@ -176,7 +177,7 @@ def list_predictions() -> Response:
             "previous": page_url(encode_cursor(after=page.newer))
             if page.newer is not None
             else None,
-            "results": [lifecycle.render(record, now, links) for record in page.records],
+            "results": [lifecycle.render(record, now, here) for record in page.records],
         }
     )
 

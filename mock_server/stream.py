@@ -17,7 +17,7 @@ from typing import Final
 
 from flask import Blueprint, Response, current_app, request
 
-from mock_server import lifecycle, problems
+from mock_server import api, lifecycle, problems
 from mock_server.api import MockState
 from mock_server.clock import Clock
 from mock_server.lifecycle import PredictionRecord
@@ -133,7 +133,7 @@ def prediction_stream(prediction_id: str) -> Response:
     record = service.get(prediction_id)
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
-    root = request.host_url.rstrip("/") + request.script_root
+    root = api.links().root
     after = _last_event_id(request.headers.get("Last-Event-ID"))
     total = len(events(record, root))
     if after >= total:

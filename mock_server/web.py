@@ -12,11 +12,10 @@ import json
 import secrets
 from typing import Any, Final
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, render_template, url_for
 
-from mock_server import lifecycle, problems
+from mock_server import api, lifecycle, problems
 from mock_server.api import MockState
-from mock_server.lifecycle import Links
 
 __all__ = ["POLL_MILLISECONDS", "bp"]
 
@@ -29,11 +28,6 @@ bp = Blueprint("web", __name__, template_folder="templates")
 def _state() -> MockState:
     state: MockState = current_app.extensions["imagen_mock"]
     return state
-
-
-def _links() -> Links:
-    root = request.host_url.rstrip("/") + request.script_root
-    return Links(api=f"{root}/v1", root=root)
 
 
 def _html(body: str, status: int = 200, *, nonce: str | None = None) -> Response:
@@ -66,7 +60,7 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
 def index() -> Response:
     """The newest predictions (up to a page of the API's list), newest first."""
     page, now = _state().service.page(None)
-    links = _links()
+    links = api.links()
     shown = [lifecycle.render(record, now, links) for record in page.records]
     return _page("index.html", predictions=shown)
 
@@ -78,7 +72,7 @@ def prediction_page(prediction_id: str) -> Response:
     record = service.get(prediction_id)
     if record is None:
         return _page("not_found.html", 404, prediction_id=prediction_id)
-    shown = lifecycle.render(record, service.clock.now(), _links())
+    shown = lifecycle.render(record, service.clock.now(), api.links())
     return _page(
         "prediction.html",
         p=shown,
@@ -99,6 +93,6 @@ def prediction_json(prediction_id: str) -> Response:
     record = service.get(prediction_id)
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
-    shown = lifecycle.render(record, service.clock.now(), _links())
+    shown = lifecycle.render(record, service.clock.now(), api.links())
     body = json.dumps(shown, separators=(",", ":"), ensure_ascii=False)
     return Response(body, mimetype="application/json", headers={"Cache-Control": "no-store"})
