@@ -17,6 +17,7 @@ help: ## List the targets
 
 install: $(VENV)/.installed tools/node_modules/.installed ## Create .venv/ with pinned dependencies and node tools (quick when up to date)
 	scripts/install-browser.sh
+	scripts/install-redis.sh
 
 $(VENV)/.installed: requirements.lock pyproject.toml generated_client/pyproject.toml
 	scripts/install-python.sh "$(PYTHON)" "$(VENV)"
@@ -55,6 +56,7 @@ fuzz: $(VENV)/.installed ## schemathesis over HTTP at a higher example count (FU
 
 bench: install ## Benchmark the mock against bare Flask and Prism (wrk, loopback)
 	scripts/install-bench-tools.sh
+	scripts/install-redis.sh
 	$(BIN)/python scripts/bench/run.py
 
 lock: $(VENV)/.installed ## Re-resolve requirements.lock from pyproject.toml

@@ -14,6 +14,9 @@ by ``openapi/admin.yaml``, served (without a token) at ``GET /_mock/openapi.yaml
 ``POST /_mock/reset``
     Forgets every prediction, webhook delivery (logged, pending and retried) and
     scenario rule (204).
+
+With ``--redis-url``, a clock move and a reset reach every replica (see
+:mod:`mock_server.replicas` and :func:`follow_replicas`).
 ``GET /_mock/webhooks/deliveries``
     Every webhook delivery attempt, oldest first, as ``{"results": [...]}``; each
     has ``prediction_id``, ``event``, ``webhook_id``, ``url``, ``attempt``,
@@ -26,11 +29,12 @@ by ``openapi/admin.yaml``, served (without a token) at ``GET /_mock/openapi.yaml
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 from jsonschema import Draft202012Validator
 
 from mock_server import admin_scenarios, api, lifecycle, problems
@@ -40,7 +44,9 @@ from mock_server.problems import InvalidField, Problem
 from mock_server.validation import describe_errors
 from mock_server.webhooks import EVENTS
 
-__all__ = ["ADMIN_SPEC_CANDIDATES", "MAX_ADVANCE_SECONDS", "bp"]
+__all__ = ["ADMIN_SPEC_CANDIDATES", "MAX_ADVANCE_SECONDS", "bp", "follow_replicas"]
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("admin", __name__, url_prefix="/_mock")
 
@@ -137,20 +143,80 @@ def advance_clock() -> Response:
     except ValueError as exc:
         field = InvalidField("maximum", "advance_seconds", str(exc))
         raise problems.validation_failed([field], title="Invalid clock change") from None
+    replicas = _state().replicas
+    if replicas is not None:
+        replicas.announce_clock(clock.offset_seconds)
     return api.json_response(_clock_doc())
 
 
 @bp.post("/reset")
 def reset() -> Response:
-    """Forget every prediction, webhook delivery and scenario rule."""
+    """Forget every prediction, webhook delivery and scenario rule (on every replica)."""
     state = _state()
-    state.service.store.clear()
+    state.service.clear()
+    _forget_local(current_app)
+    if state.replicas is not None:
+        state.replicas.announce_reset()
+    return Response(status=204)
+
+
+def _forget_local(app: Flask) -> None:
+    """Drop what this process keeps besides the store: bodies, deliveries, rules."""
+    state: MockState = app.extensions["imagen_mock"]
+    state.bodies.clear()
     if state.webhooks is not None:
         state.webhooks.reset()
-    scenarios = current_app.extensions.get(admin_scenarios.EXTENSION)
+    scenarios = app.extensions.get(admin_scenarios.EXTENSION)
     if scenarios is not None:
         scenarios.rules.clear()
-    return Response(status=204)
+
+
+def follow_replicas(app: Flask) -> None:
+    """Apply the other replicas' announcements (cancel, reset, clock move) to ``app``.
+
+    Raises:
+        redis.RedisError, TimeoutError: if Redis cannot be reached.
+    """
+    state: MockState = app.extensions["imagen_mock"]
+    replicas = state.replicas
+    if replicas is None:
+        return
+    service = state.service
+
+    def handle(event: dict[str, Any]) -> None:
+        kind = event.get("kind")
+        if kind == "changed":
+            prediction_id = str(event.get("id"))
+            replicas.store.forget(prediction_id)
+            if service.changes is not None:
+                service.changes.notify()
+            record = service.get(prediction_id)
+            if record is not None and state.webhooks is not None:
+                state.webhooks.changed(record)
+        elif kind == "reset":
+            replicas.store.forget_all()
+            if service.changes is not None:
+                service.changes.notify()
+            _forget_local(app)
+        elif kind == "clock":
+            _catch_up(service.clock, event.get("offset_seconds"))
+        else:
+            log.warning("ignoring an unknown announcement %r", kind)
+
+    _catch_up(service.clock, replicas.clock_offset())
+    replicas.listen(handle)
+
+
+def _catch_up(clock: object, offset: object) -> None:
+    """Move an adjustable clock forward to ``offset`` (never back)."""
+    if not isinstance(clock, AdvanceableClock) or not isinstance(offset, int | float):
+        return
+    step = float(offset) - clock.offset_seconds
+    if step > 0:
+        try:
+            clock.advance(step)
+        except ValueError:
+            log.warning("cannot move the clock to offset %s", offset)
 
 
 @bp.get("/webhooks/deliveries")

@@ -21,9 +21,7 @@ import errno
 import json
 import logging
 import secrets
-import socket
 from collections.abc import Iterator
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Final
 
@@ -40,6 +38,10 @@ from mock_server.validation import describe_errors
 __all__ = ["EXTENSION", "ScenarioState", "apply", "bp", "init_app"]
 
 EXTENSION: Final = "imagen_mock_scenarios"
+#: The headers that ask for something (the other ``X-Mock-*`` headers only refine these).
+_MOCK_HEADERS: Final = frozenset(
+    {"HTTP_X_MOCK_SCENARIO", "HTTP_X_MOCK_FAULT", "HTTP_X_MOCK_LATENCY_MS"}
+)
 _ROUTES: Final = {
     "create_prediction": "create",
     "get_prediction": "get",
@@ -106,11 +108,13 @@ def apply() -> Response | None:
     Raises:
         Problem: 401 unauthenticated, 422 for an invalid ``X-Mock-*`` header, or the fault.
     """
+    state = _scenarios()
+    if not state.rules and state.dice is None and _MOCK_HEADERS.isdisjoint(request.environ):
+        return None  # nothing to apply: the common case, kept cheap
     route = _ROUTES.get((request.endpoint or "").rpartition(".")[2])
     if request.blueprint not in api.PREFIXES or route is None:
         return None
     api.authenticate()
-    state = _scenarios()
     outcome, fault, latency = _from_headers(route)
     rule = state.rules.take(route, lambda: _prompt(route)) if state.rules else None
     rolled = state.dice.roll() if state.dice is not None else None
@@ -191,23 +195,22 @@ def _prompt(route: str) -> str | None:
 
 
 def _dropped() -> Response:
-    """A response that closes the connection without sending anything.
+    """A response cut off by a lost connection.
 
-    Under gunicorn the client socket is shut down at once; the body then raises
-    ``BrokenPipeError``, which gunicorn treats as a vanished client. Elsewhere (the
-    Flask test client) reading the body raises it.
+    The headers promise a body (``Content-Length``) that never comes: the body's first
+    read raises, and the server closes the connection, so clients see a transport
+    error (httpx: ``RemoteProtocolError``). A WSGI app cannot close a connection before
+    the status line, so this is the earliest point a drop can happen.
     """
-    sock = request.environ.get("gunicorn.socket")
-    if sock is not None:
-        with suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-    return Response(_broken(), mimetype="application/json")
+    response = Response(_broken(), mimetype="application/json")
+    response.headers["Content-Length"] = "64"
+    return response
 
 
 def _broken() -> Iterator[bytes]:
-    """A body whose first read raises ``BrokenPipeError``."""
+    """A body whose first read raises ``ConnectionAbortedError``."""
     yield from ()
-    raise BrokenPipeError(errno.EPIPE, "connection dropped by the mock (fault: drop)")
+    raise ConnectionAbortedError(errno.ECONNABORTED, "connection dropped by the mock (fault: drop)")
 
 
 @bp.before_request

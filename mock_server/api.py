@@ -7,7 +7,7 @@ spec, call the service, render the prediction with URLs of this server.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -15,8 +15,10 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, g, request
 
 from mock_server import lifecycle, problems
+from mock_server.body_cache import BodyCache
 from mock_server.dispatcher import WebhookDispatcher
 from mock_server.lifecycle import Links, PredictionRecord
+from mock_server.replicas import Replicas
 from mock_server.service import InvalidCursorError, PredictionService, encode_cursor
 from mock_server.validation import RequestValidator
 
@@ -40,6 +42,10 @@ class MockState:
     """``whsec_`` + base64 key that signs webhook deliveries; stable for an instance."""
     webhooks: WebhookDispatcher | None = None
     """Sends and logs webhook deliveries (None: webhooks are accepted but not sent)."""
+    bodies: BodyCache = field(default_factory=BodyCache)
+    """Rendered bodies of polled predictions, reused while they cannot change."""
+    replicas: Replicas | None = None
+    """The other replicas sharing this one's Redis (None: predictions live in memory)."""
 
 
 def _state() -> MockState:
@@ -47,18 +53,44 @@ def _state() -> MockState:
     return state
 
 
+#: Links by what they are built from; cleared when it grows past this many entries.
+_LINKS_CACHE_SIZE: Final = 256
+_links_cache: dict[tuple[Any, ...], Links] = {}
+
+
 def links() -> Links:
     """URL prefixes of this server as the current request reached it (``/v1`` outside the API)."""
-    # Built from scheme and Host directly: request.host_url re-encodes the whole URL.
-    root = f"{request.scheme}://{request.host}"
-    prefix = PREFIXES.get(request.blueprint or "", "/v1")
-    return Links(api=f"{root}{request.script_root}{prefix}", root=f"{root}{request.script_root}")
+    environ = request.environ
+    key = (
+        environ.get("wsgi.url_scheme"),
+        environ.get("HTTP_HOST"),
+        environ.get("SERVER_NAME"),
+        environ.get("SERVER_PORT"),
+        environ.get("SCRIPT_NAME"),
+        request.blueprint,
+    )
+    found = _links_cache.get(key)
+    if found is None:
+        # Built from scheme and Host directly: request.host_url re-encodes the whole URL.
+        root = f"{request.scheme}://{request.host}{request.script_root}"
+        found = Links(api=root + PREFIXES.get(request.blueprint or "", "/v1"), root=root)
+        if len(_links_cache) >= _LINKS_CACHE_SIZE:
+            _links_cache.clear()
+        _links_cache[key] = found
+    return found
 
 
 def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A compact JSON response, as every JSON answer of the mock is written."""
-    body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
-    return Response(body, status=status, mimetype="application/json", headers=headers)
+    return Response(_dump(doc), status=status, mimetype="application/json", headers=headers)
+
+
+def _dump(doc: Any) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _render_body(record: PredictionRecord, now: float, here: Links) -> bytes:
+    return _dump(lifecycle.render(record, now, here))
 
 
 def _show(record: PredictionRecord, *, as_created: bool = False) -> dict[str, Any]:
@@ -128,10 +160,13 @@ def get_prediction(prediction_id: str) -> Response:
     Raises:
         Problem: 404 if there is no such prediction.
     """
-    record = _state().service.get(prediction_id)
+    state = _state()
+    service = state.service
+    record = service.get(prediction_id)
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
-    return json_response(_show(record))
+    body = state.bodies.body(record, service.clock.now(), links(), _render_body)
+    return Response(body, mimetype="application/json")
 
 
 @bp.post("/predictions/<prediction_id>/cancel")

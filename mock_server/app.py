@@ -13,12 +13,13 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from mock_server import admin, admin_scenarios, api, files, problems, stream, web
-from mock_server.clock import AdjustableClock
+from mock_server import admin, admin_scenarios, api, files, problems, signing, stream, web
+from mock_server.clock import AdjustableClock, Clock
 from mock_server.dispatcher import WebhookDispatcher
 from mock_server.problems import Problem
 from mock_server.recording import RecordedRun, load_recording
-from mock_server.service import PredictionService
+from mock_server.replicas import DEFAULT_PREFIX, Announcer, Replicas, connect, pin_secret
+from mock_server.service import ChangeSignal, Listeners, PredictionService
 from mock_server.spec import load_spec, spec_path
 from mock_server.store import InMemoryStore
 from mock_server.validation import RequestValidator
@@ -38,6 +39,8 @@ DEFAULTS: Final[dict[str, Any]] = {
     "MOCK_RECORDING": None,
     "MOCK_TRUSTED_PROXIES": 0,
     "MOCK_WEBHOOK_SECRET": None,
+    "MOCK_REDIS_URL": None,
+    "MOCK_REDIS_PREFIX": DEFAULT_PREFIX,
     **CONFIG_DEFAULTS,  # MOCK_WEBHOOK_ALLOWED_HOSTS and the other delivery settings
     "MAX_CONTENT_LENGTH": 1024 * 1024,
 }
@@ -49,14 +52,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     ``test_config`` overrides :data:`DEFAULTS`; besides those keys it may hold
     ``MOCK_CLOCK`` (a :class:`~mock_server.clock.Clock`; by default an
     :class:`~mock_server.clock.AdjustableClock`, moved by ``POST /_mock/clock``), ``MOCK_STORE`` (a
-    :class:`~mock_server.store.Store`), ``MOCK_SPEC_PATH`` and
+    :class:`~mock_server.store.Store`; by default in memory, or in the Redis of
+    ``MOCK_REDIS_URL``, shared with other replicas), ``MOCK_SPEC_PATH`` and
     ``MOCK_WEBHOOK_TRANSPORT`` (an ``httpx.BaseTransport`` for deliveries). Webhook deliveries
     run on a daemon thread (real clock) or through ``state.webhooks.pump()`` (fake
     clock); ``state.webhooks.close()`` stops them.
 
     Raises:
         SpecNotFoundError: if the OpenAPI document cannot be found.
-        ValueError: if ``MOCK_WEBHOOK_SECRET`` or a ``MOCK_WEBHOOK_*`` setting is invalid.
+        ValueError: if ``MOCK_WEBHOOK_SECRET``, a ``MOCK_WEBHOOK_*`` setting or
+            ``MOCK_REDIS_URL`` is invalid.
+        redis.RedisError: if ``MOCK_REDIS_URL`` is set and Redis cannot be reached.
     """
     app = Flask(__name__)
     app.config.from_mapping(DEFAULTS)
@@ -67,9 +73,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     path = app.config.get("MOCK_SPEC_PATH") or spec_path()
     spec = load_spec(path)
     run = _phases(app.config)
-    store = app.config.get("MOCK_STORE") or InMemoryStore()
     clock = app.config.get("MOCK_CLOCK") or AdjustableClock()
-    secret = app.config["MOCK_WEBHOOK_SECRET"] or new_webhook_secret()
+    changes = None
+    if isinstance(clock, AdjustableClock):  # real time passes: held waits sleep until woken
+        changes = ChangeSignal()
+        clock.on_advance(changes.notify)
+    replicas = _join_replicas(app.config, clock)
+    store = app.config.get("MOCK_STORE") or (replicas.store if replicas else InMemoryStore())
+    secret = replicas.secret if replicas else app.config["MOCK_WEBHOOK_SECRET"]
+    secret = secret or new_webhook_secret()
     dispatcher = WebhookDispatcher(
         store=store,
         clock=clock,
@@ -87,12 +99,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             retention_seconds=float(app.config["MOCK_RETENTION_SECONDS"]),
             record_ttl_seconds=float(app.config["MOCK_RECORD_TTL_SECONDS"]),
             log_lines=run.log_lines,
-            listener=dispatcher,
+            listener=Listeners(dispatcher, Announcer(replicas)) if replicas else dispatcher,
+            changes=changes,
         ),
         token=app.config["MOCK_TOKEN"],
         spec_text=path.read_text(encoding="utf-8"),
         webhook_secret=secret,
         webhooks=dispatcher,
+        replicas=replicas,
     )
     for name, prefix in api.PREFIXES.items():
         app.register_blueprint(api.bp, url_prefix=prefix, name=name)
@@ -104,6 +118,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_error_handler(Problem, _send_problem)
     app.register_error_handler(HTTPException, _send_http_error)
     app.register_error_handler(Exception, _send_unexpected)
+    admin.follow_replicas(app)
 
     hops = int(app.config["MOCK_TRUSTED_PROXIES"])
     if hops > 0:
@@ -111,6 +126,24 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
         )
     return app
+
+
+def _join_replicas(config: Mapping[str, Any], clock: Clock) -> Replicas | None:
+    """Connect to the shared Redis of ``MOCK_REDIS_URL``, if set.
+
+    Raises:
+        ValueError: if the URL is not a Redis URL.
+        redis.RedisError: if Redis cannot be reached.
+    """
+    url = config.get("MOCK_REDIS_URL")
+    if not url:
+        return None
+    prefix = str(config.get("MOCK_REDIS_PREFIX") or DEFAULT_PREFIX)
+    pinned = config.get("MOCK_WEBHOOK_SECRET")
+    if pinned:
+        signing.secret_key(pinned)  # refuse a malformed secret before sharing it
+        pin_secret(url, prefix, pinned)
+    return connect(url, clock=clock, prefix=prefix, secret=pinned or new_webhook_secret())
 
 
 def _phases(config: Mapping[str, Any]) -> RecordedRun:

@@ -1,4 +1,4 @@
-"""``imagen-mock``: the command line. ``imagen-mock serve`` runs the mock under gunicorn."""
+"""``imagen-mock``: the command line. ``imagen-mock serve`` runs the mock under granian."""
 
 from __future__ import annotations
 
@@ -84,8 +84,27 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--threads",
         type=int,
-        default=_env("THREADS", 64, int),
-        help="worker threads; each held 'Prefer: wait' request uses one [IMAGEN_MOCK_THREADS]",
+        default=_env("THREADS", 1024, int),
+        help="most threads per worker process, started as needed; each held 'Prefer: wait' "
+        "request uses one [IMAGEN_MOCK_THREADS]",
+    )
+    add(
+        "--workers",
+        type=int,
+        default=_env("WORKERS", 1, int),
+        help="worker processes; more than one needs --redis-url [IMAGEN_MOCK_WORKERS]",
+    )
+    add(
+        "--redis-url",
+        default=_env("REDIS_URL", None),
+        help="keep predictions in this Redis (redis://host:port/db) so several workers or "
+        "hosts share them; by default they live in the process [IMAGEN_MOCK_REDIS_URL]",
+    )
+    add(
+        "--redis-prefix",
+        default=_env("REDIS_PREFIX", "imagen-mock:"),
+        help="prefix of every Redis key, so several mocks can share one Redis apart "
+        "[IMAGEN_MOCK_REDIS_PREFIX]",
     )
     add(
         "--tls",
@@ -174,6 +193,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.ca_file is not None and not args.tls:
         print("imagen-mock: --ca-file needs --tls", file=sys.stderr)
         return 2
+    if args.workers < 1 or args.threads < 1:
+        print("imagen-mock: --workers and --threads must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1 and not args.redis_url:
+        print(
+            "imagen-mock: --workers above 1 needs --redis-url (each process would "
+            "otherwise keep its own predictions)",
+            file=sys.stderr,
+        )
+        return 2
     config = {
         "MOCK_TOKEN": args.token,
         "MOCK_STARTING_SECONDS": args.starting_seconds,
@@ -187,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "MOCK_WEBHOOK_ALLOWED_HOSTS": args.webhook_allowed_hosts,
         "MOCK_FAULTS": args.faults,
         "MOCK_SEED": args.seed,
+        "MOCK_REDIS_URL": args.redis_url,
+        "MOCK_REDIS_PREFIX": args.redis_prefix,
     }
     from mock_server.serving import serve
 
@@ -205,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             threads=args.threads,
+            workers=args.workers,
             tls=tls,
             access_log=args.access_log,
         )

@@ -35,6 +35,7 @@ __all__ = [
     "output_path",
     "render",
     "replace_extra",
+    "stable_span",
     "started_at",
     "status_at",
 ]
@@ -261,6 +262,20 @@ def moments(record: PredictionRecord) -> list[Moment]:
         found.append(Moment(end, "output", output_path(record)))
     found.append(Moment(end, "completed"))
     return found
+
+
+def stable_span(record: PredictionRecord, now: float) -> tuple[float, float]:
+    """The interval ``[lo, hi)`` around ``now`` in which :func:`render` gives the same result.
+
+    The rendering changes only when the clock reaches a moment (start, a log line,
+    the end) or the data removal time, so between two of those it is constant.
+    """
+    points = {moment.at for moment in moments(record)}
+    points.add(started_at(record))
+    points.add(data_removed_at(record))
+    lo = max((point for point in points if point <= now), default=-math.inf)
+    hi = min((point for point in points if point > now), default=math.inf)
+    return lo, hi
 
 
 def _logs_at(record: PredictionRecord, now: float) -> str:

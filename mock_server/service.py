@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -19,7 +20,9 @@ from mock_server.scenarios import Outcome
 from mock_server.store import Page, Store
 
 __all__ = [
+    "ChangeSignal",
     "InvalidCursorError",
+    "Listeners",
     "PredictionListener",
     "PredictionService",
     "decode_cursor",
@@ -27,8 +30,40 @@ __all__ = [
 ]
 
 PAGE_SIZE: Final = 100
-#: How often a held ``Prefer: wait`` request looks for a cancel.
+#: How often a held ``Prefer: wait`` request looks for a cancel when no
+#: :class:`ChangeSignal` tells it of one.
 WAIT_POLL_SECONDS: Final = 0.05
+
+
+class ChangeSignal:
+    """Wakes held ``Prefer: wait`` requests when a prediction may have changed early
+    (a cancel, a reset, a clock move, or one of these on another replica).
+
+    Waiters sleep on one condition until their prediction's known end, so a
+    held request costs no work while nothing happens. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """A number that grows at every :meth:`notify`."""
+        return self._generation
+
+    def notify(self) -> None:
+        """Wake every waiter."""
+        with self._condition:
+            self._generation += 1
+            self._condition.notify_all()
+
+    def wait(self, seen: int, seconds: float) -> None:
+        """Return after ``seconds``, or at once if :meth:`notify` was called since
+        :attr:`generation` was ``seen``, or when it is called."""
+        with self._condition:
+            if self._generation == seen and seconds > 0:
+                self._condition.wait(seconds)
 
 
 class InvalidCursorError(ValueError):
@@ -47,6 +82,21 @@ class PredictionListener(Protocol):
         ...
 
 
+class Listeners:
+    """Several listeners told in turn."""
+
+    def __init__(self, *listeners: PredictionListener) -> None:
+        self._listeners = listeners
+
+    def created(self, record: PredictionRecord) -> None:
+        for listener in self._listeners:
+            listener.created(record)
+
+    def changed(self, record: PredictionRecord) -> None:
+        for listener in self._listeners:
+            listener.changed(record)
+
+
 @dataclass(frozen=True, slots=True)
 class PredictionService:
     """Predictions of one mock instance."""
@@ -63,6 +113,9 @@ class PredictionService:
     """Log lines of every prediction instead of the defaults (from a recording)."""
     listener: PredictionListener | None = None
     """Told of every create and cancel, after the store has the record."""
+    changes: ChangeSignal | None = None
+    """Wakes held waits on a cancel or reset; None: they poll the store (for fake clocks,
+    whose ``sleep`` moves time instead of waiting)."""
 
     def create(
         self,
@@ -105,9 +158,19 @@ class PredictionService:
         if self.get(prediction_id) is None:
             return None
         updated = self.store.update(prediction_id, lambda record: lifecycle.cancel(record, now))
-        if updated is not None and self.listener is not None:
-            self.listener.changed(updated)
+        if updated is not None:
+            if self.changes is not None:
+                self.changes.notify()
+            if self.listener is not None:
+                self.listener.changed(updated)
         return updated
+
+    def clear(self) -> int:
+        """Forget every prediction (held waits end with KeyError); return how many went."""
+        dropped = self.store.clear()
+        if self.changes is not None:
+            self.changes.notify()
+        return dropped
 
     def wait(self, prediction_id: str, seconds: float) -> tuple[PredictionRecord, bool]:
         """Hold until the prediction ends or ``seconds`` pass.
@@ -119,7 +182,8 @@ class PredictionService:
         """
         give_up = self.clock.now() + seconds
         while True:
-            record = self.store.get(prediction_id)
+            seen = self.changes.generation if self.changes is not None else 0
+            record = self.get(prediction_id)
             if record is None:
                 raise KeyError(prediction_id)
             now = self.clock.now()
@@ -127,8 +191,11 @@ class PredictionService:
                 return record, True
             if now >= give_up:
                 return record, False
-            until_end = lifecycle.ends_at(record) - now
-            self.clock.sleep(min(until_end, give_up - now, WAIT_POLL_SECONDS))
+            step = min(lifecycle.ends_at(record) - now, give_up - now)
+            if self.changes is None:
+                self.clock.sleep(min(step, WAIT_POLL_SECONDS))
+            else:
+                self.changes.wait(seen, step)
 
     def page(
         self,

@@ -1,15 +1,14 @@
 """The framework's limit: a bare Flask endpoint returning a prediction's JSON, no logic.
 
-Served by the mock's own serving code (gunicorn, same workers and threads), so the
-benchmark compares the mock's handlers against Flask itself.
+Served by the mock's own serving code (granian, same workers and threads), so the
+benchmark compares the mock's handlers against Flask itself. Run with this folder
+on ``PYTHONPATH`` so that granian's workers can import it.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
-from typing import Any
 
 from flask import Flask, Response
 
@@ -43,7 +42,7 @@ BODY = json.dumps(
 )
 
 
-def make_app(config: Mapping[str, Any]) -> Flask:
+def make_app() -> Flask:
     """A Flask app with one route that answers the fixed prediction."""
     app = Flask(__name__)
 
@@ -55,5 +54,8 @@ def make_app(config: Mapping[str, Any]) -> Flask:
 
 
 if __name__ == "__main__":
-    port, threads = int(sys.argv[1]), int(sys.argv[2])
-    serve({}, host="127.0.0.1", port=port, threads=threads, loader=make_app)
+    port, threads, workers = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    serve(
+        {}, host="127.0.0.1", port=port, threads=threads, workers=workers,
+        target="baseline_app:make_app",
+    )  # fmt: skip

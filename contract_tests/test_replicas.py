@@ -1,0 +1,198 @@
+"""Several ``imagen-mock serve`` processes sharing one real redis-server: create on one,
+poll, list, cancel, wait, stream and get webhooks through another; one secret, one clock."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from replicate.webhook import Webhooks, WebhookSigningSecret
+
+from contract_tests.conftest import AUTH, CREATE
+from contract_tests.redis_fixtures import redis_url  # noqa: F401 - a fixture
+from contract_tests.servers import RunningMock, run_mock
+from contract_tests.test_webhooks import LocalReceiver, at_least, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def shared_args(redis_url: str) -> list[str]:  # noqa: F811
+    """Options of every replica of this module: one Redis, one key prefix."""
+    return [
+        "--redis-url", redis_url, "--redis-prefix", f"replicas-{uuid.uuid4().hex}:",
+        "--starting-seconds", "0.2", "--processing-seconds", "1.5",
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def replicas(shared_args: list[str]) -> Iterator[tuple[RunningMock, RunningMock]]:
+    """Two replicas: one process, and one with two worker processes."""
+    with run_mock(shared_args) as first, run_mock([*shared_args, "--workers", "2"]) as second:
+        yield first, second
+
+
+def create(mock: RunningMock, headers: dict[str, str] | None = None, **body: Any) -> httpx.Response:
+    doc = {"input": {"prompt": "a lighthouse at dawn"}, **body}
+    return httpx.post(
+        mock.api + CREATE.removeprefix("/v1"), json=doc, headers={**AUTH, **(headers or {})},
+        timeout=30,
+    )  # fmt: skip
+
+
+def get(mock: RunningMock, prediction_id: str) -> httpx.Response:
+    return httpx.get(f"{mock.api}/predictions/{prediction_id}", headers=AUTH, timeout=10)
+
+
+def test_a_prediction_made_on_one_replica_is_read_and_listed_on_the_other(
+    replicas: tuple[RunningMock, RunningMock],
+) -> None:
+    first, second = replicas
+    made = create(first).json()
+    seen = get(second, made["id"]).json()
+    assert {k: seen[k] for k in ("id", "input", "created_at")} == {
+        k: made[k] for k in ("id", "input", "created_at")
+    }
+    assert seen["urls"]["get"] == f"{second.api}/predictions/{made['id']}"
+    listed = httpx.get(f"{second.api}/predictions", headers=AUTH).json()["results"]
+    assert made["id"] in [item["id"] for item in listed]
+    done = wait_for(lambda: get(second, made["id"]).json()["status"] == "succeeded" or None)
+    assert done
+    assert get(first, made["id"]).json()["output"].startswith(first.root)
+
+
+def test_every_prediction_is_found_whichever_worker_answers(
+    replicas: tuple[RunningMock, RunningMock],
+) -> None:
+    first, second = replicas
+    ids = [create(second).json()["id"] for _ in range(20)]
+    for prediction_id in ids:
+        for mock in (first, second, second):
+            assert get(mock, prediction_id).status_code == 200
+
+
+def test_a_cancel_on_one_replica_ends_a_wait_held_by_the_other(
+    replicas: tuple[RunningMock, RunningMock],
+) -> None:
+    first, second = replicas
+    held: dict[str, Any] = {}
+
+    def hold() -> None:
+        started = time.monotonic()
+        response = create(first, {"Prefer": "wait=30", "X-Mock-Scenario": "stuck"})
+        held.update(response=response, seconds=time.monotonic() - started)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    listed = wait_for(
+        lambda: httpx.get(f"{second.api}/predictions", headers=AUTH).json()["results"]
+    )
+    newest = listed[0]
+    time.sleep(0.3)
+    cancelled = httpx.post(f"{second.api}/predictions/{newest['id']}/cancel", headers=AUTH)
+    assert cancelled.json()["status"] == "canceled"
+    thread.join(30)
+    assert held["response"].status_code == 201
+    assert held["response"].json()["id"] == newest["id"]
+    assert held["response"].json()["status"] == "canceled"
+    assert held["seconds"] < 10
+    assert get(first, newest["id"]).json()["status"] == "canceled"
+
+
+def test_the_stream_of_another_replicas_prediction_runs_to_done(
+    replicas: tuple[RunningMock, RunningMock],
+) -> None:
+    first, second = replicas
+    made = create(first).json()
+    assert made["urls"]["stream"].startswith(first.root)
+    url = made["urls"]["stream"].replace(first.root, second.root)
+    with httpx.stream("GET", url, headers={"Accept": "text/event-stream"}, timeout=30) as reply:
+        assert reply.status_code == 200
+        text = "".join(reply.iter_text())
+    events = [
+        line.removeprefix("event: ") for line in text.splitlines() if line.startswith("event:")
+    ]
+    assert events[0] == "logs" or events[0] == "output"
+    assert events[-1] == "done"
+    assert "output" in events
+
+
+def test_one_webhook_secret_and_one_delivery_for_a_cancel_made_elsewhere(
+    replicas: tuple[RunningMock, RunningMock],
+) -> None:
+    first, second = replicas
+    secrets = {
+        httpx.get(f"{mock.api}/webhooks/default/secret", headers=AUTH).json()["key"]
+        for mock in replicas
+    }
+    assert len(secrets) == 1
+    receiver = LocalReceiver()
+    try:
+        made = create(
+            first,
+            {"X-Mock-Scenario": "stuck"},
+            webhook=receiver.url("/hook"),
+            webhook_events_filter=["completed"],
+        ).json()
+        httpx.post(f"{second.api}/predictions/{made['id']}/cancel", headers=AUTH)
+        [delivery] = wait_for(at_least(1, lambda: receiver.at("/hook")))
+        time.sleep(0.5)  # a second replica sending it too would show up by now
+        assert len(receiver.at("/hook")) == 1
+        body = json.loads(delivery.body)
+        assert (body["id"], body["status"]) == (made["id"], "canceled")
+        Webhooks.validate(  # raises if the signature is not the shared secret's
+            headers=delivery.headers,
+            body=delivery.body,
+            secret=WebhookSigningSecret(key=secrets.pop()),
+        )
+    finally:
+        receiver.close()
+
+
+def test_clock_moves_and_resets_reach_every_replica(
+    replicas: tuple[RunningMock, RunningMock],
+) -> None:
+    first, second = replicas
+    made = create(first).json()
+    before = httpx.get(f"{second.root}/_mock/clock", headers=AUTH).json()["offset_seconds"]
+    moved = httpx.post(f"{first.root}/_mock/clock", json={"advance_seconds": 7200}, headers=AUTH)
+    assert moved.json()["offset_seconds"] == before + 7200
+    assert wait_for(
+        lambda: (
+            httpx.get(f"{second.root}/_mock/clock", headers=AUTH).json()["offset_seconds"]
+            == before + 7200
+            or None
+        )
+    )
+    removed = get(second, made["id"]).json()  # retention (1 h) has passed everywhere
+    assert removed["data_removed"] is True
+    assert removed["output"] is None
+    assert httpx.post(f"{second.root}/_mock/reset", headers=AUTH).status_code == 204
+    assert get(first, made["id"]).status_code == 404
+    assert httpx.get(f"{first.api}/predictions", headers=AUTH).json()["results"] == []
+
+
+def test_a_replica_started_later_takes_the_shared_clock_and_secret(
+    replicas: tuple[RunningMock, RunningMock], shared_args: list[str]
+) -> None:
+    first, _ = replicas
+    httpx.post(f"{first.root}/_mock/clock", json={"advance_seconds": 60}, headers=AUTH)
+    offset = httpx.get(f"{first.root}/_mock/clock", headers=AUTH).json()["offset_seconds"]
+    with run_mock(shared_args) as late:
+        assert httpx.get(f"{late.root}/_mock/clock", headers=AUTH).json()["offset_seconds"] == (
+            offset
+        )
+        secret = httpx.get(f"{late.api}/webhooks/default/secret", headers=AUTH).json()
+        assert secret == httpx.get(f"{first.api}/webhooks/default/secret", headers=AUTH).json()
+
+
+def test_several_workers_need_a_shared_store() -> None:
+    from mock_server.cli import main
+
+    assert main(["serve", "--workers", "2"]) == 2

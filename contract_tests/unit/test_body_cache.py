@@ -1,0 +1,133 @@
+"""Rendered bodies are reused only while the rendering cannot change."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mock_server import lifecycle
+from mock_server.body_cache import BodyCache
+from mock_server.lifecycle import Links, PredictionRecord
+from mock_server.service import ChangeSignal
+
+LINKS = Links(api="https://mock.test/v1", root="https://mock.test")
+OTHER = Links(api="https://other.test/replicate/v1", root="https://other.test")
+T0 = 1_000_000.0
+
+
+def record(**changes: float) -> PredictionRecord:
+    made = lifecycle.new_record(
+        {"prompt": "a fox"}, now=T0, starting_seconds=1.0, processing_seconds=3.0,
+        retention_seconds=60.0,
+    )  # fmt: skip
+    return lifecycle.cancel(made, changes["cancel_at"]) if "cancel_at" in changes else made
+
+
+def dump(rec: PredictionRecord, now: float, links: Links) -> bytes:
+    return json.dumps(lifecycle.render(rec, now, links)).encode()
+
+
+class Counting:
+    """A renderer that counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, rec: PredictionRecord, now: float, links: Links) -> bytes:
+        self.calls += 1
+        return dump(rec, now, links)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    now=st.floats(min_value=T0 - 1, max_value=T0 + 100),
+    later=st.floats(min_value=0, max_value=100),
+    cancel=st.none() | st.floats(min_value=T0, max_value=T0 + 5),
+)
+def test_rendering_is_constant_within_a_stable_span(
+    now: float, later: float, cancel: float | None
+) -> None:
+    rec = record() if cancel is None else record(cancel_at=cancel)
+    lo, hi = lifecycle.stable_span(rec, now)
+    assert lo <= now < hi
+    other = min(now + later, hi - 1e-6) if hi != float("inf") else now + later
+    if other >= lo:
+        assert lifecycle.render(rec, other, LINKS) == lifecycle.render(rec, now, LINKS)
+
+
+def test_spans_end_where_the_rendering_changes() -> None:
+    rec = record()
+    _, hi = lifecycle.stable_span(rec, T0 + 0.5)
+    assert hi == lifecycle.started_at(rec)
+    assert lifecycle.render(rec, hi, LINKS) != lifecycle.render(rec, T0 + 0.5, LINKS)
+    _, hi = lifecycle.stable_span(rec, T0 + 10)  # ended: stable until the data goes
+    assert hi == lifecycle.data_removed_at(rec)
+    assert lifecycle.stable_span(rec, hi + 1)[1] == float("inf")
+
+
+def test_a_poll_within_the_span_reuses_the_body() -> None:
+    cache, render = BodyCache(), Counting()
+    rec = record()
+    first = cache.body(rec, T0 + 10, LINKS, render)
+    again = cache.body(rec, T0 + 20, LINKS, render)
+    assert again is first
+    assert render.calls == 1
+
+
+def test_a_new_span_another_record_or_other_urls_render_again() -> None:
+    cache, render = BodyCache(), Counting()
+    rec = record()
+    cache.body(rec, T0 + 10, LINKS, render)
+    removed = cache.body(rec, lifecycle.data_removed_at(rec) + 1, LINKS, render)
+    assert json.loads(removed)["data_removed"] is True
+    cancelled = record(cancel_at=T0 + 2)
+    assert json.loads(cache.body(cancelled, T0 + 10, LINKS, render))["status"] == "canceled"
+    assert b"other.test" in cache.body(rec, T0 + 10, OTHER, render)
+    assert render.calls == 4
+
+
+def test_the_cache_stays_within_its_size() -> None:
+    cache, render = BodyCache(size=16), Counting()
+    records = [record() for _ in range(100)]
+    for rec in records:
+        cache.body(rec, T0 + 10, LINKS, render)
+    assert 1 <= len(cache) <= 16
+    cache.clear()
+    assert len(cache) == 0
+    with pytest.raises(ValueError, match="at least 1"):
+        BodyCache(size=0)
+
+
+def test_change_signal_wakes_a_waiter_at_once() -> None:
+    signal = ChangeSignal()
+    seen = signal.generation
+    woke = threading.Event()
+
+    def waiter() -> None:
+        signal.wait(seen, 30)
+        woke.set()
+
+    thread = threading.Thread(target=waiter)
+    started = time.monotonic()
+    thread.start()
+    signal.notify()
+    assert woke.wait(5)
+    thread.join(5)
+    assert time.monotonic() - started < 5
+
+
+def test_change_signal_does_not_sleep_past_a_missed_notify() -> None:
+    signal = ChangeSignal()
+    seen = signal.generation
+    signal.notify()  # happened between reading the record and waiting
+    started = time.monotonic()
+    signal.wait(seen, 30)
+    assert time.monotonic() - started < 1
+    started = time.monotonic()
+    signal.wait(signal.generation, 0.05)  # nothing new: sleeps its time out
+    assert time.monotonic() - started >= 0.04
