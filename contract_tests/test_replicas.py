@@ -81,28 +81,35 @@ def test_a_cancel_on_one_replica_ends_a_wait_held_by_the_other(
     replicas: tuple[RunningMock, RunningMock],
 ) -> None:
     first, second = replicas
+    prompt = f"held {uuid.uuid4().hex}"
     held: dict[str, Any] = {}
 
     def hold() -> None:
         started = time.monotonic()
-        response = create(first, {"Prefer": "wait=30", "X-Mock-Scenario": "stuck"})
+        response = httpx.post(
+            first.api + CREATE.removeprefix("/v1"),
+            json={"input": {"prompt": prompt}},
+            headers={**AUTH, "Prefer": "wait=30", "X-Mock-Scenario": "stuck"},
+            timeout=40,
+        )
         held.update(response=response, seconds=time.monotonic() - started)
+
+    def find() -> dict[str, Any] | None:
+        listed = httpx.get(f"{second.api}/predictions", headers=AUTH).json()["results"]
+        return next((item for item in listed if item["input"].get("prompt") == prompt), None)
 
     thread = threading.Thread(target=hold)
     thread.start()
-    listed = wait_for(
-        lambda: httpx.get(f"{second.api}/predictions", headers=AUTH).json()["results"]
-    )
-    newest = listed[0]
+    target = wait_for(find)
     time.sleep(0.3)
-    cancelled = httpx.post(f"{second.api}/predictions/{newest['id']}/cancel", headers=AUTH)
+    cancelled = httpx.post(f"{second.api}/predictions/{target['id']}/cancel", headers=AUTH)
     assert cancelled.json()["status"] == "canceled"
-    thread.join(30)
+    thread.join(40)
     assert held["response"].status_code == 201
-    assert held["response"].json()["id"] == newest["id"]
+    assert held["response"].json()["id"] == target["id"]
     assert held["response"].json()["status"] == "canceled"
-    assert held["seconds"] < 10
-    assert get(first, newest["id"]).json()["status"] == "canceled"
+    assert held["seconds"] < 10, "the held request was not woken by the other replica's cancel"
+    assert get(first, target["id"]).json()["status"] == "canceled"
 
 
 def test_the_stream_of_another_replicas_prediction_runs_to_done(

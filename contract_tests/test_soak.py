@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import random
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from contract_tests.redis_fixtures import redis_url  # noqa: F401 - a fixture
 from contract_tests.servers import RunningMock, run_mock
 
 pytestmark = pytest.mark.slow
@@ -19,11 +21,21 @@ OPERATIONS = 300
 AUTH = {"Authorization": "Bearer r8_soak"}
 
 
-@pytest.fixture(scope="module")
-def mock() -> Iterator[RunningMock]:
-    with run_mock(
-        ["--threads", "32", "--starting-seconds", "0.05", "--processing-seconds", "0.2"]
-    ) as m:
+@pytest.fixture(scope="module", params=["in-memory", "redis, 2 workers"])
+def mock(request: pytest.FixtureRequest) -> Iterator[RunningMock]:
+    """The embedded default, and two worker processes sharing a real redis-server."""
+    args = ["--threads", "32", "--starting-seconds", "0.05", "--processing-seconds", "0.2"]
+    if request.param != "in-memory":
+        url = request.getfixturevalue("redis_url")
+        args += [
+            "--workers",
+            "2",
+            "--redis-url",
+            url,
+            "--redis-prefix",
+            f"soak-{uuid.uuid4().hex}:",
+        ]
+    with run_mock(args) as m:
         yield m
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+import redis
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -117,6 +118,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(web.bp)
     app.register_error_handler(Problem, _send_problem)
     app.register_error_handler(HTTPException, _send_http_error)
+    app.register_error_handler(redis.RedisError, _send_store_down)
     app.register_error_handler(Exception, _send_unexpected)
     admin.follow_replicas(app)
 
@@ -183,6 +185,13 @@ def _send_http_error(error: HTTPException) -> Response:
         return _send_problem(problems.route_not_found())
     code = error.code or 400
     return _send_problem(Problem(code, error.description or error.name, error.name))
+
+
+def _send_store_down(error: redis.RedisError) -> Response:
+    log.warning("the shared store failed: %s", error)
+    problem = problems.unavailable()
+    problem.headers.setdefault("Retry-After", "1")
+    return _send_problem(problem)
 
 
 def _send_unexpected(error: Exception) -> Response:

@@ -25,6 +25,10 @@ from mock_server.redis_store import RedisStore, shared_secret
 __all__ = ["DEFAULT_PREFIX", "Announcer", "Replicas", "connect"]
 
 DEFAULT_PREFIX: Final = "imagen-mock:"
+#: Redis connections a process opens at most; more threads at once wait for one.
+POOL_SIZE: Final = 64
+#: How long a thread waits for a free connection before the request fails (503).
+POOL_TIMEOUT_SECONDS: Final = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +78,10 @@ class Replicas:
         self.bus.listen(handler)
 
     def close(self) -> None:
-        """Stop listening and close the connection."""
+        """Stop listening and close the connections."""
         self.bus.close()
         self.store.client.close()
+        self.store.client.connection_pool.disconnect()
 
 
 def connect(url: str, *, clock: Clock, prefix: str, secret: str) -> Replicas:
@@ -89,13 +94,17 @@ def connect(url: str, *, clock: Clock, prefix: str, secret: str) -> Replicas:
         ValueError: if ``url`` is not a Redis URL.
         redis.RedisError: if Redis cannot be reached.
     """
-    client = redis.Redis.from_url(url, decode_responses=False)
+    pool = redis.BlockingConnectionPool.from_url(
+        url, max_connections=POOL_SIZE, timeout=POOL_TIMEOUT_SECONDS
+    )
+    client = redis.Redis(connection_pool=pool)
     try:
         client.ping()
         store = RedisStore(client, clock=clock, prefix=prefix)
         shared = shared_secret(client, prefix, secret)
     except BaseException:
         client.close()
+        pool.disconnect()
         raise
     return Replicas(store=store, bus=RedisBus(client, channel=f"{prefix}events"), secret=shared)
 

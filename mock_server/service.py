@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from mock_server import lifecycle, scenarios
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 PAGE_SIZE: Final = 100
+#: Expired records are dropped by a create at most this often (reads hide them anyway).
+PURGE_INTERVAL_SECONDS: Final = 1.0
 #: How often a held ``Prefer: wait`` request looks for a cancel when no
 #: :class:`ChangeSignal` tells it of one.
 WAIT_POLL_SECONDS: Final = 0.05
@@ -82,6 +85,22 @@ class PredictionListener(Protocol):
         ...
 
 
+class _Every:
+    """Says yes at most once per ``seconds`` of a clock. Thread-safe."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._next = -math.inf
+        self._lock = threading.Lock()
+
+    def due(self, now: float) -> bool:
+        with self._lock:
+            if now < self._next:
+                return False
+            self._next = now + self._seconds
+            return True
+
+
 class Listeners:
     """Several listeners told in turn."""
 
@@ -116,6 +135,7 @@ class PredictionService:
     changes: ChangeSignal | None = None
     """Wakes held waits on a cancel or reset; None: they poll the store (for fake clocks,
     whose ``sleep`` moves time instead of waiting)."""
+    _purges: _Every = field(default_factory=lambda: _Every(PURGE_INTERVAL_SECONDS))
 
     def create(
         self,
@@ -140,7 +160,8 @@ class PredictionService:
         if extra:
             record = lifecycle.replace_extra(record, extra)
         self.store.add(record)
-        self.store.purge(record.created_at - self.record_ttl_seconds)
+        if self._purges.due(record.created_at):
+            self.store.purge(record.created_at - self.record_ttl_seconds)
         if self.listener is not None:
             self.listener.created(record)
         return record

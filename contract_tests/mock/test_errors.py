@@ -6,11 +6,13 @@ import json
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
 from contract_tests.conftest import AUTH, CREATE, TOKEN
 from mock_server import create_app
+from mock_server.store import InMemoryStore
 
 PROBLEM = "application/problem+json"
 
@@ -210,3 +212,18 @@ def test_unexpected_errors_become_problem_500() -> None:
 def test_app_factory_applies_test_config(app: Flask) -> None:
     assert app.config["MOCK_STARTING_SECONDS"] == 1.0
     assert app.testing
+
+
+class UnreachableStore(InMemoryStore):
+    """A shared store whose server has gone away."""
+
+    def get(self, prediction_id: str) -> None:
+        raise redis.ConnectionError("Connection refused")
+
+
+def test_a_store_outage_is_a_503_problem_not_a_500() -> None:
+    app = create_app({"TESTING": True, "MOCK_STORE": UnreachableStore()})
+    response = app.test_client().get("/v1/predictions/abc", headers=AUTH)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert problem(response)["title"] == "Service unavailable"

@@ -127,6 +127,7 @@ def test_old_records_are_dropped_and_cursors_survive(clock: FakeClock) -> None:
     clock.advance(150)
     fresh = service.create({"prompt": "new"}).id
     assert all(service.get(pid) is None for pid in first)
+    assert all(service.store.get(pid) is None for pid in first), "purged by the new create"
     assert service.get(fresh) is not None
     assert page.newer is None
     # Positions are insertion numbers (0, 1, 2 for the purged ones): still valid.
@@ -145,3 +146,27 @@ def test_expired_records_are_hidden_before_the_next_purge(clock: FakeClock) -> N
     assert service.cancel(record.id) is None
     assert service.page(None)[0].records == []
     assert service.store.get(record.id) is not None, "still stored until a create purges it"
+
+
+class CountingStore(InMemoryStore):
+    """Counts purges."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.purges = 0
+
+    def purge(self, created_before: float) -> int:
+        self.purges += 1
+        return super().purge(created_before)
+
+
+def test_creates_purge_at_most_once_a_second(clock: FakeClock) -> None:
+    store = CountingStore()
+    service = PredictionService(store=store, clock=clock, starting_seconds=0, processing_seconds=0)
+    for _ in range(10):
+        service.create({"prompt": "x"})
+        clock.advance(0.09)
+    assert store.purges == 1
+    clock.advance(0.2)
+    service.create({"prompt": "x"})
+    assert store.purges == 2

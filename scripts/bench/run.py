@@ -248,10 +248,10 @@ def main() -> int:
         held = f"http://127.0.0.1:{held_port}"
         held_cmd = [str(BIN / "imagen-mock"), "serve", "--port", str(held_port), *sizing,
                     "--redis-url", redis_url, "--redis-prefix", "held:",
-                    "--starting-seconds", "1", "--processing-seconds", "5"]  # fmt: skip
+                    "--starting-seconds", "2", "--processing-seconds", "8"]  # fmt: skip
         with server(held_cmd, f"{held}/v1/predictions"):
             done_id = create(held)["id"]
-            time.sleep(6.5)  # let it succeed, so the GETs below are of a finished prediction
+            time.sleep(10.5)  # let it succeed, so the GETs below are of a finished prediction
             extra.update(measure_held(held, f"{held}/v1/predictions/{done_id}", results))
     memory_port = free_port()
     memory = f"http://127.0.0.1:{memory_port}"
@@ -278,8 +278,8 @@ def measure_held(base: str, get_url: str, results: list[Result]) -> dict[str, fl
         target=lambda: outcome.setdefault("held", asyncio.run(hold_waits(base, HELD)))
     )
     holder.start()
-    time.sleep(1.0)  # all are connected and held before the GETs start
-    during = wrk(get_url, "get.lua", "mock", f"get, {HELD} waits held", seconds=4)
+    time.sleep(3.0)  # all are created and held (they end after 10 s) before the GETs start
+    during = wrk(get_url, "get.lua", "mock", f"get, {HELD} waits held", seconds=5)
     results.append(during)
     holder.join(120)
     answered, errors, slowest = outcome.get("held", (0, HELD, 0.0))
