@@ -14,7 +14,7 @@ from typing import Final
 import pytest
 import redis
 
-from contract_tests.servers import free_port
+from contract_tests.servers import free_port, stop
 
 START_TIMEOUT: Final = 10.0
 MISSING: Final = (
@@ -51,12 +51,7 @@ def run_redis(directory: Path) -> Iterator[str]:
         _wait_for_ping(url, process, log)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def _wait_for_ping(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

@@ -66,14 +66,19 @@ def run_mock(
         _wait_until_up(root, ca_file, process)
         yield RunningMock(root=root, ca_file=ca_file, process=process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         if process.stderr is not None:
             process.stderr.close()
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Terminate a server process, killing it if it has not exited within ``timeout``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_until_up(root: str, ca_file: Path | None, process: subprocess.Popen[bytes]) -> None:

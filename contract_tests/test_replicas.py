@@ -162,27 +162,58 @@ def test_one_webhook_secret_and_one_delivery_for_a_cancel_made_elsewhere(
         receiver.close()
 
 
-def test_clock_moves_and_resets_reach_every_replica(
+def offsets(mock: RunningMock, times: int = 6) -> set[float]:
+    """The clock offsets ``times`` requests see (a two-worker replica may answer from either)."""
+    return {
+        httpx.get(f"{mock.root}/_mock/clock", headers=AUTH).json()["offset_seconds"]
+        for _ in range(times)
+    }
+
+
+def test_clock_moves_add_up_and_reach_every_replica_before_they_answer(
+    replicas: tuple[RunningMock, RunningMock],
+) -> None:
+    first, second = replicas
+    [before] = offsets(first, 1)
+    moved: list[float] = []
+
+    def move(mock: RunningMock) -> None:
+        reply = httpx.post(f"{mock.root}/_mock/clock", json={"advance_seconds": 10}, headers=AUTH)
+        moved.append(reply.json()["offset_seconds"])
+
+    threads = [threading.Thread(target=move, args=(mock,)) for mock in (first, second, first)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert max(moved) == before + 30  # three moves at once: none is lost
+    assert offsets(first) == offsets(second) == {before + 30}
+
+
+def test_a_reset_reaches_every_replica_before_it_answers(
     replicas: tuple[RunningMock, RunningMock],
 ) -> None:
     first, second = replicas
     made = create(first).json()
-    before = httpx.get(f"{second.root}/_mock/clock", headers=AUTH).json()["offset_seconds"]
-    moved = httpx.post(f"{first.root}/_mock/clock", json={"advance_seconds": 7200}, headers=AUTH)
-    assert moved.json()["offset_seconds"] == before + 7200
-    assert wait_for(
-        lambda: (
-            httpx.get(f"{second.root}/_mock/clock", headers=AUTH).json()["offset_seconds"]
-            == before + 7200
-            or None
-        )
-    )
-    removed = get(second, made["id"]).json()  # retention (1 h) has passed everywhere
-    assert removed["data_removed"] is True
-    assert removed["output"] is None
+    assert wait_for(lambda: get(first, made["id"]).json()["status"] == "succeeded" or None)
+    rule = {"match": {"route": "get"}, "fault": 503, "times": 1}
+    assert httpx.post(f"{first.root}/_mock/rules", json=rule, headers=AUTH).status_code == 201
     assert httpx.post(f"{second.root}/_mock/reset", headers=AUTH).status_code == 204
-    assert get(first, made["id"]).status_code == 404
+    assert get(first, made["id"]).status_code == 404  # its local copy went with the reset
+    assert httpx.get(f"{first.root}/_mock/rules", headers=AUTH).json()["results"] == []
     assert httpx.get(f"{first.api}/predictions", headers=AUTH).json()["results"] == []
+
+
+def test_data_removal_follows_the_shared_clock(replicas: tuple[RunningMock, RunningMock]) -> None:
+    first, second = replicas
+    made = create(first).json()
+    assert wait_for(lambda: get(second, made["id"]).json()["status"] == "succeeded" or None)
+    moved = httpx.post(f"{first.root}/_mock/clock", json={"advance_seconds": 7200}, headers=AUTH)
+    assert moved.status_code == 200
+    for mock in (first, second, second):
+        removed = get(mock, made["id"]).json()  # retention (1 h) has passed everywhere
+        assert removed["data_removed"] is True
+        assert removed["output"] is None
 
 
 def test_a_replica_started_later_takes_the_shared_clock_and_secret(
@@ -203,3 +234,13 @@ def test_several_workers_need_a_shared_store() -> None:
     from mock_server.cli import main
 
     assert main(["serve", "--workers", "2"]) == 2
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0", "http://not-redis"])
+def test_an_unusable_redis_is_refused_before_serving(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mock_server.cli import main
+
+    assert main(["serve", "--redis-url", url]) == 2
+    assert "cannot use --redis-url" in capsys.readouterr().err

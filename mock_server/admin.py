@@ -14,9 +14,6 @@ by ``openapi/admin.yaml``, served (without a token) at ``GET /_mock/openapi.yaml
 ``POST /_mock/reset``
     Forgets every prediction, webhook delivery (logged, pending and retried) and
     scenario rule (204).
-
-With ``--redis-url``, a clock move and a reset reach every replica (see
-:mod:`mock_server.replicas` and :func:`follow_replicas`).
 ``GET /_mock/webhooks/deliveries``
     Every webhook delivery attempt, oldest first, as ``{"results": [...]}``; each
     has ``prediction_id``, ``event``, ``webhook_id``, ``url``, ``attempt``,
@@ -25,6 +22,9 @@ With ``--redis-url``, a clock move and a reset reach every replica (see
     ``prediction_id`` and ``event`` narrow the list.
 ``DELETE /_mock/webhooks/deliveries``
     Empties the log (204). Pending deliveries and retries are not affected.
+
+With ``--redis-url``, a clock move and a reset reach every replica before they are
+answered (see :mod:`mock_server.replicas` and :func:`follow_replicas`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from jsonschema import Draft202012Validator
 
 from mock_server import admin_scenarios, api, lifecycle, problems
 from mock_server.api import MockState
-from mock_server.clock import AdvanceableClock
+from mock_server.clock import AdvanceableClock, check_step
 from mock_server.problems import InvalidField, Problem
 from mock_server.validation import describe_errors
 from mock_server.webhooks import EVENTS
@@ -138,14 +138,17 @@ def advance_clock() -> Response:
     clock = _state().service.clock
     if not isinstance(clock, AdvanceableClock):
         raise Problem(409, "This mock runs on a clock that cannot be moved.", "Conflict")
+    seconds = float(body["advance_seconds"])
+    replicas = _state().replicas
     try:
-        clock.advance(float(body["advance_seconds"]))
+        if replicas is None:
+            clock.advance(seconds)
+        else:  # the shared total, moved atomically in Redis, then here
+            check_step(replicas.clock_offset(), seconds)
+            clock.advance_to(replicas.advance_clock(seconds))
     except ValueError as exc:
         field = InvalidField("maximum", "advance_seconds", str(exc))
         raise problems.validation_failed([field], title="Invalid clock change") from None
-    replicas = _state().replicas
-    if replicas is not None:
-        replicas.announce_clock(clock.offset_seconds)
     return api.json_response(_clock_doc())
 
 
@@ -193,30 +196,33 @@ def follow_replicas(app: Flask) -> None:
             record = service.get(prediction_id)
             if record is not None and state.webhooks is not None:
                 state.webhooks.changed(record)
-        elif kind == "reset":
+        elif kind in {"reset", "resync"}:  # resync: events may have been missed
             replicas.store.forget_all()
             if service.changes is not None:
                 service.changes.notify()
-            _forget_local(app)
+            if kind == "reset":
+                _forget_local(app)
+            else:
+                state.bodies.clear()
+                _catch_up(service.clock, replicas.clock_offset())
         elif kind == "clock":
             _catch_up(service.clock, event.get("offset_seconds"))
         else:
             log.warning("ignoring an unknown announcement %r", kind)
+        replicas.acknowledge(event)
 
+    replicas.listen(handle)  # first, so that no clock move falls between the two
     _catch_up(service.clock, replicas.clock_offset())
-    replicas.listen(handle)
 
 
 def _catch_up(clock: object, offset: object) -> None:
-    """Move an adjustable clock forward to ``offset`` (never back)."""
+    """Move an adjustable clock forward to the total ``offset`` (never back)."""
     if not isinstance(clock, AdvanceableClock) or not isinstance(offset, int | float):
         return
-    step = float(offset) - clock.offset_seconds
-    if step > 0:
-        try:
-            clock.advance(step)
-        except ValueError:
-            log.warning("cannot move the clock to offset %s", offset)
+    try:
+        clock.advance_to(float(offset))
+    except ValueError:
+        log.warning("cannot move the clock to offset %s", offset)
 
 
 @bp.get("/webhooks/deliveries")

@@ -6,13 +6,14 @@ look at anything else; what the mock sends is:
 
 ``{"kind": "changed", "id": ...}``
     a prediction's record was replaced (a cancel): drop it from local caches;
-``{"kind": "reset"}``
-    every prediction was dropped: empty local caches;
-``{"kind": "clock", "offset_seconds": float}``
-    the mock clock was moved: move the local clock to this total offset.
+``{"kind": "reset", "ack": key}``
+    every prediction was dropped: empty local caches, then count yourself in ``key``;
+``{"kind": "clock", "offset_seconds": float, "ack": key}``
+    the mock clock was moved: move the local clock to this total offset, then ack.
 
 Pub/sub is fire-and-forget: a replica that is disconnected when an event is sent
-never sees it.
+never sees it. So after a connection error the bus hands its handler
+``{"kind": "resync"}`` (with no origin), and the replica drops what it keeps locally.
 """
 
 from __future__ import annotations
@@ -69,15 +70,16 @@ class RedisBus:
         """The pub/sub channel."""
         return self._channel
 
-    def publish(self, event: Mapping[str, Any]) -> None:
-        """Send ``event`` (with this bus's ``origin``) to every bus listening on the channel.
+    def publish(self, event: Mapping[str, Any]) -> int:
+        """Send ``event`` (with this bus's ``origin``) to every bus listening on the channel;
+        return how many subscriptions received it (this bus's own included).
 
         Raises:
             TypeError: if the event holds a value JSON cannot carry.
             redis.RedisError: if Redis cannot be reached.
         """
         payload = json.dumps({**event, "origin": self._origin}, separators=(",", ":"))
-        self._client.publish(self._channel, payload)
+        return int(self._client.publish(self._channel, payload))
 
     def listen(self, handler: Callable[[dict[str, Any]], None]) -> None:
         """Call ``handler(event)`` on a daemon thread for every event other buses publish
@@ -143,4 +145,10 @@ class RedisBus:
             worker.stop()
             return
         logger.warning("listening on %s failed (%s); retrying", self._channel, error)
+        handler = self._handler
+        if handler is not None:
+            try:
+                handler({"kind": "resync"})  # events may have been missed meanwhile
+            except Exception:
+                logger.exception("the handler of %s failed to resync", self._channel)
         self._closed.wait(_RETRY_SECONDS)

@@ -167,6 +167,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _redis_answers(url: str) -> bool:
+    """Whether the Redis at ``url`` answers a PING (else say why on stderr)."""
+    import redis
+
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3) as client:
+            client.ping()
+    except (ValueError, redis.RedisError) as exc:
+        print(f"imagen-mock: cannot use --redis-url {url}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def _fault_rates(raw: str) -> str:
     from mock_server.faults import FaultError, parse_rates
 
@@ -195,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.workers < 1 or args.threads < 1:
         print("imagen-mock: --workers and --threads must be at least 1", file=sys.stderr)
+        return 2
+    if args.redis_url and not _redis_answers(args.redis_url):
         return 2
     if args.workers > 1 and not args.redis_url:
         print(

@@ -13,7 +13,14 @@ import time
 from collections.abc import Callable
 from typing import Final, Protocol, runtime_checkable
 
-__all__ = ["AdjustableClock", "AdvanceableClock", "Clock", "FakeClock", "SystemClock"]
+__all__ = [
+    "AdjustableClock",
+    "AdvanceableClock",
+    "Clock",
+    "FakeClock",
+    "SystemClock",
+    "check_step",
+]
 
 #: The furthest a clock may be moved in total: 1000 years (dates stay printable).
 MAX_OFFSET_SECONDS: Final = 1000 * 365.25 * 86400
@@ -49,8 +56,17 @@ class AdvanceableClock(Clock, Protocol):
         """
         ...
 
+    def advance_to(self, offset_seconds: float) -> None:
+        """Move the clock forward until it has moved ``offset_seconds`` in total; a clock
+        already there or further stays. Atomic, so replicas can converge on one total.
 
-def _check_step(offset: float, seconds: float) -> None:
+        Raises:
+            ValueError: if ``offset_seconds`` exceeds :data:`MAX_OFFSET_SECONDS`.
+        """
+        ...
+
+
+def check_step(offset: float, seconds: float) -> None:
     """Raises: ValueError: for a negative step or one past :data:`MAX_OFFSET_SECONDS`."""
     if not seconds >= 0:
         raise ValueError("a clock cannot go backwards")
@@ -101,8 +117,20 @@ class AdjustableClock:
                 :data:`MAX_OFFSET_SECONDS`.
         """
         with self._changed:
-            _check_step(self._offset, seconds)
+            check_step(self._offset, seconds)
             self._offset += seconds
+            self._changed.notify_all()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
+
+    def advance_to(self, offset_seconds: float) -> None:
+        with self._changed:
+            step = offset_seconds - self._offset
+            if not step > 0:
+                return
+            check_step(self._offset, step)
+            self._offset = offset_seconds
             self._changed.notify_all()
             listeners = list(self._listeners)
         for listener in listeners:
@@ -158,8 +186,16 @@ class FakeClock:
                 :data:`MAX_OFFSET_SECONDS`.
         """
         with self._lock:
-            _check_step(self._now - self._start, seconds)
+            check_step(self._now - self._start, seconds)
             self._now += seconds
+
+    def advance_to(self, offset_seconds: float) -> None:
+        with self._lock:
+            step = offset_seconds - (self._now - self._start)
+            if not step > 0:
+                return
+            check_step(self._now - self._start, step)
+            self._now = self._start + offset_seconds
 
     def sleep(self, seconds: float) -> None:
         self.advance(max(seconds, 0.0))

@@ -13,7 +13,9 @@ Keys, all under one prefix (``imagen-mock:`` unless told otherwise):
 
 A record that has ended can never change again (a cancel leaves an ended prediction
 as it is and clocks only move forward), so :meth:`RedisStore.get` keeps such records
-in a small local cache; records still running are always read from Redis. Another
+in a small local cache; records still running are always read from Redis. "Ended" is
+judged by this replica's clock, which the replicas keep equal (a clock move is
+confirmed by every replica before it is answered). Another
 replica's reset reaches this one through :meth:`RedisStore.forget_all`.
 """
 

@@ -85,6 +85,7 @@ def serve(
         interface=Interfaces.WSGI,
         workers=max(workers, 1),
         blocking_threads=max(threads, 1),
+        backpressure=max(threads, 1),  # granian's default, backlog / workers, may be lower
         backlog=2048,
         http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),
         log_level=LogLevels.warning,

@@ -1,4 +1,5 @@
-"""Rendered bodies are reused only while the rendering cannot change."""
+"""Rendered bodies are reused only while the rendering cannot change; the signal and clock
+moves that end held waits."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from mock_server import lifecycle
 from mock_server.body_cache import BodyCache
+from mock_server.clock import MAX_OFFSET_SECONDS, AdjustableClock, FakeClock
 from mock_server.lifecycle import Links, PredictionRecord
 from mock_server.service import ChangeSignal
 
@@ -115,6 +117,7 @@ def test_change_signal_wakes_a_waiter_at_once() -> None:
     thread = threading.Thread(target=waiter)
     started = time.monotonic()
     thread.start()
+    time.sleep(0.2)  # asleep in wait() by now, so only notify() can end it early
     signal.notify()
     assert woke.wait(5)
     thread.join(5)
@@ -131,3 +134,16 @@ def test_change_signal_does_not_sleep_past_a_missed_notify() -> None:
     started = time.monotonic()
     signal.wait(signal.generation, 0.05)  # nothing new: sleeps its time out
     assert time.monotonic() - started >= 0.04
+
+
+@pytest.mark.parametrize("make", [FakeClock, AdjustableClock])
+def test_advance_to_moves_forward_to_a_total_and_never_back(make: type[FakeClock]) -> None:
+    clock = make()
+    start = clock.now()
+    clock.advance_to(30)
+    assert clock.offset_seconds == 30
+    clock.advance_to(10)  # already further: stays
+    assert clock.offset_seconds == 30
+    assert clock.now() - start >= 30
+    with pytest.raises(ValueError, match="more than"):
+        clock.advance_to(MAX_OFFSET_SECONDS + 1)

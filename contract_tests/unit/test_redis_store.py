@@ -650,3 +650,22 @@ def test_close_is_idempotent_and_stops_delivery(
     never_listened = RedisBus(redis_client, channel=receiver.channel)
     never_listened.close()
     never_listened.close()
+
+
+def test_publish_counts_receivers_and_a_lost_connection_asks_for_a_resync(
+    buses: tuple[RedisBus, RedisBus],
+    redis_client: redis.Redis,  # noqa: F811
+) -> None:
+    sender, receiver = buses
+    inbox = Inbox()
+    receiver.listen(inbox)
+    assert sender.publish({"kind": "changed", "id": "x"}) == 1
+    assert inbox.wait(1)[0]["kind"] == "changed"
+    redis_client.client_kill_filter(_type="pubsub")  # the receiver's subscription drops
+    kinds = [event["kind"] for event in inbox.wait(2)]
+    assert kinds[1] == "resync"
+    deadline = time.monotonic() + WAIT  # it subscribes again and hears later events
+    while redis_client.pubsub_numsub(receiver.channel)[0][1] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    sender.publish({"kind": "reset"})
+    assert "reset" in [event["kind"] for event in inbox.wait(3)]
