@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from contract_tests.conftest import AUTH, CREATE, REPO
-from mock_server import AdjustableClock, FakeClock, SystemClock, create_app
+from mock_server import AdjustableClock, FakeClock, SystemClock, api, create_app
 from mock_server.api import MockState
 
 BOUND = 5.0
@@ -22,8 +22,7 @@ BOUND = 5.0
 
 
 def state_of(app: Flask) -> MockState:
-    state: MockState = app.extensions["imagen_mock"]
-    return state
+    return api.state(app)
 
 
 def create(client: FlaskClient, **body: Any) -> dict[str, Any]:

@@ -24,8 +24,7 @@ from replicate.webhook import Webhooks, WebhookSigningSecret
 
 from contract_tests.conftest import AUTH, CREATE
 from contract_tests.servers import RunningMock, run_mock
-from mock_server import FakeClock, create_app
-from mock_server.api import MockState
+from mock_server import FakeClock, api, create_app
 from mock_server.app import new_webhook_secret
 from mock_server.cli import build_parser
 from mock_server.dispatcher import WebhookDispatcher
@@ -36,7 +35,7 @@ T = TypeVar("T")
 
 
 def dispatcher_of(app: Flask) -> WebhookDispatcher:
-    state: MockState = app.extensions["imagen_mock"]
+    state = api.state(app)
     assert state.webhooks is not None
     return state.webhooks
 

@@ -38,7 +38,6 @@ from flask import Blueprint, Flask, Response, current_app, request
 from jsonschema import Draft202012Validator
 
 from mock_server import admin_scenarios, api, lifecycle, problems
-from mock_server.api import MockState
 from mock_server.clock import AdvanceableClock, check_step
 from mock_server.problems import InvalidField, Problem
 from mock_server.validation import describe_errors
@@ -69,11 +68,6 @@ _ADVANCE = Draft202012Validator(
         },
     }
 )
-
-
-def _state() -> MockState:
-    state: MockState = current_app.extensions["imagen_mock"]
-    return state
 
 
 @bp.before_request
@@ -112,7 +106,7 @@ def _admin_spec_text() -> str | None:
 
 
 def _clock_doc() -> dict[str, Any]:
-    clock = _state().service.clock
+    clock = api.state().service.clock
     offset = clock.offset_seconds if isinstance(clock, AdvanceableClock) else 0.0
     return {"now": lifecycle.format_time(clock.now()), "offset_seconds": offset}
 
@@ -135,11 +129,11 @@ def advance_clock() -> Response:
     errors = describe_errors(_ADVANCE.iter_errors(body))
     if errors:
         raise problems.validation_failed(errors, title="Invalid clock change")
-    clock = _state().service.clock
+    clock = api.state().service.clock
     if not isinstance(clock, AdvanceableClock):
         raise Problem(409, "This mock runs on a clock that cannot be moved.", "Conflict")
     seconds = float(body["advance_seconds"])
-    replicas = _state().replicas
+    replicas = api.state().replicas
     try:
         if replicas is None:
             clock.advance(seconds)
@@ -155,7 +149,7 @@ def advance_clock() -> Response:
 @bp.post("/reset")
 def reset() -> Response:
     """Forget every prediction, webhook delivery and scenario rule (on every replica)."""
-    state = _state()
+    state = api.state()
     state.service.clear()
     _forget_local(current_app)
     if state.replicas is not None:
@@ -165,7 +159,7 @@ def reset() -> Response:
 
 def _forget_local(app: Flask) -> None:
     """Drop what this process keeps besides the store: bodies, deliveries, rules."""
-    state: MockState = app.extensions["imagen_mock"]
+    state = api.state(app)
     state.bodies.clear()
     if state.webhooks is not None:
         state.webhooks.reset()
@@ -180,7 +174,7 @@ def follow_replicas(app: Flask) -> None:
     Raises:
         redis.RedisError, TimeoutError: if Redis cannot be reached.
     """
-    state: MockState = app.extensions["imagen_mock"]
+    state = api.state(app)
     replicas = state.replicas
     if replicas is None:
         return
@@ -237,7 +231,7 @@ def list_deliveries() -> Response:
         allowed = ", ".join(f'"{name}"' for name in EVENTS)
         field = InvalidField("enum", "event", f"event must be one of the following: {allowed}")
         raise problems.validation_failed([field], title="Invalid query")
-    webhooks = _state().webhooks
+    webhooks = api.state().webhooks
     prediction_id = request.args.get("prediction_id")
     attempts = [] if webhooks is None else webhooks.attempts(prediction_id, event)
     return api.json_response({"results": [attempt.as_dict() for attempt in attempts]})
@@ -246,7 +240,7 @@ def list_deliveries() -> Response:
 @bp.delete("/webhooks/deliveries")
 def clear_deliveries() -> Response:
     """Empty the delivery log."""
-    webhooks = _state().webhooks
+    webhooks = api.state().webhooks
     if webhooks is not None:
         webhooks.clear()
     return Response(status=204)

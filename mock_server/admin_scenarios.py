@@ -96,8 +96,7 @@ def _scenarios() -> ScenarioState:
 
 
 def _service() -> PredictionService:
-    state: api.MockState = current_app.extensions["imagen_mock"]
-    return state.service
+    return api.state().service
 
 
 def apply() -> Response | None:

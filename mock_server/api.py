@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 
 from mock_server import lifecycle, problems
 from mock_server.body_cache import BodyCache
@@ -22,8 +22,19 @@ from mock_server.replicas import Replicas
 from mock_server.service import InvalidCursorError, PredictionService, encode_cursor
 from mock_server.validation import RequestValidator
 
-__all__ = ["PREFIXES", "MockState", "bp", "json_response", "links", "read_json"]
+__all__ = [
+    "EXTENSION",
+    "PREFIXES",
+    "MockState",
+    "bp",
+    "json_response",
+    "links",
+    "read_json",
+    "state",
+]
 
+#: Where the app keeps its :class:`MockState`.
+EXTENSION: Final = "imagen_mock"
 #: Blueprint name -> URL prefix; the same API answers under each.
 PREFIXES: Final = {"v1": "/v1", "replicate": "/replicate/v1"}
 
@@ -32,7 +43,7 @@ bp = Blueprint("api", __name__)
 
 @dataclass(frozen=True, slots=True)
 class MockState:
-    """What the handlers share, kept in ``app.extensions["imagen_mock"]``."""
+    """What the handlers share, kept in ``app.extensions[EXTENSION]``."""
 
     validator: RequestValidator
     service: PredictionService
@@ -48,9 +59,10 @@ class MockState:
     """The other replicas sharing this one's Redis (None: predictions live in memory)."""
 
 
-def _state() -> MockState:
-    state: MockState = current_app.extensions["imagen_mock"]
-    return state
+def state(app: Flask | None = None) -> MockState:
+    """The mock's shared state: of ``app``, or of the app handling the current request."""
+    found: MockState = (app or current_app).extensions[EXTENSION]
+    return found
 
 
 #: Links by what they are built from; cleared when it grows past this many entries.
@@ -94,7 +106,7 @@ def _render_body(record: PredictionRecord, now: float, here: Links) -> bytes:
 
 
 def _show(record: PredictionRecord, *, as_created: bool = False) -> dict[str, Any]:
-    now = _state().service.clock.now()
+    now = state().service.clock.now()
     return lifecycle.render(record, now, links(), as_created=as_created)
 
 
@@ -112,7 +124,7 @@ def authenticate() -> None:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise problems.invalid_token()
-    pinned = _state().token
+    pinned = state().token
     if pinned is not None and token != pinned:
         raise problems.invalid_token()
 
@@ -124,8 +136,8 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     Raises:
         Problem: 404 unknown model, 415 not JSON, 400 unparsable, 422 invalid.
     """
-    state = _state()
-    validator = state.validator
+    mock = state()
+    validator = mock.validator
     if model_owner not in validator.model_owners or model_name not in validator.model_names:
         raise problems.not_found(f"Model {model_owner}/{model_name}")
     wait, header_errors = validator.prefer_wait(request.headers.get("Prefer"))
@@ -141,12 +153,12 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     if "webhook" in extra:
         extra["links"] = links()  # webhook bodies carry this server's URLs
     outcome = g.get("mock_outcome")  # set by admin_scenarios.apply (X-Mock-*, rules)
-    record = state.service.create(body["input"], extra, cancel_after=cancel_after, outcome=outcome)
+    record = mock.service.create(body["input"], extra, cancel_after=cancel_after, outcome=outcome)
     headers = {"Location": f"{links().api}/predictions/{record.id}"}
     if wait is None:
         return json_response(_show(record, as_created=True), 201, headers)
     try:
-        record, ended = state.service.wait(record.id, wait)
+        record, ended = mock.service.wait(record.id, wait)
     except KeyError:  # forgotten while held: a /_mock/reset, or its records' time ran out
         raise problems.not_found(f"Prediction {record.id}") from None
     headers["Preference-Applied"] = "wait"
@@ -160,12 +172,12 @@ def get_prediction(prediction_id: str) -> Response:
     Raises:
         Problem: 404 if there is no such prediction.
     """
-    state = _state()
-    service = state.service
+    mock = state()
+    service = mock.service
     record = service.get(prediction_id)
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
-    body = state.bodies.body(record, service.clock.now(), links(), _render_body)
+    body = mock.bodies.body(record, service.clock.now(), links(), _render_body)
     return Response(body, mimetype="application/json")
 
 
@@ -176,7 +188,7 @@ def cancel_prediction(prediction_id: str) -> Response:
     Raises:
         Problem: 404 if there is no such prediction.
     """
-    record = _state().service.cancel(prediction_id)
+    record = state().service.cancel(prediction_id)
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
     return json_response(_show(record))
@@ -189,15 +201,15 @@ def list_predictions() -> Response:
     Raises:
         Problem: 422 for a malformed date-time, 404 for a cursor this server did not make.
     """
-    state = _state()
+    mock = state()
     args = request.args
-    errors = state.validator.list_query(args)
+    errors = mock.validator.list_query(args)
     if errors:
         raise problems.validation_failed(errors, title="Invalid query")
     after = _timestamp(args.get("created_after"))
     before = _timestamp(args.get("created_before"))
     try:
-        page, now = state.service.page(args.get("cursor"), after, before)
+        page, now = mock.service.page(args.get("cursor"), after, before)
     except InvalidCursorError:
         raise problems.invalid_cursor() from None
     here = links()
@@ -220,7 +232,7 @@ def list_predictions() -> Response:
 @bp.get("/webhooks/default/secret")
 def webhook_secret() -> Response:
     """The secret that signs this instance's webhook deliveries."""
-    return json_response({"key": _state().webhook_secret})
+    return json_response({"key": state().webhook_secret})
 
 
 def _timestamp(value: str | None) -> float | None:

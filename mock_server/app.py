@@ -90,7 +90,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         settings=WebhookSettings.from_config(app.config),
         transport=app.config.get("MOCK_WEBHOOK_TRANSPORT"),
     )
-    app.extensions["imagen_mock"] = api.MockState(
+    app.extensions[api.EXTENSION] = api.MockState(
         validator=RequestValidator(spec),
         service=PredictionService(
             store=store,

@@ -3,10 +3,9 @@ delivery) and the OpenAPI document it implements."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
-from mock_server import images, lifecycle, problems
-from mock_server.api import MockState
+from mock_server import api, images, lifecycle, problems
 
 __all__ = ["bp"]
 
@@ -21,7 +20,7 @@ def output_file(prediction_id: str, fmt: str) -> Response:
         Problem: 404 if the prediction does not exist, has no output yet, or the
             extension is not the prediction's format.
     """
-    state: MockState = current_app.extensions["imagen_mock"]
+    state = api.state()
     record = state.service.get(prediction_id)
     now = state.service.clock.now()
     if (
@@ -44,5 +43,5 @@ def output_file(prediction_id: str, fmt: str) -> Response:
 @bp.get("/openapi.yaml")
 def openapi_document() -> Response:
     """The OpenAPI document this mock implements, as YAML."""
-    state: MockState = current_app.extensions["imagen_mock"]
+    state = api.state()
     return Response(state.spec_text, mimetype="application/yaml")

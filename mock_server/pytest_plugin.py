@@ -130,8 +130,8 @@ def imagen_mock(
     Raises:
         pytest.UsageError: for an unknown option.
     """
+    from mock_server import api
     from mock_server.app import create_app
-    from mock_server.dispatcher import WebhookDispatcher
     from mock_server.serving import serve_in_thread
 
     options: dict[str, Any] = {"token": DEFAULT_TOKEN, **imagen_mock_config}
@@ -152,6 +152,6 @@ def imagen_mock(
         httpx.Client(base_url=root, headers=headers, timeout=30.0, trust_env=False) as http,
     ):
         yield ImagenMock(root=root, token=token, http=http)
-    webhooks: WebhookDispatcher | None = app.extensions["imagen_mock"].webhooks
+    webhooks = api.state(app).webhooks
     if webhooks is not None:
         webhooks.close()

@@ -15,10 +15,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from mock_server import api, lifecycle, problems
-from mock_server.api import MockState
 from mock_server.clock import Clock
 from mock_server.lifecycle import PredictionRecord
 
@@ -128,7 +127,7 @@ def prediction_stream(prediction_id: str) -> Response:
     Raises:
         Problem: 404 if there is no such prediction.
     """
-    state: MockState = current_app.extensions["imagen_mock"]
+    state = api.state()
     service = state.service
     record = service.get(prediction_id)
     if record is None:

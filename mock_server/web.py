@@ -12,10 +12,9 @@ import json
 import secrets
 from typing import Any, Final
 
-from flask import Blueprint, Response, current_app, render_template, url_for
+from flask import Blueprint, Response, render_template, url_for
 
 from mock_server import api, lifecycle, problems
-from mock_server.api import MockState
 
 __all__ = ["POLL_MILLISECONDS", "bp"]
 
@@ -23,11 +22,6 @@ __all__ = ["POLL_MILLISECONDS", "bp"]
 POLL_MILLISECONDS: Final = 500
 
 bp = Blueprint("web", __name__, template_folder="templates")
-
-
-def _state() -> MockState:
-    state: MockState = current_app.extensions["imagen_mock"]
-    return state
 
 
 def _html(body: str, status: int = 200, *, nonce: str | None = None) -> Response:
@@ -59,7 +53,7 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
 @bp.get("/p/", strict_slashes=False)
 def index() -> Response:
     """The newest predictions (up to a page of the API's list), newest first."""
-    page, now = _state().service.page(None)
+    page, now = api.state().service.page(None)
     links = api.links()
     shown = [lifecycle.render(record, now, links) for record in page.records]
     return _page("index.html", predictions=shown)
@@ -68,7 +62,7 @@ def index() -> Response:
 @bp.get("/p/<prediction_id>")
 def prediction_page(prediction_id: str) -> Response:
     """The prediction's page; an HTML page with status 404 if there is no such id."""
-    service = _state().service
+    service = api.state().service
     record = service.get(prediction_id)
     if record is None:
         return _page("not_found.html", 404, prediction_id=prediction_id)
@@ -89,7 +83,7 @@ def prediction_json(prediction_id: str) -> Response:
     Raises:
         Problem: 404 if there is no such prediction.
     """
-    service = _state().service
+    service = api.state().service
     record = service.get(prediction_id)
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
