@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -65,7 +65,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             ``MOCK_REDIS_URL`` is invalid.
         redis.RedisError: if ``MOCK_REDIS_URL`` is set and Redis cannot be reached.
     """
-    app = Flask(__name__)
+    app = _MockFlask(__name__)
     app.config.from_mapping(DEFAULTS)
     if test_config:
         app.config.from_mapping(test_config)
@@ -128,6 +128,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
         )
     return app
+
+
+class _MockFlask(Flask):
+    """Flask, minus a per-request check this app does not need.
+
+    Flask asks of every view and hook, on every request, whether it is a coroutine
+    function, to run async ones in a loop. The mock has none (a test in
+    ``contract_tests/mock`` checks), so each is called as it is.
+    """
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        return func
 
 
 def _join_replicas(config: Mapping[str, Any], clock: Clock) -> Replicas | None:

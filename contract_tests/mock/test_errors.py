@@ -227,3 +227,19 @@ def test_a_store_outage_is_a_503_problem_not_a_500() -> None:
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
     assert problem(response)["title"] == "Service unavailable"
+
+
+def test_no_view_or_hook_is_async(app: Flask) -> None:
+    """The app calls views and hooks as they are (no async support), so none may be async."""
+    import inspect
+
+    hooks = [
+        *app.view_functions.values(),
+        *(f for funcs in app.before_request_funcs.values() for f in funcs),
+        *(f for funcs in app.after_request_funcs.values() for f in funcs),
+        *(f for funcs in app.teardown_request_funcs.values() for f in funcs),
+        *(f for handlers in app.error_handler_spec.values() for codes in handlers.values()
+          for f in codes.values()),
+    ]  # fmt: skip
+    assert len(hooks) > 20
+    assert not [f for f in hooks if inspect.iscoroutinefunction(f)]

@@ -5,7 +5,8 @@ Each scenario is driven by wrk (32 connections, 2 threads) against
     ``--workers 2`` sharing a throwaway redis-server,
   - a bare Flask endpoint on the same server settings (the framework's limit),
   - Prism mocking the same spec (``@stoplight/prism-cli``).
-The GET comparison alternates mock and bare-Flask rounds and keeps each side's median,
+After a warm-up of both, the GET comparison alternates mock and bare-Flask rounds (five
+by default) and keeps each side's median,
 so drift in the machine's load hits both alike. Then: 500 concurrent ``Prefer: wait``
 creates held while GET is measured, and the resident memory of the embedded default
 (one process, in-memory store) over 100k creates. The ratios and targets are printed;
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 THREADS = int(os.environ.get("BENCH_SERVER_THREADS", "1024"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
@@ -228,6 +229,8 @@ def main() -> int:
         ):
             extra["startup_seconds_workers_redis"] = round(startup, 3)
             get_url = f"{mock}/v1/predictions/{create(mock)['id']}"
+            for url in (get_url, f"{flask}/v1/predictions/x"):  # every worker up and warm
+                wrk(url, "get.lua", "warm-up", "get", seconds=2)
             mock_runs, bare_runs = [], []
             for _ in range(ROUNDS):  # alternate, so both sides see the same machine
                 mock_runs.append(wrk(get_url, "get.lua", "mock", "get"))
