@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -45,21 +46,39 @@ class Counting:
         return dump(rec, now, links)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     now=st.floats(min_value=T0 - 1, max_value=T0 + 100),
     later=st.floats(min_value=0, max_value=100),
     cancel=st.none() | st.floats(min_value=T0, max_value=T0 + 5),
+    stop=st.none() | st.floats(min_value=T0, max_value=T0 + 5),
+    failure=st.sampled_from([None, "blocked", "E1000: the model failed"]),
+    logs=st.sampled_from([(), ("one", "two", "three", "four", "five")]),
 )
 def test_rendering_is_constant_within_a_stable_span(
-    now: float, later: float, cancel: float | None
+    now: float,
+    later: float,
+    cancel: float | None,
+    stop: float | None,
+    failure: str | None,
+    logs: tuple[str, ...],
 ) -> None:
-    rec = record() if cancel is None else record(cancel_at=cancel)
+    rec = replace(
+        record() if cancel is None else record(cancel_at=cancel),
+        deadline=stop,
+        blocked=failure == "blocked",
+        failure=failure if failure not in {None, "blocked"} else None,
+        log_lines=logs,
+    )
     lo, hi = lifecycle.stable_span(rec, now)
     assert lo <= now < hi
-    other = min(now + later, hi - 1e-6) if hi != float("inf") else now + later
-    if other >= lo:
-        assert lifecycle.render(rec, other, LINKS) == lifecycle.render(rec, now, LINKS)
+    for moment in (lo, now, (now + min(hi, now + later)) / 2):
+        if lo <= moment < hi:
+            assert lifecycle.render(rec, moment, LINKS) == lifecycle.render(rec, now, LINKS)
+    if hi != float("inf"):
+        assert lifecycle.render(rec, hi, LINKS) != lifecycle.render(rec, now, LINKS) or (
+            hi in {lifecycle.started_at(rec)}  # a start cut off by a stop changes nothing
+        )
 
 
 def test_spans_end_where_the_rendering_changes() -> None:
