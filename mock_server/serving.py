@@ -44,7 +44,9 @@ def app_from_environment() -> Flask:
     """
     from mock_server.app import create_app
 
-    config = json.loads(os.environ[CONFIG_VARIABLE])
+    # Taken out of this worker's environment, which granian copies into every request's
+    # WSGI environ: the configuration may hold the pinned token and webhook secret.
+    config = json.loads(os.environ.pop(CONFIG_VARIABLE))
     if not isinstance(config, dict):
         raise ValueError(f"{CONFIG_VARIABLE} must hold a JSON object")
     return create_app(config)
