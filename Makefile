@@ -51,8 +51,9 @@ contract: $(VENV)/.installed ## Contract suite + drift report against BASE_URL (
 drift: $(VENV)/.installed ## Compare the live API at BASE_URL with the mock (report in artifacts/drift/)
 	$(BIN)/python -m contract_tests.drift --live "$(BASE_URL)" $(DRIFT_ARGS)
 
-fuzz: $(VENV)/.installed ## schemathesis over HTTP at a higher example count (FUZZ_EXAMPLES=1000)
-	IMAGEN_FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),1000) $(BIN)/pytest contract_tests/test_schemathesis_http.py $(PYTEST_ARGS)
+fuzz: $(VENV)/.installed ## schemathesis over HTTP at a higher example count (FUZZ_EXAMPLES=1000, FUZZ_MOCK_ARGS)
+	IMAGEN_FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),1000) IMAGEN_FUZZ_MOCK_ARGS="$(FUZZ_MOCK_ARGS)" \
+		$(BIN)/pytest contract_tests/test_schemathesis_http.py $(PYTEST_ARGS)
 
 bench: install ## Benchmark the mock against bare Flask and Prism (wrk, loopback)
 	scripts/install-bench-tools.sh

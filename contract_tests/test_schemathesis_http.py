@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ TOKEN = "r8_contract_http"
 @pytest.fixture(scope="module")
 def http_mock() -> Iterator[RunningMock]:
     args = ["--token", TOKEN, "--starting-seconds", "0", "--processing-seconds", "0"]
+    args += shlex.split(os.environ.get("IMAGEN_FUZZ_MOCK_ARGS", ""))  # e.g. --workers 2 ...
     with run_mock(args) as running:
         yield running
 
