@@ -96,6 +96,7 @@ class WebhookDispatcher:
         self._client: httpx.Client | None = None
         self._woken = False
         self._closed = False
+        self._resets = 0  # an attempt begun before a reset is neither logged nor retried
         self._stop_listening = (
             clock.on_advance(self.wake) if isinstance(clock, AdjustableClock) else None
         )
@@ -145,7 +146,8 @@ class WebhookDispatcher:
                 if self._closed:
                     return []
                 due = self._take_due(self._clock.now())
-            return [self._attempt(delivery) for delivery in due]
+                resets = self._resets
+            return [self._attempt(delivery, resets) for delivery in due]
 
     def next_due(self) -> float | None:
         """When the next attempt is due, None if nothing is pending."""
@@ -170,6 +172,7 @@ class WebhookDispatcher:
     def reset(self) -> None:
         """Forget everything: logged attempts, followed predictions and pending retries."""
         with self._wake:
+            self._resets += 1
             self._log.clear()
             self._tracked.clear()
             self._retries.clear()
@@ -237,8 +240,9 @@ class WebhookDispatcher:
             ][:1]
         return min(times, default=None)
 
-    def _attempt(self, delivery: _Delivery) -> Attempt:
-        """Try one delivery once; log it and schedule the retry it earns."""
+    def _attempt(self, delivery: _Delivery, resets: int) -> Attempt:
+        """Try one delivery once; log it and schedule the retry it earns, unless a reset
+        came after ``resets`` were counted (the attempt then belongs to the past)."""
         delivery.attempts += 1
         attempted_at = self._clock.now()
         headers = {
@@ -280,6 +284,8 @@ class WebhookDispatcher:
             body=delivery.body,
         )
         with self._wake:
+            if resets != self._resets:
+                return attempt
             self._log.append(attempt)
             if retry_at is not None and not self._closed:
                 heapq.heappush(self._retries, (retry_at, next(self._order), delivery))

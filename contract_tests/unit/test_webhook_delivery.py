@@ -489,3 +489,21 @@ def test_a_fake_clock_means_no_thread_unless_asked(harness: Harness) -> None:
     assert not harness.dispatcher.is_running()
     with pytest.raises(ValueError, match="secret"):
         WebhookDispatcher(store=InMemoryStore(), clock=FakeClock(), secret="whsec_!")
+
+
+def test_an_attempt_in_flight_during_a_reset_is_neither_logged_nor_retried() -> None:
+    holder: list[Harness] = []
+
+    def reset_meanwhile(request: httpx.Request) -> httpx.Response:
+        holder[0].dispatcher.reset()  # /_mock/reset arrives while the POST is out
+        return httpx.Response(500)
+
+    harness = Harness(Receiver(reset_meanwhile))
+    holder.append(harness)
+    harness.create(webhook_events_filter=["completed"])
+    harness.clock.advance(4.0)
+    [attempt] = harness.dispatcher.pump()
+    assert attempt.error == "HTTP 500"  # it was made, and would have earned a retry
+    assert harness.dispatcher.attempts() == []
+    assert harness.dispatcher.next_due() is None
+    harness.dispatcher.close()
