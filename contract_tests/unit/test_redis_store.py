@@ -581,6 +581,16 @@ class Inbox:
             return list(self.events)
 
 
+def subscribers(client: redis.Redis, channel: str, *, until: int) -> int:
+    """How many subscribe to ``channel``, once that is ``until`` or :data:`WAIT` has passed."""
+    deadline = time.monotonic() + WAIT
+    while (count := int(client.pubsub_numsub(channel)[0][1])) != until:
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.01)
+    return count
+
+
 @pytest.fixture
 def buses(
     redis_client: redis.Redis,  # noqa: F811
@@ -639,10 +649,7 @@ def test_close_is_idempotent_and_stops_delivery(
     assert redis_client.pubsub_numsub(receiver.channel)[0][1] == 1
     receiver.close()
     receiver.close()
-    deadline = time.monotonic() + WAIT
-    while redis_client.pubsub_numsub(receiver.channel)[0][1] and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert redis_client.pubsub_numsub(receiver.channel)[0][1] == 0
+    assert subscribers(redis_client, receiver.channel, until=0) == 0
     sender.publish({"kind": "reset"})
     with pytest.raises(RuntimeError, match="closed"):
         receiver.listen(inbox)
@@ -664,8 +671,6 @@ def test_publish_counts_receivers_and_a_lost_connection_asks_for_a_resync(
     redis_client.client_kill_filter(_type="pubsub")  # the receiver's subscription drops
     kinds = [event["kind"] for event in inbox.wait(2)]
     assert kinds[1] == "resync"
-    deadline = time.monotonic() + WAIT  # it subscribes again and hears later events
-    while redis_client.pubsub_numsub(receiver.channel)[0][1] == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert subscribers(redis_client, receiver.channel, until=1) == 1  # subscribed again
     sender.publish({"kind": "reset"})
     assert "reset" in [event["kind"] for event in inbox.wait(3)]
