@@ -331,7 +331,8 @@ def test_drop_cuts_the_connection_mid_response() -> None:
         with pytest.raises(httpx.TransportError) as caught:
             http.get(f"{mock.api}/predictions", headers={**AUTH, "X-Mock-Fault": "drop"})
         assert isinstance(caught.value, httpx.RemoteProtocolError)
-        assert "without sending complete message body" in str(caught.value)
+        # Cut before the status line or right after the headers, as the server flushes them.
+        assert "without sending" in str(caught.value)
         assert http.get(f"{mock.api}/predictions", headers=AUTH).status_code == 200
 
 

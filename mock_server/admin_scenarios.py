@@ -197,9 +197,10 @@ def _dropped() -> Response:
     """A response cut off by a lost connection.
 
     The headers promise a body (``Content-Length``) that never comes: the body's first
-    read raises, and the server closes the connection, so clients see a transport
-    error (httpx: ``RemoteProtocolError``). A WSGI app cannot close a connection before
-    the status line, so this is the earliest point a drop can happen.
+    read raises, and the server closes the connection, before or just after it has sent
+    the headers, so clients see a transport error (httpx: ``RemoteProtocolError``). A
+    WSGI app cannot close the connection itself; this is the earliest it can make the
+    server do so.
     """
     response = Response(_broken(), mimetype="application/json")
     response.headers["Content-Length"] = "64"
