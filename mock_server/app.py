@@ -19,7 +19,7 @@ from mock_server.clock import AdjustableClock, Clock
 from mock_server.dispatcher import WebhookDispatcher
 from mock_server.problems import Problem
 from mock_server.recording import RecordedRun, load_recording
-from mock_server.replicas import DEFAULT_PREFIX, Announcer, Replicas, connect, pin_secret
+from mock_server.replicas import DEFAULT_PREFIX, Announcer, Replicas, connect
 from mock_server.service import ChangeSignal, Listeners, PredictionService
 from mock_server.spec import load_spec, spec_path
 from mock_server.store import InMemoryStore
@@ -156,8 +156,8 @@ def _join_replicas(config: Mapping[str, Any], clock: Clock) -> Replicas | None:
     pinned = config.get("MOCK_WEBHOOK_SECRET")
     if pinned:
         signing.secret_key(pinned)  # refuse a malformed secret before sharing it
-        pin_secret(url, prefix, pinned)
-    return connect(url, clock=clock, prefix=prefix, secret=pinned or new_webhook_secret())
+    secret = pinned or new_webhook_secret()
+    return connect(url, clock=clock, prefix=prefix, secret=secret, pin=bool(pinned))
 
 
 def _phases(config: Mapping[str, Any]) -> RecordedRun:

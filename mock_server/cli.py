@@ -26,6 +26,8 @@ def _flag(raw: str) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; every option's default can come from an environment variable."""
+    from mock_server.redis_store import DEFAULT_PREFIX
+
     parser = argparse.ArgumentParser(
         prog="imagen-mock",
         description="Offline mock of Replicate's google/imagen-4-ultra predictions API.",
@@ -102,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--redis-prefix",
-        default=_env("REDIS_PREFIX", "imagen-mock:"),
+        default=_env("REDIS_PREFIX", DEFAULT_PREFIX),
         help="prefix of every Redis key, so several mocks can share one Redis apart "
         "[IMAGEN_MOCK_REDIS_PREFIX]",
     )

@@ -152,6 +152,8 @@ def imagen_mock(
         httpx.Client(base_url=root, headers=headers, timeout=30.0, trust_env=False) as http,
     ):
         yield ImagenMock(root=root, token=token, http=http)
-    webhooks = api.state(app).webhooks
-    if webhooks is not None:
-        webhooks.close()
+    state = api.state(app)
+    if state.webhooks is not None:
+        state.webhooks.close()
+    if state.replicas is not None:  # a config with MOCK_REDIS_URL
+        state.replicas.close()

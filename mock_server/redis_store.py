@@ -376,16 +376,17 @@ class RedisStore:
         return sum(int(results[index]) for index in counted)
 
 
-def shared_secret(client: redis.Redis, prefix: str, candidate: str) -> str:
+def shared_secret(client: redis.Redis, prefix: str, candidate: str, *, pin: bool = False) -> str:
     """The webhook signing secret every replica uses: ``candidate`` if none was stored
-    under ``{prefix}webhook-secret`` yet (it is then stored), else the stored one.
+    under ``{prefix}webhook-secret`` yet (it is then stored), else the stored one. With
+    ``pin`` (a secret the operator chose), ``candidate`` replaces any stored one.
 
     Raises:
         redis.RedisError: if Redis cannot be reached.
     """
     key = f"{prefix}webhook-secret"
     with client.pipeline(transaction=True) as pipe:
-        pipe.set(key, candidate, nx=True)
+        pipe.set(key, candidate, nx=not pin)
         pipe.get(key)
         stored = pipe.execute()[1]
     if not isinstance(stored, bytes | str):

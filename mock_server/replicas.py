@@ -24,11 +24,10 @@ import redis
 from mock_server.bus import RedisBus
 from mock_server.clock import Clock
 from mock_server.lifecycle import PredictionRecord
-from mock_server.redis_store import RedisStore, shared_secret
+from mock_server.redis_store import DEFAULT_PREFIX, RedisStore, shared_secret
 
 __all__ = ["DEFAULT_PREFIX", "Announcer", "Replicas", "connect"]
 
-DEFAULT_PREFIX: Final = "imagen-mock:"
 #: Redis connections a process opens at most; more threads at once wait for one.
 POOL_SIZE: Final = 64
 #: How long a thread waits for a free connection before the request fails (503).
@@ -122,11 +121,11 @@ class Replicas:
         self.store.client.connection_pool.disconnect()
 
 
-def connect(url: str, *, clock: Clock, prefix: str, secret: str) -> Replicas:
+def connect(url: str, *, clock: Clock, prefix: str, secret: str, pin: bool = False) -> Replicas:
     """Join the replicas sharing the Redis at ``url`` under ``prefix``.
 
-    ``secret`` is used if no replica has stored one yet (when it was chosen by the
-    operator, pass it to :func:`pin_secret` first).
+    ``secret`` signs webhooks if no replica has stored one yet; with ``pin`` (the
+    operator chose it) it replaces any stored one.
 
     Raises:
         ValueError: if ``url`` is not a Redis URL.
@@ -144,23 +143,12 @@ def connect(url: str, *, clock: Clock, prefix: str, secret: str) -> Replicas:
     try:
         client.ping()
         store = RedisStore(client, clock=clock, prefix=prefix)
-        shared = shared_secret(client, prefix, secret)
+        shared = shared_secret(client, prefix, secret, pin=pin)
     except BaseException:
         client.close()
         pool.disconnect()
         raise
     return Replicas(store=store, bus=RedisBus(client, channel=f"{prefix}events"), secret=shared)
-
-
-def pin_secret(url: str, prefix: str, secret: str) -> None:
-    """Store an operator-chosen webhook secret, replacing any stored one.
-
-    Raises:
-        ValueError: if ``url`` is not a Redis URL.
-        redis.RedisError: if Redis cannot be reached.
-    """
-    with redis.Redis.from_url(url) as client:
-        client.set(f"{prefix}webhook-secret", secret)
 
 
 class Announcer:

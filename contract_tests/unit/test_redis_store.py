@@ -555,6 +555,10 @@ def test_shared_secret_keeps_the_first(
     assert shared_secret(redis_client, redis_prefix, "first") == "first"
     assert shared_secret(redis_client, redis_prefix, "second") == "first"
     assert shared_secret(redis_client, redis_prefix + "x:", "third") == "third"
+    assert (
+        shared_secret(redis_client, redis_prefix, "chosen", pin=True) == "chosen"
+    )  # --webhook-secret
+    assert shared_secret(redis_client, redis_prefix, "later") == "chosen"
 
 
 # --- the bus ----------------------------------------------------------------------------
