@@ -1,10 +1,14 @@
-"""Running the app under granian: Rust HTTP on top, the Flask app in worker threads.
+"""Running the app under granian: Rust HTTP on top, the Flask app on each worker's
+event loop (:mod:`mock_server.bridge`), held requests in a thread pool.
 
 granian was chosen by measurement (``make bench`` on 2 cores, bare Flask endpoint,
 32 connections): 9,057 req/s with one granian worker against 2,270 for one
-gunicorn gthread worker, 16,627 against 7,666 with two. A held ``Prefer: wait``
-request sleeps in one of a worker's blocking threads, which are started on demand
-up to ``threads``, so the threads that serve other requests stay free.
+gunicorn gthread worker, 16,627 against 7,666 with two. Its RSGI interface then beat
+its own WSGI one: with requests run in turn on the loop thread instead of in a
+thread each, create's p99 fell from about 31-46 ms to under 20 (see the README). A
+held ``Prefer: wait`` request, an event stream or an admin call that waits for other
+replicas sleeps in one of a worker's pool threads (``threads``, started as needed),
+so the loop that serves everything else stays free.
 
 Workers are separate processes: with more than one, predictions must live in a
 shared store (``--redis-url``), or a poll could reach a worker that never saw the
@@ -13,24 +17,44 @@ create.
 
 from __future__ import annotations
 
+import importlib
 import json
-import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from flask import Flask
 
+from mock_server.bridge import WSGIBridge
 from mock_server.tls import TlsFiles
 
-__all__ = ["APP_TARGET", "CONFIG_VARIABLE", "app_from_environment", "serve", "serve_in_thread"]
+if TYPE_CHECKING:
+    from granian.rsgi import Scope
+
+__all__ = [
+    "APP_TARGET",
+    "CONFIG_VARIABLE",
+    "app_from_environment",
+    "bridged_from_environment",
+    "may_be_held",
+    "serve",
+    "serve_in_thread",
+]
 
 #: The environment variable that carries the app's configuration to each worker.
 CONFIG_VARIABLE: Final = "IMAGEN_MOCK_APP_CONFIG"
-#: The factory granian calls in each worker process.
+#: The mock's WSGI app factory, which each worker process calls.
 APP_TARGET: Final = "mock_server.serving:app_from_environment"
+#: The environment variables that tell each worker which WSGI factory to call and how
+#: many threads its pool for held requests may start.
+TARGET_VARIABLE: Final = "IMAGEN_MOCK_WSGI_TARGET"
+THREADS_VARIABLE: Final = "IMAGEN_MOCK_HELD_THREADS"
+#: Connections a worker serves at once, besides those held in its pool.
+QUICK_CONNECTIONS: Final = 1024
+#: Paths whose requests may wait: event streams, and admin calls that wait for replicas.
+_HELD_PREFIXES: Final = ("/stream/", "/_mock/")
 #: The most a request's line and headers may take; more is refused with 431.
 MAX_HEAD_BYTES: Final = 64 * 1024
 
@@ -44,12 +68,38 @@ def app_from_environment() -> Flask:
     """
     from mock_server.app import create_app
 
-    # Taken out of this worker's environment, which granian copies into every request's
-    # WSGI environ: the configuration may hold the pinned token and webhook secret.
+    # Taken out of this worker's environment, which nothing else needs and which outlives
+    # this call: the configuration may hold the pinned token and webhook secret.
     config = json.loads(os.environ.pop(CONFIG_VARIABLE))
     if not isinstance(config, dict):
         raise ValueError(f"{CONFIG_VARIABLE} must hold a JSON object")
     return create_app(config)
+
+
+def bridged_from_environment() -> WSGIBridge:
+    """The WSGI app named by :data:`TARGET_VARIABLE`, behind a :class:`WSGIBridge`.
+
+    Raises:
+        KeyError: if the variables are not set.
+        ImportError, AttributeError: if the target cannot be found.
+    """
+    module_name, _, factory_name = os.environ[TARGET_VARIABLE].partition(":")
+    factory = getattr(importlib.import_module(module_name), factory_name)
+    app = factory()
+    limit = getattr(app, "config", {}).get("MAX_CONTENT_LENGTH")
+    return WSGIBridge(
+        app,
+        offload=may_be_held,
+        threads=int(os.environ[THREADS_VARIABLE]),
+        max_body_bytes=limit,
+        multiprocess=True,
+    )
+
+
+def may_be_held(scope: Scope) -> bool:
+    """Whether a request may wait for long, and so must run in a pool thread: one that
+    asks to be held (``Prefer``), an event stream, or an admin call."""
+    return "prefer" in scope.headers or scope.path.startswith(_HELD_PREFIXES)
 
 
 def serve(
@@ -66,28 +116,31 @@ def serve(
     """Serve until interrupted. Blocks.
 
     ``config`` (JSON-serialisable) reaches each worker through the environment;
-    ``target`` names another app factory taking no arguments (the benchmark serves its
-    bare-Flask baseline this way, on identical settings).
+    ``target`` names another WSGI app factory taking no arguments (the benchmark serves
+    its bare-Flask baseline this way, on identical settings). ``threads`` bounds each
+    worker's pool for held requests.
 
     Raises:
         TypeError: if ``config`` cannot be written as JSON.
     """
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     os.environ[CONFIG_VARIABLE] = json.dumps(dict(config))
-    logging.getLogger("_granian").addFilter(_expected_thread_count)
+    os.environ[TARGET_VARIABLE] = target
+    os.environ[THREADS_VARIABLE] = str(max(threads, 1))
     server = Granian(
-        target,
+        "mock_server.serving:bridged_from_environment",
         factory=True,
         address=host,
         port=port,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.RSGI,
+        loop=Loops.uvloop,
+        websockets=False,
         workers=max(workers, 1),
-        blocking_threads=max(threads, 1),
-        backpressure=max(threads, 1),  # granian's default, backlog / workers, may be lower
+        backpressure=max(threads, 1) + QUICK_CONNECTIONS,
         backlog=2048,
         http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),
         log_level=LogLevels.warning,
@@ -97,12 +150,6 @@ def serve(
         respawn_failed_workers=True,
     )
     server.serve()
-
-
-def _expected_thread_count(record: logging.LogRecord) -> bool:
-    """Drop granian's warning about a high thread limit: it is meant (threads start only
-    when needed, and each held ``Prefer: wait`` request sleeps in one)."""
-    return "Python threads" not in record.getMessage()
 
 
 @contextmanager

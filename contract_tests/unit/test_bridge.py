@@ -1,0 +1,269 @@
+"""The RSGI-to-WSGI bridge, driven with stand-ins for granian's scope and protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from flask import Flask, Response, request
+
+from mock_server.bridge import WSGIBridge, environ_for
+from mock_server.serving import may_be_held
+
+
+class FakeHeaders:
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        self._items = items
+
+    def __contains__(self, key: str) -> bool:
+        return any(name == key for name, _ in self._items)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return next((value for name, value in self._items if name == key), default)
+
+
+@dataclass
+class FakeScope:
+    path: str = "/"
+    method: str = "GET"
+    query_string: str = ""
+    header_items: list[tuple[str, str]] = field(default_factory=list)
+    proto: str = "http"
+    http_version: str = "1.1"
+    server: str = "127.0.0.1:8000"
+    client: str = "127.0.0.1:50000"
+    scheme: str = "http"
+
+    @property
+    def headers(self) -> FakeHeaders:
+        return FakeHeaders(self.header_items)
+
+
+class FakeTransport:
+    def __init__(self, sent: list[bytes]) -> None:
+        self._sent = sent
+
+    async def send_bytes(self, data: bytes) -> None:
+        self._sent.append(data)
+
+
+class FakeProto:
+    """Records the answer; the body arrives in ``chunks``."""
+
+    def __init__(self, chunks: list[bytes] | None = None) -> None:
+        self._chunks = chunks or []
+        self.read: list[bytes] = []
+        self.status: int | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.body: bytes | None = None
+        self.streamed: list[bytes] | None = None
+
+    async def __call__(self) -> bytes:
+        self.read = list(self._chunks)
+        return b"".join(self._chunks)
+
+    def __aiter__(self) -> FakeProto:
+        self._iter = iter(self._chunks)
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = next(self._iter, None)
+        if chunk is None:
+            raise StopAsyncIteration
+        self.read.append(chunk)
+        return chunk
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+
+    def response_stream(self, status: int, headers: list[tuple[str, str]]) -> FakeTransport:
+        self.status, self.headers, self.streamed = status, headers, []
+        return FakeTransport(self.streamed)
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+
+def make_app() -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 100
+
+    @app.route("/echo", methods=["GET", "POST"])
+    def echo() -> dict[str, Any]:
+        return {
+            "body": request.get_data(as_text=True),
+            "path": request.path,
+            "args": dict(request.args),
+            "thread": threading.current_thread().name,
+            "agent": request.headers.get("User-Agent"),
+            "forwarded": request.headers.get("X-Forwarded-For"),
+            "remote": request.remote_addr,
+        }
+
+    @app.get("/stream")
+    def stream() -> Response:
+        def events() -> Iterator[bytes]:
+            yield b"one\n"
+            yield b""
+            yield b"two\n"
+
+        return Response(events(), mimetype="text/plain")
+
+    @app.get("/broken")
+    def broken() -> Response:
+        def body() -> Iterator[bytes]:
+            yield from ()
+            raise ConnectionAbortedError("gone")
+
+        response = Response(body(), mimetype="application/json")
+        response.headers["Content-Length"] = "10"
+        return response
+
+    return app
+
+
+def run(bridge: WSGIBridge, scope: FakeScope, proto: FakeProto) -> FakeProto:
+    async def main() -> None:
+        await bridge.__rsgi__(scope, proto)  # type: ignore[arg-type]
+
+    asyncio.run(main())
+    return proto
+
+
+@pytest.fixture
+def bridge() -> Iterator[WSGIBridge]:
+    held = WSGIBridge(
+        make_app(),
+        offload=lambda scope: scope.path.startswith("/stream") or "prefer" in scope.headers,
+        threads=2,
+        max_body_bytes=100,
+    )
+    yield held
+    held.__rsgi_del__(None)
+
+
+def test_a_quick_request_runs_on_the_loop_thread(bridge: WSGIBridge) -> None:
+    scope = FakeScope("/echo", "POST", "a=1&b=%20", [("content-length", "5")])
+    proto = run(bridge, scope, FakeProto([b"he", b"llo"]))
+    assert proto.status == 200
+    assert proto.body is not None
+    doc = Response(proto.body).get_json(force=True)
+    assert doc["body"] == "hello"
+    assert doc["args"] == {"a": "1", "b": " "}
+    assert doc["thread"] == threading.current_thread().name  # asyncio.run's loop: this thread
+
+
+def test_a_request_that_may_be_held_runs_in_the_pool(bridge: WSGIBridge) -> None:
+    proto = run(bridge, FakeScope("/echo", header_items=[("prefer", "wait")]), FakeProto())
+    assert proto.status == 200
+    assert proto.body is not None
+    assert Response(proto.body).get_json(force=True)["thread"].startswith("held")
+
+
+def test_a_streamed_body_is_sent_chunk_by_chunk(bridge: WSGIBridge) -> None:
+    proto = run(bridge, FakeScope("/stream"), FakeProto())
+    assert proto.status == 200
+    assert proto.streamed == [b"one\n", b"two\n"]
+    assert proto.body is None
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_a_body_that_fails_is_cut_short(bridge: WSGIBridge, held: bool) -> None:
+    headers = [("prefer", "wait")] if held else []
+    proto = run(bridge, FakeScope("/broken", header_items=headers), FakeProto())
+    assert proto.body is None  # never a complete response
+    assert proto.streamed == [b""]
+    promised = proto.header("content-length")
+    assert promised is not None
+    assert int(promised) > 0
+
+
+def test_a_declared_oversized_body_is_refused_unread(bridge: WSGIBridge) -> None:
+    scope = FakeScope("/echo", "POST", header_items=[("content-length", "101")])
+    proto = run(bridge, scope, FakeProto([b"x" * 101]))
+    assert proto.status == 413
+    assert proto.read == []
+
+
+def test_a_chunked_oversized_body_is_read_only_past_the_limit(bridge: WSGIBridge) -> None:
+    scope = FakeScope("/echo", "POST", header_items=[("transfer-encoding", "chunked")])
+    chunks = [b"x" * 60] * 5
+    proto = run(bridge, scope, FakeProto(chunks))
+    assert proto.status == 413
+    assert len(proto.read) == 2  # 120 bytes: enough to know, the rest left unread
+
+
+def test_a_chunked_body_within_the_limit_is_read_whole(bridge: WSGIBridge) -> None:
+    scope = FakeScope("/echo", "POST", header_items=[("transfer-encoding", "chunked")])
+    proto = run(bridge, scope, FakeProto([b"ab", b"cd"]))
+    assert proto.status == 200
+    assert proto.body is not None
+    assert Response(proto.body).get_json(force=True)["body"] == "abcd"
+
+
+def test_an_app_that_raises_gets_a_problem() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise RuntimeError("broken")
+
+    bridge = WSGIBridge(app, offload=lambda scope: False, threads=1)
+    proto = run(bridge, FakeScope("/"), FakeProto())
+    assert proto.status == 500
+    assert proto.header("content-type") == "application/problem+json"
+    assert proto.body is not None
+    assert b'"status":500' in proto.body
+
+
+def test_environ_follows_pep_3333() -> None:
+    scope = FakeScope(
+        "/v1/caf\u00e9",
+        "POST",
+        "q=1",
+        [
+            ("host", "example.test"),
+            ("content-type", "application/json"),
+            ("content-length", "2"),
+            ("x-a", "1"),
+            ("x-a", "2"),
+            ("x_forwarded_for", "6.6.6.6"),
+        ],
+        server="[::1]:8443",
+        client="[::1]:40000",
+        scheme="https",
+    )
+    environ = environ_for(scope, b"{}")  # type: ignore[arg-type]
+    assert environ["PATH_INFO"] == "/v1/caf\u00c3\u00a9"  # UTF-8 bytes read as Latin-1
+    assert environ["QUERY_STRING"] == "q=1"
+    assert environ["SERVER_NAME"] == "::1"
+    assert environ["SERVER_PORT"] == "8443"
+    assert environ["REMOTE_ADDR"] == "::1"
+    assert environ["CONTENT_TYPE"] == "application/json"
+    assert environ["CONTENT_LENGTH"] == "2"
+    assert environ["HTTP_HOST"] == "example.test"
+    assert environ["HTTP_X_A"] == "1,2"
+    assert "HTTP_X_FORWARDED_FOR" not in environ  # a header spelled with _ is dropped
+    assert environ["wsgi.url_scheme"] == "https"
+    assert environ["wsgi.input"].read() == b"{}"
+    assert environ["SERVER_PROTOCOL"] == "HTTP/1.1"
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "held"),
+    [
+        ("/v1/predictions", [], False),
+        ("/v1/models/google/imagen-4-ultra/predictions", [("prefer", "wait=5")], True),
+        ("/stream/abc", [], True),
+        ("/_mock/reset", [], True),
+        ("/p/abc", [], False),
+    ],
+)
+def test_which_requests_the_mock_may_hold(
+    path: str, headers: list[tuple[str, str]], held: bool
+) -> None:
+    assert may_be_held(FakeScope(path, header_items=headers)) is held  # type: ignore[arg-type]

@@ -1,0 +1,264 @@
+"""A WSGI app on granian's RSGI interface: quick requests inline, held ones in threads.
+
+Under granian's WSGI interface every request runs in one of a worker's Python
+threads. With 32 connections that is about 16 threads per worker passing the GIL
+(and granian's own I/O thread waiting on it) back and forth, and the latency tail
+grows several times the median. Here a worker runs the app on its event-loop thread,
+one request after another, which keeps the order fair and the tail short; only
+requests that may be held for long (``Prefer: wait``, event streams, admin calls that
+wait for other replicas) go to a thread pool, where they sleep without slowing the
+loop. ``make bench`` measures both ways; ARCHITECTURE.md draws the flow.
+
+The module knows nothing of the mock: which requests to hand to the pool is the
+caller's ``offload`` predicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+if TYPE_CHECKING:
+    from granian._granian import RSGIHTTPProtocol as HTTPProtocol
+    from granian.rsgi import Scope
+
+__all__ = ["WSGIBridge", "environ_for"]
+
+log = logging.getLogger(__name__)
+
+#: Methods whose requests carry no body unless they say so.
+_BODILESS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+#: Answer when the app itself breaks the WSGI contract (Flask's handlers catch the rest).
+_BROKEN_BODY: Final = (
+    b'{"title":"Internal error","detail":"The mock server failed unexpectedly.","status":500}'
+)
+_BROKEN_HEADERS: Final = [("content-type", "application/problem+json")]
+
+
+class StartResponse(Protocol):
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None, /
+    ) -> Callable[[bytes], object]: ...
+
+
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+@dataclass(slots=True)
+class _Reply:
+    """What the app answered: status, headers, and its body (read or still to read)."""
+
+    status: int = 500
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    chunks: list[bytes] = field(default_factory=list)
+    cut: bool = False
+    """The body failed after the headers were chosen: the connection is to be cut."""
+
+    def start(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], object]:
+        self.status = int(status[:3])
+        self.headers = headers
+        return self.chunks.append
+
+
+class WSGIBridge:
+    """Serve ``app`` through RSGI: call it inline unless ``offload(scope)`` says the
+    request may be held, then in one of at most ``threads`` pool threads.
+
+    Request bodies over ``max_body_bytes`` are not read: the app sees the declared
+    length (or the first ``max_body_bytes + 1`` bytes of a chunked body) and refuses it.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        offload: Callable[[Scope], bool],
+        threads: int,
+        max_body_bytes: int | None = None,
+        multiprocess: bool = False,
+    ) -> None:
+        self.app = app
+        self._offload = offload
+        self._pool = ThreadPoolExecutor(max_workers=max(threads, 1), thread_name_prefix="held")
+        self._max_body = max_body_bytes
+        self._multiprocess = multiprocess
+
+    async def __rsgi__(self, scope: Scope, proto: HTTPProtocol) -> None:
+        if scope.proto != "http":  # websockets are turned off in serving; refuse any other
+            return
+        body = await self._read_body(scope, proto)
+        environ = environ_for(scope, body, multiprocess=self._multiprocess)
+        if body and "CONTENT_LENGTH" not in environ:  # de-chunked: now its length is known
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        if not self._offload(scope):
+            reply = self._answer_inline(environ)
+            if reply.cut:
+                await _cut(proto, reply)
+            else:
+                proto.response_bytes(reply.status, reply.headers, b"".join(reply.chunks))
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._pool, self._answer_held, environ, proto, loop)
+
+    def __rsgi_del__(self, loop: object) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _read_body(self, scope: Scope, proto: HTTPProtocol) -> bytes:
+        headers = scope.headers
+        length = headers.get("content-length")
+        if length is None:
+            if scope.method in _BODILESS and "transfer-encoding" not in headers:
+                return b""
+        elif not length.isdigit() or int(length) == 0:
+            return b""  # the app refuses a malformed length; nothing to read for zero
+        elif self._max_body is None or int(length) <= self._max_body:
+            return await proto()
+        else:
+            return b""  # the app answers 413 from the declared length alone
+        limit = self._max_body
+        if limit is None:
+            return await proto()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in proto:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # enough to know it is too large; the rest stays unread
+                break
+        return b"".join(chunks)
+
+    def _run(self, environ: dict[str, Any]) -> tuple[_Reply, Iterable[bytes] | None]:
+        """Call the app; its body is returned unread (None if the app raised)."""
+        reply = _Reply()
+        try:
+            body = self.app(environ, reply.start)
+        except Exception:
+            log.exception("the app raised instead of answering")
+            return _Reply(500, list(_BROKEN_HEADERS), [_BROKEN_BODY]), None
+        return reply, body
+
+    def _answer_inline(self, environ: dict[str, Any]) -> _Reply:
+        reply, body = self._run(environ)
+        if body is not None:
+            _read_all(reply, body)
+        return reply
+
+    def _answer_held(
+        self, environ: dict[str, Any], proto: HTTPProtocol, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """On a pool thread: run the app, then answer through the loop. A body of known
+        length is read first; any other (an event stream) is sent chunk by chunk."""
+        reply, body = self._run(environ)
+        if body is None or any(name.lower() == "content-length" for name, _ in reply.headers):
+            if body is not None:
+                _read_all(reply, body)
+            asyncio.run_coroutine_threadsafe(_send(proto, reply), loop).result()
+            return
+        try:
+            transport = asyncio.run_coroutine_threadsafe(_open(proto, reply), loop).result()
+            for chunk in body:
+                if chunk:
+                    asyncio.run_coroutine_threadsafe(_write(transport, chunk), loop).result()
+        except Exception as error:  # the client went away, or the stream failed
+            log.warning("stream ended early: %s", error)
+        finally:
+            _close(body)
+
+
+def _read_all(reply: _Reply, body: Iterable[bytes]) -> None:
+    try:
+        reply.chunks.extend(body)
+    except Exception as error:  # a body that fails: the client must not see it complete
+        log.info("response body failed (%s); cutting the connection", error)
+        reply.cut = True
+    finally:
+        _close(body)
+
+
+def _close(body: Iterable[bytes]) -> None:
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
+
+
+async def _send(proto: HTTPProtocol, reply: _Reply) -> None:
+    if reply.cut:
+        await _cut(proto, reply)
+    else:
+        proto.response_bytes(reply.status, reply.headers, b"".join(reply.chunks))
+
+
+async def _write(transport: Any, chunk: bytes) -> None:
+    await transport.send_bytes(chunk)
+
+
+async def _open(proto: HTTPProtocol, reply: _Reply) -> Any:
+    return proto.response_stream(reply.status, reply.headers)
+
+
+async def _cut(proto: HTTPProtocol, reply: _Reply) -> None:
+    """End the response before it is whole: promise a body, send none of it, and let the
+    server close the connection, before or just after the headers. Either way the
+    client sees a transport error, never a complete response."""
+    headers = [(name, value) for name, value in reply.headers if name.lower() != "content-length"]
+    headers.append(("content-length", str(sum(map(len, reply.chunks)) + 64)))
+    transport = proto.response_stream(reply.status, headers)
+    await transport.send_bytes(b"")
+
+
+def environ_for(scope: Scope, body: bytes, *, multiprocess: bool = False) -> dict[str, Any]:
+    """The WSGI environ (PEP 3333) of an RSGI request whose body has been read.
+
+    granian gives the path already percent-decoded as UTF-8; WSGI wants it as the
+    bytes' Latin-1 reading, which is what Werkzeug decodes back. Headers spelled with
+    ``_`` are dropped, as proxies do, so that ``X_Forwarded_For`` cannot pose as
+    ``X-Forwarded-For``; repeated headers are joined with commas.
+    """
+    server_host, _, server_port = scope.server.rpartition(":")
+    client_host, _, client_port = scope.client.rpartition(":")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": scope.path.encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": scope.query_string,
+        "SERVER_NAME": server_host.strip("[]"),
+        "SERVER_PORT": server_port,
+        "SERVER_PROTOCOL": "HTTP/" + scope.http_version,
+        "REMOTE_ADDR": client_host.strip("[]"),
+        "REMOTE_PORT": client_port,
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.scheme,
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.input_terminated": True,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": multiprocess,
+        "wsgi.run_once": False,
+    }
+    for name, value in scope.headers.items():
+        if "_" in name:
+            continue
+        key = _cgi_name(name)
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+_CGI_NAMES: dict[str, str] = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+
+
+def _cgi_name(header: str) -> str:
+    found = _CGI_NAMES.get(header)
+    if found is None:
+        found = "HTTP_" + header.upper().replace("-", "_")
+        if len(_CGI_NAMES) < 512:  # the usual headers; an endless variety is not kept
+            _CGI_NAMES[header] = found
+    return found
