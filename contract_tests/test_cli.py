@@ -106,3 +106,29 @@ def test_waiting_requests_do_not_block_others() -> None:
     assert all(r.status_code == 201 for r in results)
     assert all(r.json()["status"] == "succeeded" for r in results)
     assert all(r.headers["Preference-Applied"] == "wait" for r in results)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("slowed_by", ["header", "rule"])
+def test_slowed_requests_do_not_block_others(slowed_by: str) -> None:
+    with run_mock([]) as mock:
+        auth = {"Authorization": "Bearer t"}
+        created = httpx.post(
+            mock.api + CREATE.removeprefix("/v1"), json={"input": {"prompt": "x"}}, headers=auth
+        )
+        url = f"{mock.api}/predictions/{created.json()['id']}"
+        slow = {**auth, "X-Mock-Latency-Ms": "2000"} if slowed_by == "header" else auth
+        if slowed_by == "rule":
+            rule = {"match": {"route": "get"}, "latency_ms": 2000}
+            added = httpx.post(f"{mock.root}/_mock/rules", json=rule, headers=auth)
+            assert added.status_code == 201
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            slowed = [pool.submit(httpx.get, url, headers=slow, timeout=10) for _ in range(4)]
+            time.sleep(0.3)
+            quick_started = time.monotonic()
+            quick = httpx.get(f"{mock.api}/predictions", headers=auth, timeout=5)
+            quick_took = time.monotonic() - quick_started
+            results = [future.result() for future in slowed]
+    assert quick.status_code == 200
+    assert quick_took < 1.0, "a list request waited behind slowed requests"
+    assert all(r.status_code == 200 for r in results)

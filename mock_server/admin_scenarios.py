@@ -35,7 +35,7 @@ from mock_server.service import PredictionService
 from mock_server.spec import SpecNotFoundError, load_spec
 from mock_server.validation import describe_errors
 
-__all__ = ["EXTENSION", "ScenarioState", "apply", "bp", "init_app"]
+__all__ = ["EXTENSION", "ScenarioState", "apply", "bp", "init_app", "may_delay"]
 
 EXTENSION: Final = "imagen_mock_scenarios"
 #: The headers that ask for something (the other ``X-Mock-*`` headers only refine these).
@@ -93,6 +93,13 @@ def init_app(app: Flask) -> None:
 def _scenarios() -> ScenarioState:
     state: ScenarioState = current_app.extensions[EXTENSION]
     return state
+
+
+def may_delay(app: Flask) -> bool:
+    """Whether ``app``'s rules may hold a request back (a rule's ``latency_ms``): true
+    while any rule is set. A server runs such requests where waiting blocks no others."""
+    state: ScenarioState = app.extensions[EXTENSION]
+    return bool(state.rules)
 
 
 def _service() -> PredictionService:

@@ -21,12 +21,13 @@ import importlib
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
 from flask import Flask
 
+from mock_server import admin_scenarios
 from mock_server.bridge import WSGIBridge
 from mock_server.tls import TlsFiles
 
@@ -89,7 +90,7 @@ def bridged_from_environment() -> WSGIBridge:
     limit = getattr(app, "config", {}).get("MAX_CONTENT_LENGTH")
     return WSGIBridge(
         app,
-        offload=may_be_held,
+        offload=_offload_for(app),
         threads=int(os.environ[THREADS_VARIABLE]),
         max_body_bytes=limit,
         multiprocess=True,
@@ -98,8 +99,23 @@ def bridged_from_environment() -> WSGIBridge:
 
 def may_be_held(scope: Scope) -> bool:
     """Whether a request may wait for long, and so must run in a pool thread: one that
-    asks to be held (``Prefer``), an event stream, or an admin call."""
-    return "prefer" in scope.headers or scope.path.startswith(_HELD_PREFIXES)
+    asks to be held (``Prefer``) or slowed (``X-Mock-Latency-Ms``), an event stream, or
+    an admin call."""
+    headers = scope.headers
+    return (
+        "prefer" in headers
+        or "x-mock-latency-ms" in headers
+        or scope.path.startswith(_HELD_PREFIXES)
+    )
+
+
+def _offload_for(app: object) -> Callable[[Scope], bool]:
+    """:func:`may_be_held`, and for the mock also every request while rules are set
+    (a rule may add latency)."""
+    if not isinstance(app, Flask) or admin_scenarios.EXTENSION not in app.extensions:
+        return may_be_held
+    mock = app
+    return lambda scope: may_be_held(scope) or admin_scenarios.may_delay(mock)
 
 
 def serve(

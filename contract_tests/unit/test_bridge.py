@@ -261,9 +261,26 @@ def test_environ_follows_pep_3333() -> None:
         ("/stream/abc", [], True),
         ("/_mock/reset", [], True),
         ("/p/abc", [], False),
+        ("/v1/predictions", [("x-mock-latency-ms", "100")], True),
     ],
 )
 def test_which_requests_the_mock_may_hold(
     path: str, headers: list[tuple[str, str]], held: bool
 ) -> None:
     assert may_be_held(FakeScope(path, header_items=headers)) is held  # type: ignore[arg-type]
+
+
+def test_every_request_is_held_while_the_mock_has_rules() -> None:
+    from mock_server.app import create_app
+    from mock_server.serving import _offload_for
+
+    app = create_app({"MOCK_TOKEN": None})
+    offload = _offload_for(app)
+    scope = FakeScope("/v1/predictions")
+    assert offload(scope) is False  # type: ignore[arg-type]
+    added = app.test_client().post(
+        "/_mock/rules", json={"latency_ms": 10}, headers={"Authorization": "Bearer t"}
+    )
+    assert added.status_code == 201
+    assert offload(scope) is True  # type: ignore[arg-type]
+    app.extensions["imagen_mock"].webhooks.close()
