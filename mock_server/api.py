@@ -68,6 +68,7 @@ def state(app: Flask | None = None) -> MockState:
 #: Links by what they are built from; cleared when it grows past this many entries.
 _LINKS_CACHE_SIZE: Final = 256
 _links_cache: dict[tuple[Any, ...], Links] = {}
+_RESELLER_PATH: Final = PREFIXES["replicate"] + "/"
 
 
 def links() -> Links:
@@ -79,13 +80,15 @@ def links() -> Links:
         environ.get("SERVER_NAME"),
         environ.get("SERVER_PORT"),
         environ.get("SCRIPT_NAME"),
-        request.blueprint,
+        # Only the API mounted under /replicate/v1 has paths starting so: the blueprint,
+        # read from the path without going through the request's blueprint property.
+        environ.get("PATH_INFO", "").startswith(_RESELLER_PATH),
     )
     found = _links_cache.get(key)
     if found is None:
         # Built from scheme and Host directly: request.host_url re-encodes the whole URL.
         root = f"{request.scheme}://{request.host}{request.script_root}"
-        found = Links(api=root + PREFIXES.get(request.blueprint or "", "/v1"), root=root)
+        found = Links(api=root + (PREFIXES["replicate"] if key[-1] else "/v1"), root=root)
         if len(_links_cache) >= _LINKS_CACHE_SIZE:
             _links_cache.clear()
         _links_cache[key] = found
@@ -117,7 +120,7 @@ def authenticate() -> None:
     Raises:
         Problem: 401 when the token is missing, malformed or not the pinned one.
     """
-    header = request.headers.get("Authorization")
+    header = request.environ.get("HTTP_AUTHORIZATION")  # no Headers view: on every request
     if not header:
         raise problems.missing_token()
     scheme, _, token = header.partition(" ")
@@ -178,7 +181,7 @@ def get_prediction(prediction_id: str) -> Response:
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
     body = mock.bodies.body(record, service.clock.now(), links(), _render_body)
-    return Response(body, mimetype="application/json")
+    return Response(body, content_type="application/json")
 
 
 @bp.post("/predictions/<prediction_id>/cancel")

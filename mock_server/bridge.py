@@ -10,7 +10,7 @@ wait for other replicas) go to a thread pool, where they sleep without slowing t
 loop. ``make bench`` measures both ways; ARCHITECTURE.md draws the flow.
 
 The module knows nothing of the mock: which requests to hand to the pool is the
-caller's ``offload`` predicate.
+caller's ``offload`` predicate, which sees the WSGI environ.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class _Reply:
 
 
 class WSGIBridge:
-    """Serve ``app`` through RSGI: call it inline unless ``offload(scope)`` says the
+    """Serve ``app`` through RSGI: call it inline unless ``offload(environ)`` says the
     request may be held, then in one of at most ``threads`` pool threads.
 
     Request bodies over ``max_body_bytes`` are not read: the app sees the declared
@@ -80,7 +80,7 @@ class WSGIBridge:
         self,
         app: WSGIApp,
         *,
-        offload: Callable[[Scope], bool],
+        offload: Callable[[dict[str, Any]], bool],
         threads: int,
         max_body_bytes: int | None = None,
         multiprocess: bool = False,
@@ -99,7 +99,7 @@ class WSGIBridge:
         if body and "CONTENT_LENGTH" not in environ:  # de-chunked: now its length is known
             environ.pop("HTTP_TRANSFER_ENCODING", None)
             environ["CONTENT_LENGTH"] = str(len(body))
-        if not self._offload(scope):
+        if not self._offload(environ):
             reply = self._answer_inline(environ)
             if reply.cut:
                 await _cut(proto, reply)

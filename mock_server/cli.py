@@ -87,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=_env("THREADS", 1024, int),
-        help="most threads per worker process, started as needed; each held 'Prefer: wait' "
-        "request uses one [IMAGEN_MOCK_THREADS]",
+        help="most pool threads per worker process, started as needed, for requests that "
+        "may wait; each held 'Prefer: wait' request uses one [IMAGEN_MOCK_THREADS]",
     )
     add(
         "--workers",

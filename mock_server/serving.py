@@ -23,16 +23,13 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from flask import Flask
 
 from mock_server import admin_scenarios
 from mock_server.bridge import WSGIBridge
 from mock_server.tls import TlsFiles
-
-if TYPE_CHECKING:
-    from granian.rsgi import Scope
 
 __all__ = [
     "APP_TARGET",
@@ -97,25 +94,24 @@ def bridged_from_environment() -> WSGIBridge:
     )
 
 
-def may_be_held(scope: Scope) -> bool:
-    """Whether a request may wait for long, and so must run in a pool thread: one that
-    asks to be held (``Prefer``) or slowed (``X-Mock-Latency-Ms``), an event stream, or
-    an admin call."""
-    headers = scope.headers
+def may_be_held(environ: Mapping[str, Any]) -> bool:
+    """Whether a request (its WSGI environ) may wait for long, and so must run in a pool
+    thread: one that asks to be held (``Prefer``) or slowed (``X-Mock-Latency-Ms``), an
+    event stream, or an admin call."""
     return (
-        "prefer" in headers
-        or "x-mock-latency-ms" in headers
-        or scope.path.startswith(_HELD_PREFIXES)
+        "HTTP_PREFER" in environ
+        or "HTTP_X_MOCK_LATENCY_MS" in environ
+        or environ["PATH_INFO"].startswith(_HELD_PREFIXES)
     )
 
 
-def _offload_for(app: object) -> Callable[[Scope], bool]:
+def _offload_for(app: object) -> Callable[[dict[str, Any]], bool]:
     """:func:`may_be_held`, and for the mock also every request while rules are set
     (a rule may add latency)."""
     if not isinstance(app, Flask) or admin_scenarios.EXTENSION not in app.extensions:
         return may_be_held
     mock = app
-    return lambda scope: may_be_held(scope) or admin_scenarios.may_delay(mock)
+    return lambda environ: may_be_held(environ) or admin_scenarios.may_delay(mock)
 
 
 def serve(

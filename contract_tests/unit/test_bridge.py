@@ -141,7 +141,7 @@ def run(bridge: WSGIBridge, scope: FakeScope, proto: FakeProto) -> FakeProto:
 def bridge() -> Iterator[WSGIBridge]:
     held = WSGIBridge(
         make_app(),
-        offload=lambda scope: scope.path.startswith("/stream") or "prefer" in scope.headers,
+        offload=lambda environ: environ["PATH_INFO"] == "/stream" or "HTTP_PREFER" in environ,
         threads=2,
         max_body_bytes=100,
     )
@@ -212,7 +212,7 @@ def test_an_app_that_raises_gets_a_problem() -> None:
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         raise RuntimeError("broken")
 
-    bridge = WSGIBridge(app, offload=lambda scope: False, threads=1)
+    bridge = WSGIBridge(app, offload=lambda environ: False, threads=1)
     proto = run(bridge, FakeScope("/"), FakeProto())
     assert proto.status == 500
     assert proto.header("content-type") == "application/problem+json"
@@ -267,7 +267,8 @@ def test_environ_follows_pep_3333() -> None:
 def test_which_requests_the_mock_may_hold(
     path: str, headers: list[tuple[str, str]], held: bool
 ) -> None:
-    assert may_be_held(FakeScope(path, header_items=headers)) is held  # type: ignore[arg-type]
+    environ = environ_for(FakeScope(path, header_items=headers), b"")  # type: ignore[arg-type]
+    assert may_be_held(environ) is held
 
 
 def test_every_request_is_held_while_the_mock_has_rules() -> None:
@@ -276,11 +277,11 @@ def test_every_request_is_held_while_the_mock_has_rules() -> None:
 
     app = create_app({"MOCK_TOKEN": None})
     offload = _offload_for(app)
-    scope = FakeScope("/v1/predictions")
-    assert offload(scope) is False  # type: ignore[arg-type]
+    environ = environ_for(FakeScope("/v1/predictions"), b"")  # type: ignore[arg-type]
+    assert offload(environ) is False
     added = app.test_client().post(
         "/_mock/rules", json={"latency_ms": 10}, headers={"Authorization": "Bearer t"}
     )
     assert added.status_code == 201
-    assert offload(scope) is True  # type: ignore[arg-type]
+    assert offload(environ) is True
     app.extensions["imagen_mock"].webhooks.close()
