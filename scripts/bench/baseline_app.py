@@ -1,8 +1,8 @@
 """The framework's limit: a bare Flask endpoint returning a prediction's JSON, no logic.
 
-Served by the mock's own serving code (granian, same workers and threads), so the
-benchmark compares the mock's handlers against Flask itself. Run with this folder
-on ``PYTHONPATH`` so that granian's workers can import it.
+Served by the mock's own serving code (granian and the RSGI bridge, same workers and
+threads), so the benchmark compares the mock's handlers against Flask itself. Run with
+this folder on ``PYTHONPATH`` so that granian's workers can import it.
 """
 
 from __future__ import annotations

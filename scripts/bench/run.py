@@ -3,7 +3,7 @@
 Each scenario is driven by wrk (32 connections, 2 threads) against
   - the mock (``imagen-mock serve``, instant phases) as it is deployed for load:
     ``--workers 2`` sharing a throwaway redis-server,
-  - a bare Flask endpoint on the same server settings (the framework's limit),
+  - a bare Flask endpoint served by the same code and settings (the framework's limit),
   - Prism mocking the same spec (``@stoplight/prism-cli``).
 After a warm-up of both, the GET comparison alternates mock and bare-Flask rounds (five
 by default) and keeps each side's median,
