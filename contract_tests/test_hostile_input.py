@@ -66,14 +66,19 @@ def test_oversized_body_is_413(mock: RunningMock) -> None:
     assert still_serving(mock)
 
 
-def test_oversized_chunked_body_is_413(mock: RunningMock) -> None:
-    chunk = json.dumps({"input": {"prompt": "x" * 30_000}}).encode()
-    chunks = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(4)) + b"0\r\n\r\n"
-    request = (
+def chunked_create(parts: list[bytes]) -> bytes:
+    """A create request whose body is sent in ``parts``, chunked."""
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
+    head = (
         f"POST {CREATE} HTTP/1.1\r\nHost: t\r\n{AUTH}Content-Type: application/json\r\n"
         "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    ).encode() + chunks
-    reply = raw(mock, request)
+    )
+    return head.encode() + chunks
+
+
+def test_oversized_chunked_body_is_413(mock: RunningMock) -> None:
+    chunk = json.dumps({"input": {"prompt": "x" * 30_000}}).encode()
+    reply = raw(mock, chunked_create([chunk] * 4))
     assert status_of(reply) == 413
     assert body_of(reply)["status"] == 413
     assert still_serving(mock)
@@ -81,13 +86,7 @@ def test_oversized_chunked_body_is_413(mock: RunningMock) -> None:
 
 def test_chunked_body_within_the_limit_is_read_whole(mock: RunningMock) -> None:
     body = json.dumps({"input": {"prompt": "chunked " + "y" * 2000}}).encode()
-    halves = (body[:700], body[700:])
-    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in halves) + b"0\r\n\r\n"
-    request = (
-        f"POST {CREATE} HTTP/1.1\r\nHost: t\r\n{AUTH}Content-Type: application/json\r\n"
-        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    ).encode() + chunks
-    reply = raw(mock, request)
+    reply = raw(mock, chunked_create([body[:700], body[700:]]))
     assert status_of(reply) == 201
     assert body_of(reply)["input"] == {"prompt": "chunked " + "y" * 2000}
 
