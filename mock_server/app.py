@@ -208,4 +208,4 @@ def _send_store_down(error: redis.RedisError) -> Response:
 
 def _send_unexpected(error: Exception) -> Response:
     log.exception("unexpected error", exc_info=error)
-    return _send_problem(Problem(500, "The mock server failed unexpectedly.", "Internal error"))
+    return _send_problem(problems.unexpected())

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from mock_server import problems
 
 if TYPE_CHECKING:
     from granian._granian import RSGIHTTPProtocol as HTTPProtocol
@@ -34,11 +37,9 @@ log = logging.getLogger(__name__)
 
 #: Methods whose requests carry no body unless they say so.
 _BODILESS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
-#: Answer when the app itself breaks the WSGI contract (Flask's handlers catch the rest).
-_BROKEN_BODY: Final = (
-    b'{"title":"Internal error","detail":"The mock server failed unexpectedly.","status":500}'
-)
-_BROKEN_HEADERS: Final = [("content-type", "application/problem+json")]
+#: Answer when the app itself raises (Flask's handlers catch everything in the mock).
+_BROKEN_BODY: Final = json.dumps(problems.unexpected().body(), separators=(",", ":")).encode()
+_BROKEN_HEADERS: Final = [("content-type", problems.CONTENT_TYPE)]
 
 
 class StartResponse(Protocol):

@@ -27,6 +27,7 @@ __all__ = [
     "server_error",
     "throttled",
     "unavailable",
+    "unexpected",
     "unsupported_media_type",
     "validation_failed",
 ]
@@ -150,6 +151,11 @@ def insufficient_credit() -> Problem:
 
 def server_error() -> Problem:
     return Problem(500, "The server failed to handle the request.", "Internal server error")
+
+
+def unexpected() -> Problem:
+    """The mock itself failed: a bug, never a simulated fault."""
+    return Problem(500, "The mock server failed unexpectedly.", "Internal error")
 
 
 def unavailable() -> Problem:
