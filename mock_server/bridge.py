@@ -101,11 +101,7 @@ class WSGIBridge:
             environ.pop("HTTP_TRANSFER_ENCODING", None)
             environ["CONTENT_LENGTH"] = str(len(body))
         if not self._offload(environ):
-            reply = self._answer_inline(environ)
-            if reply.cut:
-                await _cut(proto, reply)
-            else:
-                proto.response_bytes(reply.status, reply.headers, b"".join(reply.chunks))
+            await _send(proto, self._answer_inline(environ))
             return
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._pool, self._answer_held, environ, proto, loop)
@@ -170,7 +166,7 @@ class WSGIBridge:
                 if chunk:
                     asyncio.run_coroutine_threadsafe(_write(transport, chunk), loop).result()
         except Exception as error:  # the client went away, or the stream failed
-            log.warning("stream ended early: %s", error)
+            log.info("stream ended early: %s", error)  # most often a client that left
         finally:
             _close(body)
 
