@@ -1,8 +1,9 @@
 """Scenarios and faults over HTTP: ``X-Mock-*`` headers, ``/_mock/rules`` and global faults.
 
-Every predictions API request (after authentication) goes through :func:`apply`,
-which picks its outcome, fault and latency: a header wins over a rule, a rule over
-the global ``--faults`` rates. ``/_mock``, ``/openapi.yaml``, pages and files are
+Every predictions API request, once authenticated, goes through the screen that
+:func:`init_app` gives the API (:attr:`mock_server.api.MockState.screens`), which
+picks its outcome, fault and latency: a header wins over a rule, a rule over the
+global ``--faults`` rates. ``/_mock``, ``/openapi.yaml``, pages and files are
 never affected.
 
 Headers (never ``Prefer``, which the real API uses):
@@ -23,7 +24,7 @@ import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from jsonschema import Draft202012Validator, FormatChecker
@@ -66,7 +67,8 @@ class ScenarioState:
 
 def init_app(app: Flask) -> None:
     """Set up rules and ``MOCK_FAULTS``/``MOCK_SEED`` global faults, the admin routes and
-    the hook that applies them.
+    the API screen that applies them (the app's :class:`~mock_server.api.MockState` must
+    be in place).
 
     Raises:
         FaultError: if ``MOCK_FAULTS`` is not a valid ``KIND:RATE,...`` list.
@@ -83,11 +85,18 @@ def init_app(app: Flask) -> None:
         raise SpecNotFoundError(f"admin.yaml not found in {list(admin.ADMIN_SPEC_CANDIDATES)}")
     admin_spec = load_spec(found)
     rule_schema = admin_spec["components"]["schemas"]["RuleInput"]
-    app.extensions[EXTENSION] = ScenarioState(
+    state = ScenarioState(
         RuleBook(), dice, Draft202012Validator(rule_schema, format_checker=FormatChecker())
     )
+    app.extensions[EXTENSION] = state
     app.register_blueprint(bp)
-    app.before_request(apply)
+
+    def screen(environ: dict[str, Any]) -> Response | None:
+        if not state.rules and state.dice is None and _MOCK_HEADERS.isdisjoint(environ):
+            return None  # nothing to apply: the common case, kept cheap
+        return apply()
+
+    api.state(app).screens.append(screen)
 
 
 def _scenarios() -> ScenarioState:
@@ -107,20 +116,18 @@ def _service() -> PredictionService:
 
 
 def apply() -> Response | None:
-    """Pick this API request's outcome (kept in ``g.mock_outcome``), latency and fault.
+    """Pick this authenticated API request's outcome (kept in ``g.mock_outcome``),
+    latency and fault.
 
     Returns a response that drops the connection for a ``drop`` fault, else None.
 
     Raises:
-        Problem: 401 unauthenticated, 422 for an invalid ``X-Mock-*`` header, or the fault.
+        Problem: 422 for an invalid ``X-Mock-*`` header, or the fault.
     """
     state = _scenarios()
-    if not state.rules and state.dice is None and _MOCK_HEADERS.isdisjoint(request.environ):
-        return None  # nothing to apply: the common case, kept cheap
     route = _ROUTES.get((request.endpoint or "").rpartition(".")[2])
-    if request.blueprint not in api.PREFIXES or route is None:
+    if route is None:
         return None
-    api.authenticate()
     outcome, fault, latency = _from_headers(route)
     rule = state.rules.take(route, lambda: _prompt(route)) if state.rules else None
     rolled = state.dice.roll() if state.dice is not None else None

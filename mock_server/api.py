@@ -7,12 +7,14 @@ spec, call the service, render the prediction with URLs of this server.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Request, Response, current_app, g, request
+from werkzeug.local import LocalProxy
 
 from mock_server import lifecycle, problems
 from mock_server.body_cache import BodyCache
@@ -26,7 +28,9 @@ __all__ = [
     "EXTENSION",
     "PREFIXES",
     "MockState",
+    "Screen",
     "bp",
+    "current_request",
     "json_response",
     "links",
     "read_json",
@@ -39,6 +43,10 @@ EXTENSION: Final = "imagen_mock"
 PREFIXES: Final = {"v1": "/v1", "replicate": "/replicate/v1"}
 
 bp = Blueprint("api", __name__)
+
+#: A check run on every API request once it is authenticated, given its WSGI environ:
+#: it may answer in the handler's place, raise a Problem, or return None to go on.
+Screen = Callable[[dict[str, Any]], Response | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +65,24 @@ class MockState:
     """Rendered bodies of polled predictions, reused while they cannot change."""
     replicas: Replicas | None = None
     """The other replicas sharing this one's Redis (None: predictions live in memory)."""
+    screens: list[Screen] = field(default_factory=list)
+    """Run in order on every API request after authentication (scenarios, faults)."""
 
 
 def state(app: Flask | None = None) -> MockState:
     """The mock's shared state: of ``app``, or of the app handling the current request."""
-    found: MockState = (app or current_app).extensions[EXTENSION]
+    owner = app or cast("LocalProxy[Flask]", current_app)._get_current_object()
+    found: MockState = owner.extensions[EXTENSION]
     return found
+
+
+def current_request() -> Request:
+    """The request being handled, taken out of Flask's proxy once.
+
+    Every attribute read through ``flask.request`` looks the request up again (about
+    0.8 µs); the hot paths read the request itself.
+    """
+    return cast("LocalProxy[Request]", request)._get_current_object()
 
 
 #: Links by what they are built from; cleared when it grows past this many entries.
@@ -73,7 +93,8 @@ _RESELLER_PATH: Final = PREFIXES["replicate"] + "/"
 
 def links() -> Links:
     """URL prefixes of this server as the current request reached it (``/v1`` outside the API)."""
-    environ = request.environ
+    req = current_request()
+    environ = req.environ
     key = (
         environ.get("wsgi.url_scheme"),
         environ.get("HTTP_HOST"),
@@ -87,7 +108,7 @@ def links() -> Links:
     found = _links_cache.get(key)
     if found is None:
         # Built from scheme and Host directly: request.host_url re-encodes the whole URL.
-        root = f"{request.scheme}://{request.host}{request.script_root}"
+        root = f"{req.scheme}://{req.host}{req.script_root}"
         found = Links(api=root + (PREFIXES["replicate"] if key[-1] else "/v1"), root=root)
         if len(_links_cache) >= _LINKS_CACHE_SIZE:
             _links_cache.clear()
@@ -114,20 +135,42 @@ def _show(record: PredictionRecord, *, as_created: bool = False) -> dict[str, An
 
 
 @bp.before_request
+def admit() -> Response | None:
+    """Authenticate an API request, then run the app's screens on it.
+
+    Returns the first screen's answer, if one answers in the handler's place.
+
+    Raises:
+        Problem: 401 when the token is missing, malformed or not the pinned one; or
+            whatever a screen raises.
+    """
+    environ = current_request().environ
+    mock = state()
+    _check_token(environ.get("HTTP_AUTHORIZATION"), mock.token)
+    for screen in mock.screens:
+        answer = screen(environ)
+        if answer is not None:
+            return answer
+    return None
+
+
 def authenticate() -> None:
-    """Reject requests without an acceptable Bearer token.
+    """Reject the current request unless it has an acceptable Bearer token.
 
     Raises:
         Problem: 401 when the token is missing, malformed or not the pinned one.
     """
-    header = request.environ.get("HTTP_AUTHORIZATION")  # no Headers view: on every request
+    _check_token(current_request().environ.get("HTTP_AUTHORIZATION"), state().token)
+
+
+def _check_token(header: str | None, pinned: str | None) -> None:
+    """Raises: Problem: 401 unless ``header`` is ``Bearer <token>`` (the pinned token, if set)."""
     if not header:
         raise problems.missing_token()
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise problems.invalid_token()
-    pinned = state().token
     if pinned is not None and token != pinned:
         raise problems.invalid_token()
 
@@ -143,8 +186,9 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     validator = mock.validator
     if model_owner not in validator.model_owners or model_name not in validator.model_names:
         raise problems.not_found(f"Model {model_owner}/{model_name}")
-    wait, header_errors = validator.prefer_wait(request.headers.get("Prefer"))
-    cancel_after, deadline_errors = validator.cancel_after(request.headers.get("Cancel-After"))
+    environ = current_request().environ  # raw headers: no Headers view for two lookups
+    wait, header_errors = validator.prefer_wait(environ.get("HTTP_PREFER"))
+    cancel_after, deadline_errors = validator.cancel_after(environ.get("HTTP_CANCEL_AFTER"))
     header_errors += deadline_errors
     if header_errors:
         raise problems.validation_failed(header_errors, title="Invalid request header")
@@ -152,14 +196,16 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     errors = validator.create_body(body)
     if errors:
         raise problems.validation_failed(errors)
+    here = links()
     extra = {key: body[key] for key in ("webhook", "webhook_events_filter") if key in body}
     if "webhook" in extra:
-        extra["links"] = links()  # webhook bodies carry this server's URLs
-    outcome = g.get("mock_outcome")  # set by admin_scenarios.apply (X-Mock-*, rules)
+        extra["links"] = here  # webhook bodies carry this server's URLs
+    outcome = g.get("mock_outcome")  # set by admin_scenarios' screen (X-Mock-*, rules)
     record = mock.service.create(body["input"], extra, cancel_after=cancel_after, outcome=outcome)
-    headers = {"Location": f"{links().api}/predictions/{record.id}"}
+    headers = {"Location": f"{here.api}/predictions/{record.id}"}
     if wait is None:
-        return json_response(_show(record, as_created=True), 201, headers)
+        shown = lifecycle.render(record, mock.service.clock.now(), here, as_created=True)
+        return json_response(shown, 201, headers)
     try:
         record, ended = mock.service.wait(record.id, wait)
     except KeyError:  # forgotten while held: a /_mock/reset, or its records' time ran out
@@ -254,9 +300,10 @@ def read_json() -> Any:
     Raises:
         Problem: 415 if it is not declared as JSON, 400 if it does not parse.
     """
-    if request.mimetype != "application/json":
-        raise problems.unsupported_media_type(request.content_type)
-    raw = request.get_data(cache=False)
+    req = current_request()
+    if req.mimetype != "application/json":
+        raise problems.unsupported_media_type(req.content_type)
+    raw = req.get_data(cache=False)
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 import redis
-from flask import Flask
+from flask import Flask, Response
 from flask.testing import FlaskClient
 
 from contract_tests.conftest import AUTH, CREATE, TOKEN
-from mock_server import create_app
+from mock_server import api, create_app
 from mock_server.store import InMemoryStore
 
 PROBLEM = "application/problem+json"
@@ -64,6 +64,24 @@ def test_pinned_token() -> None:
     wrong = client.get("/v1/predictions", headers={"Authorization": "Bearer other"})
     assert wrong.status_code == 401
     assert problem(wrong)["detail"] == "You did not pass a valid authentication token"
+
+
+def test_screens_run_on_authenticated_api_requests_only(app: Flask) -> None:
+    seen: list[str] = []
+
+    def screen(environ: dict[str, Any]) -> Response | None:
+        seen.append(environ["PATH_INFO"])
+        return Response("screened", status=418) if "HTTP_X_STOP" in environ else None
+
+    api.state(app).screens.append(screen)
+    client = app.test_client()
+    assert client.get("/v1/predictions", headers={"X-Stop": "1"}).status_code == 401
+    assert client.get("/openapi.yaml", headers={**AUTH, "X-Stop": "1"}).status_code == 200
+    assert seen == []  # not before authentication, never outside the API
+    stopped = client.get("/replicate/v1/predictions", headers={**AUTH, "X-Stop": "1"})
+    assert (stopped.status_code, stopped.text) == (418, "screened")
+    assert client.get("/v1/predictions", headers=AUTH).status_code == 200
+    assert seen == ["/replicate/v1/predictions", "/v1/predictions"]
 
 
 def test_unknown_prediction_is_404(client: FlaskClient) -> None:
