@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mock_server.problems import InvalidField
 from mock_server.spec import load_spec
-from mock_server.validation import RequestValidator
+from mock_server.validation import CompiledSchema, RequestValidator
 
 ENUM_MESSAGE = 'aspect_ratio must be one of the following: "1:1", "9:16", "16:9", "3:4", "4:3"'
 
@@ -142,3 +144,92 @@ def test_cancel_after_rejected(validator: RequestValidator, header: str) -> None
     seconds, errors = validator.cancel_after(header)
     assert seconds is None
     assert [(e.type, e.field) for e in errors] == [("invalid_header", "Cancel-After")]
+
+
+# The quick (Rust) verdict and jsonschema's must agree: a body the quick check passes
+# is never explained, so a laxer quick check would let invalid bodies through.
+_CREATE = "/models/{model_owner}/{model_name}/predictions"
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def either(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return valid | json_values
+
+
+urls = st.sampled_from(
+    ["https://example.com/hook", "http://127.0.0.1:9/x?a=1", "http://a b", "https://", "ftp://x",
+     "https://exa mple.com", "http://[::1]/", "https://x.test/%zz", "https://é.test/ü", "http:/x"]
+) | st.builds(lambda scheme, rest: scheme + rest, st.sampled_from(["http://", "https://"]),
+              st.text(max_size=12))  # fmt: skip
+inputs = st.fixed_dictionaries(
+    {"prompt": either(st.text(max_size=10))},
+    optional={
+        "aspect_ratio": either(st.sampled_from(["1:1", "9:16", "16:9", "3:4", "4:3", "2:1"])),
+        "output_format": either(st.sampled_from(["jpg", "png", "webp"])),
+        "safety_filter_level": either(st.sampled_from(["block_only_high", "block_none"])),
+        "seed": json_values,
+    },
+)
+bodies = (
+    st.fixed_dictionaries(
+        {"input": either(inputs)},
+        optional={
+            "webhook": either(urls),
+            "webhook_events_filter": either(
+                st.lists(
+                    either(st.sampled_from(["start", "output", "logs", "completed"])), max_size=5
+                )
+            ),
+            "stream": json_values,
+            "version": json_values,
+        },
+    )
+    | json_values
+)
+date_times = st.sampled_from(
+    ["2025-01-02T03:04:05Z", "2025-01-02T03:04:05.123+01:00", "2025-01-02", "2025-13-02T00:00:00Z",
+     "2025-01-02t03:04:05z", "2025-01-02T03:04:05", "yesterday", ""]
+) | st.datetimes().map(lambda moment: moment.isoformat() + "Z") | st.text(max_size=25)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    return load_spec()
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=bodies)
+def test_quick_and_explained_verdicts_agree_on_create_bodies(
+    spec: dict[str, Any], body: Any
+) -> None:
+    schema = spec["paths"][_CREATE]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    compiled = _compiled(schema)
+    assert compiled.quick.is_valid(body) == compiled.explaining.is_valid(body)
+    assert (list(compiled.errors(body)) == []) == compiled.explaining.is_valid(body)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=date_times)
+def test_quick_and_explained_verdicts_agree_on_dates(spec: dict[str, Any], value: str) -> None:
+    (param,) = (p for p in spec["paths"]["/predictions"]["get"]["parameters"]
+                if p["name"] == "created_after")  # fmt: skip
+    compiled = _compiled(param["schema"])
+    assert compiled.quick.is_valid(value) == compiled.explaining.is_valid(value)
+
+
+_COMPILED: dict[int, CompiledSchema] = {}
+
+
+def _compiled(schema: dict[str, Any]) -> CompiledSchema:
+    return _COMPILED.setdefault(id(schema), CompiledSchema(schema))
+
+
+def test_a_value_the_quick_check_cannot_take_is_explained_instead() -> None:
+    compiled = CompiledSchema({"type": "object", "required": ["a"]})
+    assert [error.validator for error in compiled.errors({1: "not a JSON key"})] == ["required"]
