@@ -17,6 +17,7 @@ create.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -84,6 +85,10 @@ def bridged_from_environment() -> WSGIBridge:
     module_name, _, factory_name = os.environ[TARGET_VARIABLE].partition(":")
     factory = getattr(importlib.import_module(module_name), factory_name)
     app = factory()
+    # What start-up built (modules, the spec, validators, routes) lives as long as the
+    # worker: out of the collector's sight, a full collection no longer walks it. On the
+    # mock that cut the longest collection from about 35-40 ms to under 1 ms.
+    gc.freeze()
     limit = getattr(app, "config", {}).get("MAX_CONTENT_LENGTH")
     return WSGIBridge(
         app,
