@@ -8,6 +8,7 @@ fake clock and identical across threads and processes.
 
 from __future__ import annotations
 
+import base64
 import math
 import secrets
 import sys
@@ -48,6 +49,10 @@ DEFAULTS: Final = {
     "safety_filter_level": "block_only_high",
 }
 _ID_ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"
+#: RFC 4648 base 32, spelled in :data:`_ID_ALPHABET`.
+_FROM_BASE32: Final = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ID_ALPHABET.encode("ascii")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +105,9 @@ class Links:
 
 def new_prediction_id() -> str:
     """Make a random id in Replicate's format (26 base-32 characters, 130 random bits)."""
-    value = int.from_bytes(secrets.token_bytes(17), "big")  # one read of the OS's randomness
-    chars = []
-    for _ in range(26):
-        value, index = divmod(value, 32)
-        chars.append(_ID_ALPHABET[index])
-    return "".join(chars)
+    # 17 random bytes in base 32 give 27 whole characters; the first 26 carry 130 bits.
+    encoded = base64.b32encode(secrets.token_bytes(17)).translate(_FROM_BASE32)
+    return encoded[:26].decode("ascii")
 
 
 def new_record(
