@@ -36,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+CREATE_ROUNDS = int(os.environ.get("BENCH_CREATE_ROUNDS", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 THREADS = int(os.environ.get("BENCH_SERVER_THREADS", "1024"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
@@ -147,9 +148,10 @@ def wrk(url: str, script: str, target: str, scenario: str, seconds: int = SECOND
     )
 
 
-def median(runs: list[Result]) -> Result:
-    """The run with the median rate, its errors replaced by the sum over all runs."""
-    ordered = sorted(runs, key=lambda r: r.requests_per_second)
+def median(runs: list[Result], by: str = "requests_per_second") -> Result:
+    """The run with the median ``by`` (rate unless told), its errors replaced by the sum
+    over all runs."""
+    ordered = sorted(runs, key=lambda r: float(getattr(r, by)))
     middle = ordered[len(ordered) // 2]
     return Result(**{**asdict(middle), "errors": sum(r.errors for r in runs),
                      "requests": sum(r.requests for r in runs)})  # fmt: skip
@@ -160,16 +162,51 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
+def workers_of(pid: int) -> list[int]:
+    """The child processes of ``pid`` (granian's workers)."""
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()]  # fmt: skip
+
+
+def connections_per_worker(pid: int, port: int) -> list[int]:
+    """How many established connections to ``port`` each worker of ``pid`` holds."""
+    established: set[str] = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+            established.add(fields[9])  # the socket's inode
+    counts = []
+    for worker in workers_of(pid):
+        held = 0
+        for fd in Path(f"/proc/{worker}/fd").iterdir():
+            try:
+                target = str(fd.readlink())
+            except OSError:
+                continue  # closed meanwhile
+            held += target.startswith("socket:[") and target[8:-1] in established
+        counts.append(held)
+    return sorted(counts, reverse=True)
+
+
+def wrk_watching(pid: int, port: int, url: str, script: str, scenario: str) -> Result:
+    """:func:`wrk` against the mock, noting in the scenario how the connections were
+    split between its workers (read 2 s into the run)."""
+    import threading
+
+    split: list[int] = []
+    timer = threading.Timer(2.0, lambda: split.extend(connections_per_worker(pid, port)))
+    timer.start()
+    result = wrk(url, script, "mock", scenario)
+    timer.join()
+    result.scenario += f" [{'/'.join(map(str, split))}]"
+    return result
+
+
 def rss_kib(pid: int) -> int:
     """Resident memory of a process and all its descendants (granian's workers are children)."""
-    total = 0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            total += int(line.split()[1])
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            total += rss_kib(int(child))
-    return total
+    own = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+               if line.startswith("VmRSS:"))  # fmt: skip
+    return int(own.split()[1]) + sum(rss_kib(child) for child in workers_of(pid))
 
 
 def create(base: str, prompt: str = "x") -> dict[str, object]:
@@ -211,7 +248,7 @@ def main() -> int:
         return 1
     prism_bin = ROOT / "tools" / "node_modules" / ".bin" / "prism"
     results: list[Result] = []
-    extra: dict[str, float] = {}
+    extra: dict[str, float | str] = {}
     instant = ["--starting-seconds", "0", "--processing-seconds", "0"]
     sizing = ["--threads", str(THREADS), "--workers", str(WORKERS)]
     with redis_server() as redis_url:
@@ -224,7 +261,7 @@ def main() -> int:
                      str(THREADS), str(WORKERS)]  # fmt: skip
         flask_env = {**os.environ, "PYTHONPATH": str(HERE)}
         with (
-            server(mock_cmd, f"{mock}/v1/predictions") as (_, startup),
+            server(mock_cmd, f"{mock}/v1/predictions") as (mock_process, startup),
             server(flask_cmd, f"{flask}/v1/predictions/x", flask_env),
         ):
             extra["startup_seconds_workers_redis"] = round(startup, 3)
@@ -236,7 +273,17 @@ def main() -> int:
                 mock_runs.append(wrk(get_url, "get.lua", "mock", "get"))
                 bare_runs.append(wrk(f"{flask}/v1/predictions/x", "get.lua", "bare-flask", "get"))
             results += [median(mock_runs), median(bare_runs)]
-            results.append(wrk(mock + CREATE, "create.lua", "mock", "create"))
+            # Each round opens new connections, and how they fall between the two
+            # workers moves p99 (see the README): the median round by p99 is the figure.
+            create_runs = [wrk_watching(mock_process.pid, mock_port, mock + CREATE,
+                                        "create.lua", "create") for _ in range(CREATE_ROUNDS)]  # fmt: skip
+            chosen = median(create_runs, by="p99_ms")
+            extra["create_rounds"] = " | ".join(
+                f"{r.scenario.partition('[')[2].rstrip(']')}: {r.requests_per_second:,.0f} req/s, "
+                f"p99 {r.p99_ms:.2f} ms"
+                for r in create_runs
+            )
+            results.append(Result(**{**asdict(chosen), "scenario": "create"}))
             results.append(wrk(mock, "lifecycle.lua", "mock", "lifecycle"))
         if prism_bin.exists():
             prism_cmd = [str(prism_bin), "mock", "-h", "127.0.0.1", "-p", str(prism_port),
@@ -290,7 +337,7 @@ def measure_held(base: str, get_url: str, results: list[Result]) -> dict[str, fl
             "held_slowest_seconds": round(slowest, 2)}  # fmt: skip
 
 
-def report(results: list[Result], extra: dict[str, float]) -> None:
+def report(results: list[Result], extra: dict[str, float | str]) -> None:
     by = {(r.target, r.scenario): r for r in results}
     ratios = {}
     for name, (a, b) in {
@@ -327,7 +374,7 @@ def report(results: list[Result], extra: dict[str, float]) -> None:
 
 
 def targets(
-    by: dict[tuple[str, str], Result], ratios: dict[str, float], extra: dict[str, float]
+    by: dict[tuple[str, str], Result], ratios: dict[str, float], extra: dict[str, float | str]
 ) -> list[tuple[str, str, bool]]:
     """Each target of the issue: its name, the figure measured, and whether it is met."""
     found: list[tuple[str, str, bool]] = []
@@ -343,16 +390,16 @@ def targets(
     found.append(("mock errors = 0", str(errors), errors == 0))
     for key in ("startup_seconds_workers_redis", "startup_seconds_default"):
         if key in extra:
-            found.append((f"{key} < 1 s", f"{extra[key]} s", extra[key] < 1))
+            found.append((f"{key} < 1 s", f"{extra[key]} s", float(extra[key]) < 1))
     if "held_answered" in extra:
-        answered = extra["held_answered"]
+        answered = float(extra["held_answered"])
         found.append((f"{HELD} held waits all answered", str(answered), answered == HELD))
         during = by.get(("mock", f"get, {HELD} waits held"))
         if during is not None:
             ok = during.p99_ms < 50 and during.errors == 0
             found.append(("get p99 < 50 ms while they are held", f"{during.p99_ms:.2f} ms", ok))
     if "memory_rss_growth_mib" in extra:
-        growth = extra["memory_rss_growth_mib"]
+        growth = float(extra["memory_rss_growth_mib"])
         found.append(("RSS growth over 100k creates < 100 MiB", f"{growth} MiB", growth < 100))
     return found
 
