@@ -201,11 +201,19 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     if "webhook" in extra:
         extra["links"] = here  # webhook bodies carry this server's URLs
     outcome = g.get("mock_outcome")  # set by admin_scenarios' screen (X-Mock-*, rules)
-    record = mock.service.create(body["input"], extra, cancel_after=cancel_after, outcome=outcome)
-    headers = {"Location": f"{here.api}/predictions/{record.id}"}
+    service = mock.service
     if wait is None:
-        shown = lifecycle.render(record, mock.service.clock.now(), here, as_created=True)
-        return json_response(shown, 201, headers)
+
+        def answer(record: PredictionRecord) -> Response:
+            shown = lifecycle.render(record, service.clock.now(), here, as_created=True)
+            return json_response(shown, 201, {"Location": f"{here.api}/predictions/{record.id}"})
+
+        # Rendered while a shared store writes the record, sent once it is stored.
+        return service.create_answered(
+            answer, body["input"], extra, cancel_after=cancel_after, outcome=outcome
+        )
+    record = service.create(body["input"], extra, cancel_after=cancel_after, outcome=outcome)
+    headers = {"Location": f"{here.api}/predictions/{record.id}"}
     try:
         record, ended = mock.service.wait(record.id, wait)
     except KeyError:  # forgotten while held: a /_mock/reset, or its records' time ran out

@@ -26,11 +26,13 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from itertools import islice
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import redis
 from redis.client import Pipeline
+from redis.exceptions import NoScriptError
 
 from mock_server import lifecycle
 from mock_server.clock import Clock
@@ -47,6 +49,8 @@ _FILTERED_BATCH: Final = 100
 _FIELDS: Final = frozenset(field.name for field in dataclasses.fields(PredictionRecord))
 #: Key of the encoded record holding the ``extra`` values that are :class:`Links`.
 _LINKS_KEY: Final = "$links"
+
+T = TypeVar("T")
 
 # Atomically: refuse a known id, take the next position, store the record and index it.
 _ADD_SCRIPT: Final = """
@@ -151,12 +155,49 @@ class RedisStore:
             TypeError: if the record holds a value JSON cannot carry.
             redis.RedisError: if Redis cannot be reached or refuses.
         """
-        position = self._add_script(
-            keys=[self._key(record.id), self._seq, self._order, self._created],
-            args=[_encode(record), record.id, repr(record.created_at)],
-        )
-        if position == -1:
-            raise KeyError(f"duplicate prediction id {record.id}")
+        keys, args = self._add_arguments(record)
+        _check_added(self._add_script(keys=keys, args=args), record.id)
+
+    def add_while(self, record: PredictionRecord, meanwhile: Callable[[], T]) -> T:
+        """Store a new record as :meth:`add` does, computing ``meanwhile()`` during the
+        round trip: the script is sent, ``meanwhile()`` runs, and only then is Redis's
+        answer read. A create renders its response this way while Redis stores it, and
+        seldom has to sleep on the answer.
+
+        A command that could not be sent falls back to :meth:`add`, with the client's
+        retries. One that was sent is not retried: it may have run.
+
+        Raises:
+            KeyError: if a record with this id is already stored.
+            TypeError: if the record holds a value JSON cannot carry.
+            redis.RedisError: if Redis cannot be reached or refuses.
+            Exception: whatever ``meanwhile`` raises (the record may then be stored).
+        """
+        keys, args = self._add_arguments(record)
+        pool = self._client.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_command(  # type: ignore[no-untyped-call]
+                "EVALSHA", self._add_script.sha, len(keys), *keys, *args
+            )
+        except (redis.ConnectionError, redis.TimeoutError):  # not sent; it was disconnected
+            pool.release(connection)
+            self.add(record)
+            return meanwhile()
+        position: object = None
+        try:
+            result = meanwhile()
+            with suppress(NoScriptError):  # Redis lost its scripts (restart, flush): none ran
+                position = connection.read_response()
+        except BaseException:
+            connection.disconnect()  # type: ignore[no-untyped-call]  # its answer may yet come
+            raise
+        finally:
+            pool.release(connection)
+        if position is None:
+            position = self._add_script(keys=keys, args=args)  # loads the script again
+        _check_added(position, record.id)
+        return result
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
         """The record with this id, or None; an ended record may come from the cache.
@@ -287,6 +328,15 @@ class RedisStore:
     def _key(self, prediction_id: str) -> str:
         return f"{self._prefix}rec:{prediction_id}"
 
+    def _add_arguments(self, record: PredictionRecord) -> tuple[list[str], list[bytes | str]]:
+        """The keys and arguments of :data:`_ADD_SCRIPT` for ``record``.
+
+        Raises:
+            TypeError: if the record holds a value JSON cannot carry.
+        """
+        keys = [self._key(record.id), self._seq, self._order, self._created]
+        return keys, [_encode(record), record.id, repr(record.created_at)]
+
     def _forget_many(self, ids: Iterable[str]) -> None:
         with self._lock:
             self._generation += 1
@@ -411,6 +461,12 @@ def _positions(reply: object) -> list[tuple[str, int]]:
     """``(member, score)`` pairs of a sorted-set range reply with scores."""
     assert isinstance(reply, list)
     return [(_text(member), int(score)) for member, score in reply]
+
+
+def _check_added(position: object, prediction_id: str) -> None:
+    """Raise KeyError if :data:`_ADD_SCRIPT` answered that the id was already taken."""
+    if position == -1:
+        raise KeyError(f"duplicate prediction id {prediction_id}")
 
 
 def _text(value: bytes | str) -> str:

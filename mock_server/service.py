@@ -11,8 +11,9 @@ import binascii
 import json
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 from mock_server import lifecycle, scenarios
 from mock_server.clock import Clock
@@ -29,6 +30,8 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
 ]
+
+T = TypeVar("T")
 
 PAGE_SIZE: Final = 100
 #: Expired records are dropped by a create at most this often (reads hide them anyway).
@@ -67,6 +70,10 @@ class ChangeSignal:
         with self._condition:
             if self._generation == seen and seconds > 0:
                 self._condition.wait(seconds)
+
+
+def _record_itself(record: PredictionRecord) -> PredictionRecord:
+    return record
 
 
 class InvalidCursorError(ValueError):
@@ -145,7 +152,34 @@ class PredictionService:
         cancel_after: float | None = None,
         outcome: Outcome | None = None,
     ) -> PredictionRecord:
-        """Start a prediction now and store it; ``outcome`` says how it ends (a scenario)."""
+        """Start a prediction now and store it; ``outcome`` says how it ends (a scenario).
+
+        Raises:
+            KeyError: if the store already holds the new id.
+            redis.RedisError: if a shared store cannot be reached.
+        """
+        return self.create_answered(
+            _record_itself, input_, extra, cancel_after=cancel_after, outcome=outcome
+        )
+
+    def create_answered(
+        self,
+        answer: Callable[[PredictionRecord], T],
+        input_: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+        *,
+        cancel_after: float | None = None,
+        outcome: Outcome | None = None,
+    ) -> T:
+        """:meth:`create`, returning ``answer(record)`` instead of the record. The answer
+        is computed while the store writes (:meth:`Store.add_while`), and returned only
+        once the record is stored and listeners are told.
+
+        Raises:
+            KeyError: if the store already holds the new id.
+            redis.RedisError: if a shared store cannot be reached.
+            Exception: whatever ``answer`` raises.
+        """
         record = lifecycle.new_record(
             input_,
             now=self.clock.now(),
@@ -159,12 +193,12 @@ class PredictionService:
             record = scenarios.shape(record, outcome)
         if extra:
             record = lifecycle.replace_extra(record, extra)
-        self.store.add(record)
+        answered = self.store.add_while(record, lambda: answer(record))
         if self._purges.due(record.created_at):
             self.store.purge(record.created_at - self.record_ttl_seconds)
         if self.listener is not None:
             self.listener.created(record)
-        return record
+        return answered
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
         """The prediction, or None if there is no such id (or it outlived the record TTL)."""

@@ -6,11 +6,13 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from mock_server.lifecycle import PredictionRecord
 
 __all__ = ["InMemoryStore", "Page", "Store"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,11 @@ class Store(Protocol):
 
     def add(self, record: PredictionRecord) -> None:
         """Store a new record."""
+        ...
+
+    def add_while(self, record: PredictionRecord, meanwhile: Callable[[], T]) -> T:
+        """Store a new record as :meth:`add` does, computing ``meanwhile()`` while the
+        write is under way; its result is returned only once the record is stored."""
         ...
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
@@ -83,6 +90,10 @@ class InMemoryStore:
                 raise KeyError(f"duplicate prediction id {record.id}")
             self._by_id[record.id] = record
             self._order.append(record.id)
+
+    def add_while(self, record: PredictionRecord, meanwhile: Callable[[], T]) -> T:
+        self.add(record)  # nothing to wait for: stored first, then computed
+        return meanwhile()
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
         return self._by_id.get(prediction_id)

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from contract_tests.redis_fixtures import redis_client, redis_prefix, redis_url  # noqa: F401
+from contract_tests.servers import free_port
 from mock_server import lifecycle
 from mock_server.bus import RedisBus
 from mock_server.clock import FakeClock
@@ -118,6 +119,28 @@ def test_duplicate_add_raises_and_keeps_the_first(store: Store, clock: FakeClock
         store.add(replace(record, seed=record.seed + 1))
     assert store.get(record.id) == record
     assert ids_of(store.page(limit=10).records) == [record.id]
+
+
+def test_add_while_stores_and_answers_what_meanwhile_made(store: Store, clock: FakeClock) -> None:
+    record = make(clock)
+    calls: list[str] = []
+
+    def meanwhile() -> str:
+        calls.append("meanwhile")
+        return "answer"
+
+    assert store.add_while(record, meanwhile) == "answer"
+    assert calls == ["meanwhile"]
+    assert store.get(record.id) == record
+    assert ids_of(store.page(limit=10).records) == [record.id]
+
+
+def test_add_while_refuses_a_duplicate_and_keeps_the_first(store: Store, clock: FakeClock) -> None:
+    record = make(clock)
+    store.add(record)
+    with pytest.raises(KeyError):
+        store.add_while(replace(record, seed=record.seed + 1), lambda: "answer")
+    assert store.get(record.id) == record
 
 
 def test_update_replaces_the_record(store: Store, clock: FakeClock) -> None:
@@ -428,6 +451,73 @@ def test_stores_with_other_prefixes_are_apart(
     finally:
         other.close()
     assert mine.get(record.id) == record
+
+
+# --- Redis only: a write overlapped with other work --------------------------------------
+
+
+def test_add_while_reloads_a_script_redis_lost(
+    make_redis_store: MakeStore, clock: FakeClock
+) -> None:
+    store = make_redis_store()
+    store.add(make(clock, "first"))  # the script is loaded...
+    store.raw.script_flush()  # ...and forgotten, as after a restart
+    record = make(clock, "second")
+    assert store.add_while(record, lambda: "answer") == "answer"
+    assert store.get(record.id) == record
+    assert len(store.page(limit=10).records) == 2
+
+
+def test_a_failing_meanwhile_leaves_no_stray_answer_behind(
+    make_redis_store: MakeStore, clock: FakeClock
+) -> None:
+    """The script's answer is unread when ``meanwhile`` raises: the connection must not
+    go back to the pool with it, or the next command would read it as its own."""
+    store = make_redis_store()
+    stored = make(clock, "stored")
+    store.add(stored)
+    clock.advance(1)  # still running: get reads Redis, not the cache
+
+    def fail() -> None:
+        raise RuntimeError("rendering failed")
+
+    with pytest.raises(RuntimeError, match="rendering failed"):
+        store.add_while(make(clock, "unanswered"), fail)
+    for _ in range(3):
+        assert store.get(stored.id) == stored
+
+
+def test_add_while_falls_back_to_add_when_the_command_cannot_be_sent(
+    make_redis_store: MakeStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_redis_store()
+    real = redis.connection.AbstractConnection.send_command
+    failures = ["connection reset"]
+
+    def send_once_failing(
+        self: redis.connection.AbstractConnection, *args: object, **kwargs: object
+    ) -> None:
+        if failures and args[0] == "EVALSHA":
+            self.disconnect()  # type: ignore[no-untyped-call]
+            raise redis.ConnectionError(failures.pop())
+        real(self, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", send_once_failing)
+    record = make(clock)
+    assert store.add_while(record, lambda: "answer") == "answer"
+    assert failures == []
+    assert store.get(record.id) == record
+
+
+def test_add_while_without_redis_is_a_redis_error(clock: FakeClock) -> None:
+    store = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0", clock=clock)
+    called: list[bool] = []
+    try:
+        with pytest.raises(redis.ConnectionError):
+            store.add_while(make(clock), lambda: called.append(True))
+    finally:
+        store.close()
+    assert called == []
 
 
 # --- Redis only: the cache of ended records ---------------------------------------------

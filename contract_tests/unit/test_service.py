@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from mock_server.clock import FakeClock
+from mock_server.lifecycle import PredictionRecord
 from mock_server.service import InvalidCursorError, PredictionService, decode_cursor, encode_cursor
 from mock_server.store import InMemoryStore
 
@@ -112,6 +113,35 @@ def test_store_rejects_duplicate_ids(service: PredictionService) -> None:
     record = service.create({"prompt": "x"})
     with pytest.raises(KeyError):
         service.store.add(record)
+
+
+def test_create_answered_answers_for_the_stored_record_before_listeners_hear(
+    clock: FakeClock,
+) -> None:
+    events: list[tuple[str, str]] = []
+    store = InMemoryStore()
+
+    class Listener:
+        def created(self, record: PredictionRecord) -> None:
+            assert store.get(record.id) == record
+            events.append(("told", record.id))
+
+        def changed(self, record: PredictionRecord) -> None:
+            raise AssertionError("nothing changed")
+
+    def answer(record: PredictionRecord) -> str:
+        events.append(("answered", record.id))
+        return f"created {record.id}"
+
+    service = PredictionService(
+        store=store, clock=clock, starting_seconds=1.0, processing_seconds=3.0,
+        listener=Listener(),
+    )  # fmt: skip
+    answered = service.create_answered(answer, {"prompt": "x"}, {"webhook": "https://h/x"})
+    [record] = store.page(limit=10).records
+    assert answered == f"created {record.id}"
+    assert record.extra == {"webhook": "https://h/x"}
+    assert events == [("answered", record.id), ("told", record.id)]
 
 
 def test_old_records_are_dropped_and_cursors_survive(clock: FakeClock) -> None:
