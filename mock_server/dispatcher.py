@@ -20,15 +20,16 @@ import logging
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Final
-
-import httpx
+from typing import TYPE_CHECKING, Final
 
 from mock_server import lifecycle, signing
 from mock_server.clock import AdjustableClock, Clock, SystemClock
 from mock_server.lifecycle import Links, PredictionRecord
 from mock_server.store import Store
 from mock_server.webhooks import Attempt, WebhookSettings, event_filter, plan
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["WebhookDispatcher"]
 
@@ -254,6 +255,8 @@ class WebhookDispatcher:
         error = self.settings.refusal(delivery.url)
         retry = error is None
         if error is None:
+            import httpx  # imported on the first delivery, not at start-up
+
             try:
                 response = self._http().post(
                     delivery.url, content=delivery.body.encode(), headers=headers
@@ -293,6 +296,8 @@ class WebhookDispatcher:
         return attempt
 
     def _http(self) -> httpx.Client:
+        import httpx
+
         with self._lock:
             if self._client is None:
                 self._client = httpx.Client(

@@ -12,8 +12,6 @@ import textwrap
 from functools import lru_cache
 from typing import Final
 
-from PIL import Image, ImageDraw, ImageFont
-
 __all__ = ["MEDIA_TYPES", "SIZES", "render_image"]
 
 #: Pixel size for each ``aspect_ratio`` (Imagen 4's 1K sizes).
@@ -36,6 +34,9 @@ def render_image(prompt: str, aspect_ratio: str, output_format: str) -> bytes:
     Raises:
         KeyError: for an aspect ratio or format the model does not offer.
     """
+    # Pillow is imported on the first image, not at start-up (it takes about 0.1 s).
+    from PIL import Image, ImageDraw, ImageFont
+
     width, height = SIZES[aspect_ratio]
     pil_format = _PIL_FORMATS[output_format]
     digest = hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).digest()

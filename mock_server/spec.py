@@ -14,6 +14,9 @@ __all__ = ["SpecNotFoundError", "load_spec", "spec_path"]
 
 _HERE = Path(__file__).resolve().parent
 _CANDIDATES = (_HERE / "openapi.yaml", _HERE.parent / "openapi" / "openapi.yaml")
+#: PyYAML's libyaml parser, about eight times quicker than its pure-Python one (which
+#: stays the fallback for a build without libyaml): the spec is read at every start.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class SpecNotFoundError(RuntimeError):
@@ -44,6 +47,6 @@ def load_spec(path: Path | None = None) -> dict[str, Any]:
     """
     source = path or spec_path()
     with source.open(encoding="utf-8") as handle:
-        raw = yaml.safe_load(handle)
+        raw = yaml.load(handle, Loader=_LOADER)  # noqa: S506 (both loaders are the safe ones)
     resolved: dict[str, Any] = jsonref.replace_refs(raw, proxies=False, lazy_load=False)
     return resolved

@@ -18,8 +18,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import httpx
-
 from mock_server import lifecycle
 from mock_server.lifecycle import PredictionRecord
 
@@ -173,6 +171,8 @@ class WebhookSettings:
 
     def refusal(self, url: str) -> str | None:
         """Why the mock will not send to ``url``, or None if it may."""
+        import httpx  # imported on the first webhook, not at start-up
+
         try:
             parsed = httpx.URL(url)
         except httpx.InvalidURL as exc:
