@@ -5,9 +5,10 @@ Each scenario is driven by wrk (32 connections, 2 threads) against
     ``--workers 2`` sharing a throwaway redis-server,
   - a bare Flask endpoint served by the same code and settings (the framework's limit),
   - Prism mocking the same spec (``@stoplight/prism-cli``).
-After a warm-up of both, the GET comparison alternates mock and bare-Flask rounds (five
-by default) and keeps each side's median,
-so drift in the machine's load hits both alike. Then: 500 concurrent ``Prefer: wait``
+All three run at once. After a warm-up of each, GET takes rounds in turn (mock, bare
+Flask, Prism; five each by default) and create likewise (mock, Prism; three each), so
+that drift in the machine's load hits every side alike; each side's figure is its
+median round (the mock's create: its median by p99). Then: 500 concurrent ``Prefer: wait``
 creates held while GET is measured, and the resident memory of the embedded default
 (one process, in-memory store) over 100k creates. The ratios and targets are printed;
 results also go to ``artifacts/bench.json`` and ``.md``.
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -251,7 +252,7 @@ def main() -> int:
     extra: dict[str, float | str] = {}
     instant = ["--starting-seconds", "0", "--processing-seconds", "0"]
     sizing = ["--threads", str(THREADS), "--workers", str(WORKERS)]
-    with redis_server() as redis_url:
+    with redis_server() as redis_url, ExitStack() as servers:
         mock_port, flask_port, prism_port = free_port(), free_port(), free_port()
         mock = f"http://127.0.0.1:{mock_port}"
         mock_cmd = [str(BIN / "imagen-mock"), "serve", "--port", str(mock_port), *sizing,
@@ -260,40 +261,51 @@ def main() -> int:
         flask_cmd = [sys.executable, str(HERE / "baseline_app.py"), str(flask_port),
                      str(THREADS), str(WORKERS)]  # fmt: skip
         flask_env = {**os.environ, "PYTHONPATH": str(HERE)}
-        with (
-            server(mock_cmd, f"{mock}/v1/predictions") as (mock_process, startup),
-            server(flask_cmd, f"{flask}/v1/predictions/x", flask_env),
-        ):
-            extra["startup_seconds_workers_redis"] = round(startup, 3)
-            get_url = f"{mock}/v1/predictions/{create(mock)['id']}"
-            for url in (get_url, f"{flask}/v1/predictions/x"):  # every worker up and warm
-                wrk(url, "get.lua", "warm-up", "get", seconds=2)
-            mock_runs, bare_runs = [], []
-            for _ in range(ROUNDS):  # alternate, so both sides see the same machine
-                mock_runs.append(wrk(get_url, "get.lua", "mock", "get"))
-                bare_runs.append(wrk(f"{flask}/v1/predictions/x", "get.lua", "bare-flask", "get"))
-            results += [median(mock_runs), median(bare_runs)]
-            # Each round opens new connections, and how they fall between the two
-            # workers moves p99 (see the README): the median round by p99 is the figure.
-            create_runs = [wrk_watching(mock_process.pid, mock_port, mock + CREATE,
-                                        "create.lua", "create") for _ in range(CREATE_ROUNDS)]  # fmt: skip
-            chosen = median(create_runs, by="p99_ms")
-            extra["create_rounds"] = " | ".join(
-                f"{r.scenario.partition('[')[2].rstrip(']')}: {r.requests_per_second:,.0f} req/s, "
-                f"p99 {r.p99_ms:.2f} ms"
-                for r in create_runs
-            )
-            results.append(Result(**{**asdict(chosen), "scenario": "create"}))
-            results.append(wrk(mock, "lifecycle.lua", "mock", "lifecycle"))
+        mock_process, startup = servers.enter_context(server(mock_cmd, f"{mock}/v1/predictions"))
+        extra["startup_seconds_workers_redis"] = round(startup, 3)
+        servers.enter_context(server(flask_cmd, f"{flask}/v1/predictions/x", flask_env))
+        # Every side runs at once and takes its turn round by round, so that drift in
+        # the machine's load hits them alike; each side's figure is its median round.
+        get_urls = {"mock": f"{mock}/v1/predictions/{create(mock)['id']}",
+                    "bare-flask": f"{flask}/v1/predictions/x"}  # fmt: skip
+        create_urls = {"mock": mock + CREATE}
         if prism_bin.exists():
             prism_cmd = [str(prism_bin), "mock", "-h", "127.0.0.1", "-p", str(prism_port),
                          "--errors", str(ROOT / "openapi" / "openapi.yaml")]  # fmt: skip
             prism = f"http://127.0.0.1:{prism_port}"
-            with server(prism_cmd, f"{prism}/predictions/x"):
-                results.append(wrk(f"{prism}/predictions/x", "get.lua", "prism", "get"))
-                results.append(
-                    wrk(prism + CREATE.removeprefix("/v1"), "create.lua", "prism", "create")
+            servers.enter_context(server(prism_cmd, f"{prism}/predictions/x"))
+            get_urls["prism"] = f"{prism}/predictions/x"
+            create_urls["prism"] = prism + CREATE.removeprefix("/v1")
+        for name, url in get_urls.items():  # every worker up and warm (and Node's JIT)
+            wrk(url, "get.lua", name, "warm-up", seconds=2)
+        for name, url in create_urls.items():
+            wrk(url, "create.lua", name, "warm-up", seconds=2)
+        get_runs: dict[str, list[Result]] = {name: [] for name in get_urls}
+        for _ in range(ROUNDS):
+            for name, url in get_urls.items():
+                get_runs[name].append(wrk(url, "get.lua", name, "get"))
+        results += [median(runs) for runs in get_runs.values()]
+        # Each round opens new connections, and how they fall between the mock's two
+        # workers moves p99 (see the README): its median round by p99 is the figure.
+        create_runs: dict[str, list[Result]] = {name: [] for name in create_urls}
+        for _ in range(CREATE_ROUNDS):
+            create_runs["mock"].append(wrk_watching(mock_process.pid, mock_port,
+                                                    create_urls["mock"], "create.lua", "create"))  # fmt: skip
+            if "prism" in create_urls:
+                create_runs["prism"].append(
+                    wrk(create_urls["prism"], "create.lua", "prism", "create")
                 )
+        chosen = median(create_runs["mock"], by="p99_ms")
+        extra["create_rounds"] = " | ".join(
+            f"{r.scenario.partition('[')[2].rstrip(']')}: {r.requests_per_second:,.0f} req/s, "
+            f"p99 {r.p99_ms:.2f} ms"
+            for r in create_runs["mock"]
+        )
+        results.append(Result(**{**asdict(chosen), "scenario": "create"}))
+        if "prism" in create_runs:
+            results.append(median(create_runs["prism"]))
+        results.append(wrk(mock, "lifecycle.lua", "mock", "lifecycle"))
+        servers.close()
         held_port = free_port()
         held = f"http://127.0.0.1:{held_port}"
         held_cmd = [str(BIN / "imagen-mock"), "serve", "--port", str(held_port), *sizing,
