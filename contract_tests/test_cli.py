@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from contract_tests.servers import BIN, run_mock
+from contract_tests.servers import BIN, free_port, run_mock
 from mock_server.cli import build_parser, main
 
 CREATE = "/v1/models/google/imagen-4-ultra/predictions"
@@ -132,3 +134,48 @@ def test_slowed_requests_do_not_block_others(slowed_by: str) -> None:
     assert quick.status_code == 200
     assert quick_took < 1.0, "a list request waited behind slowed requests"
     assert all(r.status_code == 200 for r in results)
+
+
+SLOW_APP = """
+import os, time
+from flask import Flask
+
+def make_app():
+    open(os.environ["BUILDING_FLAG"], "w").close()
+    time.sleep(2)
+    return Flask("slow")
+"""
+
+SERVE_SLOW_APP = """
+import sys
+from mock_server.serving import serve
+
+serve({}, host="127.0.0.1", port=int(sys.argv[1]), threads=4, target="slow_app:make_app")
+"""
+
+
+@pytest.mark.slow
+def test_a_stop_signal_while_a_worker_is_built_still_stops_the_server(tmp_path: Path) -> None:
+    """A worker is forked with its server's signal handlers and granian sets its own only
+    once the app is built; a SIGTERM in between used to be lost, and the server then
+    waited for that worker forever."""
+    (tmp_path / "slow_app.py").write_text(SLOW_APP, encoding="utf-8")
+    flag = tmp_path / "building"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "BUILDING_FLAG": str(flag)}
+    command = [str(BIN / "python"), "-c", SERVE_SLOW_APP, str(free_port())]
+    server = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not flag.exists():
+            assert time.monotonic() < deadline, "the worker never started building the app"
+            assert server.poll() is None
+            time.sleep(0.02)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=15) is not None
+    finally:
+        if server.poll() is None:
+            for child in Path(f"/proc/{server.pid}/task").glob("*/children"):
+                for pid in child.read_text().split():
+                    os.kill(int(pid), signal.SIGKILL)
+            server.kill()
+            server.wait()

@@ -85,8 +85,12 @@ class WSGIBridge:
         threads: int,
         max_body_bytes: int | None = None,
         multiprocess: bool = False,
+        on_start: Callable[[], None] | None = None,
     ) -> None:
+        """``on_start`` is called on the worker's event loop as soon as it runs (the
+        server's signal handlers are set by then)."""
         self.app = app
+        self._on_start = on_start
         self._offload = offload
         self._pool = ThreadPoolExecutor(max_workers=max(threads, 1), thread_name_prefix="held")
         self._max_body = max_body_bytes
@@ -105,6 +109,10 @@ class WSGIBridge:
             return
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._pool, self._answer_held, environ, proto, loop)
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._on_start is not None:
+            loop.call_soon(self._on_start)  # once the loop runs and can take signals
 
     def __rsgi_del__(self, loop: object) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

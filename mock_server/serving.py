@@ -21,6 +21,7 @@ import gc
 import importlib
 import json
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -56,6 +57,8 @@ QUICK_CONNECTIONS: Final = 1024
 _HELD_PREFIXES: Final = ("/stream/", "/_mock/")
 #: The most a request's line and headers may take; more is refused with 431.
 MAX_HEAD_BYTES: Final = 64 * 1024
+#: The signals that stop a worker (granian's).
+_STOP_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 def app_from_environment() -> Flask:
@@ -82,6 +85,11 @@ def bridged_from_environment() -> WSGIBridge:
         KeyError: if the variables are not set.
         ImportError, AttributeError: if the target cannot be found.
     """
+    # A worker is forked with its server's signal handlers, and granian sets its own only
+    # after this factory returns: a stop signal that came in between would be taken by
+    # the inherited handler and lost, and the worker would serve on while the server
+    # waited for it to end. Stop signals wait, blocked, until the bridge starts.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     module_name, _, factory_name = os.environ[TARGET_VARIABLE].partition(":")
     factory = getattr(importlib.import_module(module_name), factory_name)
     app = factory()
@@ -96,7 +104,15 @@ def bridged_from_environment() -> WSGIBridge:
         threads=int(os.environ[THREADS_VARIABLE]),
         max_body_bytes=limit,
         multiprocess=True,
+        on_start=_let_stop_signals_in,
     )
+
+
+def _let_stop_signals_in() -> None:
+    """Deliver the stop signals blocked while the worker was built. This runs on the
+    worker's loop: uvloop hears a signal only while its loop runs, so one that came
+    meanwhile now stops the worker."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 def may_be_held(environ: Mapping[str, Any]) -> bool:
