@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Protocol
 
@@ -485,6 +486,34 @@ def test_a_failing_meanwhile_leaves_no_stray_answer_behind(
         store.add_while(make(clock, "unanswered"), fail)
     for _ in range(3):
         assert store.get(stored.id) == stored
+    after = make(clock, "after")
+    assert store.add_while(after, lambda: "answer") == "answer"
+    assert store.get(after.id) == after
+
+
+def test_add_while_gets_past_a_connection_redis_closed(
+    make_redis_store: MakeStore, clock: FakeClock
+) -> None:
+    store = make_redis_store()
+    store.add_while(make(clock, "first"), lambda: None)
+    writer = store._writer
+    assert writer is not None
+    writer.send_command("CLIENT", "ID")  # type: ignore[no-untyped-call]
+    writer_id = writer.read_response()
+    assert store.raw.client_kill_filter(_id=str(writer_id))  # as when Redis restarts
+    record = make(clock, "second")
+    assert store.add_while(record, lambda: "answer") == "answer"
+    assert store.get(record.id) == record
+
+
+def test_add_while_from_many_threads_at_once(make_redis_store: MakeStore, clock: FakeClock) -> None:
+    store = make_redis_store()
+    records = [make(clock, f"p{n}") for n in range(200)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda r: store.add_while(r, lambda: r.id), records))
+    assert answers == [record.id for record in records]
+    assert all(store.get(record.id) == record for record in records)
+    assert len(store.page(limit=500).records) == len(records)
 
 
 def test_add_while_falls_back_to_add_when_the_command_cannot_be_sent(
