@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -146,10 +147,14 @@ class RedisStore:
         return self._prefix
 
     def close(self) -> None:
-        """Close the client if :meth:`from_url` made it (a client passed in is left open)."""
-        if self._owns_client:
+        """Give back the connection kept for writes, and close the client if
+        :meth:`from_url` made it (a client passed in is left open)."""
+        with self._writer_lock:  # the writer goes back to the pool it came from
             if self._writer is not None:
                 self._writer.disconnect()  # type: ignore[no-untyped-call]
+                self._client.connection_pool.release(self._writer)
+                self._writer = None
+        if self._owns_client:
             self._client.close()
 
     def add(self, record: PredictionRecord) -> None:
@@ -188,6 +193,10 @@ class RedisStore:
             self._give_back(connection)
             self.add(record)
             return meanwhile()
+        except BaseException:  # refused on (re)connecting, or interrupted: unusable
+            connection.disconnect()  # type: ignore[no-untyped-call]
+            self._give_back(connection)
+            raise
         position: object = None
         try:
             result = meanwhile()
@@ -340,6 +349,8 @@ class RedisStore:
         if not self._writer_lock.acquire(blocking=False):
             return self._client.connection_pool.get_connection()
         try:
+            if self._writer is not None and self._writer.pid != os.getpid():
+                self._writer = None  # inherited through a fork: its socket is the parent's
             if self._writer is None:
                 self._writer = self._client.connection_pool.get_connection()
             elif _stale(self._writer):

@@ -506,6 +506,54 @@ def test_add_while_gets_past_a_connection_redis_closed(
     assert store.get(record.id) == record
 
 
+def test_a_refused_send_gives_the_writer_back(
+    make_redis_store: MakeStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_redis_store()
+    real = redis.connection.AbstractConnection.send_command
+
+    def refuse(self: redis.connection.AbstractConnection, *args: object, **kwargs: object) -> None:
+        if args[0] == "EVALSHA":
+            raise redis.ResponseError("NOAUTH Authentication required")
+        real(self, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", refuse)
+    with pytest.raises(redis.ResponseError):
+        store.add_while(make(clock, "refused"), lambda: None)
+    assert not store._writer_lock.locked()
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", real)
+    record = make(clock, "accepted")
+    store.add_while(record, lambda: None)
+    assert store.get(record.id) == record
+
+
+def test_a_writer_from_before_a_fork_is_not_used(
+    make_redis_store: MakeStore, clock: FakeClock
+) -> None:
+    store = make_redis_store()
+    store.add_while(make(clock, "parent"), lambda: None)
+    inherited = store._writer
+    assert inherited is not None
+    inherited.pid = -1  # as if this process were a fork of the one that connected
+    record = make(clock, "child")
+    store.add_while(record, lambda: None)
+    assert store._writer is not inherited
+    assert store.get(record.id) == record
+
+
+def test_close_gives_the_writer_back_to_the_pool(
+    make_redis_store: MakeStore, clock: FakeClock
+) -> None:
+    store = make_redis_store()
+    store.add_while(make(clock), lambda: None)
+    pool = store.raw.connection_pool
+    assert isinstance(pool, redis.ConnectionPool)
+    assert store._writer in pool._in_use_connections
+    store.close()
+    assert store._writer is None
+    assert not pool._in_use_connections
+
+
 def test_add_while_from_many_threads_at_once(make_redis_store: MakeStore, clock: FakeClock) -> None:
     store = make_redis_store()
     records = [make(clock, f"p{n}") for n in range(200)]
