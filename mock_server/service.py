@@ -178,7 +178,8 @@ class PredictionService:
         Raises:
             KeyError: if the store already holds the new id.
             redis.RedisError: if a shared store cannot be reached.
-            Exception: whatever ``answer`` raises.
+            Exception: whatever ``answer`` raises (the record may then be stored, and
+                listeners are not told of it).
         """
         record = lifecycle.new_record(
             input_,

@@ -364,7 +364,7 @@ def report(results: list[Result], extra: dict[str, float | str]) -> None:
             rate = by[a].requests_per_second
             if a == ("mock", "create") and "create_rate_median" in extra:
                 rate = float(extra["create_rate_median"])
-            ratios[name] = round(rate / by[b].requests_per_second, 2)
+            ratios[name] = rate / by[b].requests_per_second  # judged unrounded
     lines = [
         f"wrk, {CONNECTIONS} connections, {SECONDS} s per run, server threads {THREADS}",
         "",
@@ -377,7 +377,7 @@ def report(results: list[Result], extra: dict[str, float | str]) -> None:
         for r in results
         if r.scenario != "memory"
     ]
-    lines += ["", *(f"- {k}: {v}x" for k, v in ratios.items())]
+    lines += ["", *(f"- {k}: {v:.3f}x" for k, v in ratios.items())]
     lines += [f"- {k}: {v}" for k, v in extra.items()]
     lines += ["", "| target | measured | met |", "|---|---:|:---:|"]
     lines += [f"| {name} | {value} | {'yes' if ok else 'NO'} |" for name, value, ok in
@@ -399,7 +399,7 @@ def targets(
     for name, minimum in (("get_vs_bare_flask", 0.85), ("get_vs_prism", 6.0),
                           ("create_vs_prism", 5.0)):  # fmt: skip
         if name in ratios:
-            found.append((f"{name} >= {minimum}x", f"{ratios[name]}x", ratios[name] >= minimum))
+            found.append((f"{name} >= {minimum}x", f"{ratios[name]:.3f}x", ratios[name] >= minimum))
     for scenario in ("get", "create"):
         if ("mock", scenario) in by:
             p99 = by[("mock", scenario)].p99_ms
