@@ -506,22 +506,31 @@ def test_add_while_gets_past_a_connection_redis_closed(
     assert store.get(record.id) == record
 
 
+def refuse_one_evalsha(monkeypatch: pytest.MonkeyPatch, error: redis.RedisError) -> list[str]:
+    """Make the next EVALSHA sent on any connection fail with ``error`` (the connection is
+    dropped first, as redis-py does on a failed send); the list empties once it has."""
+    real = redis.connection.AbstractConnection.send_command
+    pending = ["EVALSHA"]
+
+    def send(self: redis.connection.AbstractConnection, *args: object, **kwargs: object) -> None:
+        if pending and args[0] == pending[0]:
+            pending.pop()
+            self.disconnect()  # type: ignore[no-untyped-call]
+            raise error
+        real(self, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", send)
+    return pending
+
+
 def test_a_refused_send_gives_the_writer_back(
     make_redis_store: MakeStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = make_redis_store()
-    real = redis.connection.AbstractConnection.send_command
-
-    def refuse(self: redis.connection.AbstractConnection, *args: object, **kwargs: object) -> None:
-        if args[0] == "EVALSHA":
-            raise redis.ResponseError("NOAUTH Authentication required")
-        real(self, *args, **kwargs)  # type: ignore[no-untyped-call]
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", refuse)
+    refuse_one_evalsha(monkeypatch, redis.ResponseError("NOAUTH Authentication required"))
     with pytest.raises(redis.ResponseError):
         store.add_while(make(clock, "refused"), lambda: None)
     assert not store._writer_lock.locked()
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", real)
     record = make(clock, "accepted")
     store.add_while(record, lambda: None)
     assert store.get(record.id) == record
@@ -568,21 +577,10 @@ def test_add_while_falls_back_to_add_when_the_command_cannot_be_sent(
     make_redis_store: MakeStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = make_redis_store()
-    real = redis.connection.AbstractConnection.send_command
-    failures = ["connection reset"]
-
-    def send_once_failing(
-        self: redis.connection.AbstractConnection, *args: object, **kwargs: object
-    ) -> None:
-        if failures and args[0] == "EVALSHA":
-            self.disconnect()  # type: ignore[no-untyped-call]
-            raise redis.ConnectionError(failures.pop())
-        real(self, *args, **kwargs)  # type: ignore[no-untyped-call]
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", send_once_failing)
+    pending = refuse_one_evalsha(monkeypatch, redis.ConnectionError("connection reset"))
     record = make(clock)
     assert store.add_while(record, lambda: "answer") == "answer"
-    assert failures == []
+    assert pending == []
     assert store.get(record.id) == record
 
 
