@@ -491,13 +491,21 @@ def test_a_failing_meanwhile_leaves_no_stray_answer_behind(
     assert store.get(after.id) == after
 
 
-def test_add_while_gets_past_a_connection_redis_closed(
+def store_with_writer(
     make_redis_store: MakeStore, clock: FakeClock
-) -> None:
+) -> tuple[ClientStore, redis.connection.Connection]:
+    """A store that has made one create, and so holds its write connection."""
     store = make_redis_store()
     store.add_while(make(clock, "first"), lambda: None)
     writer = store._writer
     assert writer is not None
+    return store, writer
+
+
+def test_add_while_gets_past_a_connection_redis_closed(
+    make_redis_store: MakeStore, clock: FakeClock
+) -> None:
+    store, writer = store_with_writer(make_redis_store, clock)
     writer.send_command("CLIENT", "ID")  # type: ignore[no-untyped-call]
     writer_id = writer.read_response()
     assert store.raw.client_kill_filter(_id=str(writer_id))  # as when Redis restarts
@@ -539,10 +547,7 @@ def test_a_refused_send_gives_the_writer_back(
 def test_a_writer_from_before_a_fork_is_not_used(
     make_redis_store: MakeStore, clock: FakeClock
 ) -> None:
-    store = make_redis_store()
-    store.add_while(make(clock, "parent"), lambda: None)
-    inherited = store._writer
-    assert inherited is not None
+    store, inherited = store_with_writer(make_redis_store, clock)
     inherited.pid = -1  # as if this process were a fork of the one that connected
     record = make(clock, "child")
     store.add_while(record, lambda: None)
