@@ -215,7 +215,7 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     record = service.create(body["input"], extra, cancel_after=cancel_after, outcome=outcome)
     headers = {"Location": f"{here.api}/predictions/{record.id}"}
     try:
-        record, ended = mock.service.wait(record.id, wait)
+        record, ended = service.wait(record.id, wait)
     except KeyError:  # forgotten while held: a /_mock/reset, or its records' time ran out
         raise problems.not_found(f"Prediction {record.id}") from None
     headers["Preference-Applied"] = "wait"
