@@ -14,8 +14,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from contract_tests.conftest import AUTH, CREATE, REPO
-from mock_server import AdjustableClock, FakeClock, SystemClock, api, create_app
-from mock_server.api import MockState
+from mock_server import AdjustableClock, FakeClock, SystemClock, create_app
+from mock_server.http import api
+from mock_server.http.api import MockState
 
 BOUND = 5.0
 """Longest any test here waits for a thread (seconds of real time)."""

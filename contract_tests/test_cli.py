@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from contract_tests.servers import BIN, free_port, run_mock
-from mock_server.cli import build_parser, main
+from mock_server.serving.cli import build_parser, main
 
 CREATE = "/v1/models/google/imagen-4-ultra/predictions"
 OPTIONS = {
@@ -148,7 +148,7 @@ def make_app():
 
 SERVE_SLOW_APP = """
 import sys
-from mock_server.serving import serve
+from mock_server.serving.server import serve
 
 serve({}, host="127.0.0.1", port=int(sys.argv[1]), threads=4, target="slow_app:make_app")
 """

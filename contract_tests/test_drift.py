@@ -22,8 +22,8 @@ from contract_tests.drift.compare import (
 )
 from contract_tests.drift.probes import Exchange
 from mock_server import create_app
-from mock_server.serving import serve_in_thread
-from mock_server.spec import load_spec
+from mock_server.contract.spec import load_spec
+from mock_server.serving.server import serve_in_thread
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

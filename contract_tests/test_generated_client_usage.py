@@ -37,7 +37,7 @@ from imagen_client.types import Response, Unset
 from PIL import Image
 
 from mock_server import create_app
-from mock_server.clock import FakeClock
+from mock_server.domain.clock import FakeClock
 
 HOST: Final = "http://mock.test"
 PREFIXES: Final = ("/v1", "/replicate/v1")

@@ -231,7 +231,7 @@ def test_a_replica_started_later_takes_the_shared_clock_and_secret(
 
 
 def test_several_workers_need_a_shared_store() -> None:
-    from mock_server.cli import main
+    from mock_server.serving.cli import main
 
     assert main(["serve", "--workers", "2"]) == 2
 
@@ -240,7 +240,7 @@ def test_several_workers_need_a_shared_store() -> None:
 def test_an_unusable_redis_is_refused_before_serving(
     url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mock_server.cli import main
+    from mock_server.serving.cli import main
 
     assert main(["serve", "--redis-url", url]) == 2
     assert "cannot use --redis-url" in capsys.readouterr().err

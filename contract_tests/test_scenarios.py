@@ -24,7 +24,7 @@ from contract_tests.test_official_client import run_client
 from contract_tests.test_webhooks import create as webhook_create
 from contract_tests.test_webhooks import dispatcher_of, hook_app, hook_client, recorder
 from mock_server import FakeClock, create_app
-from mock_server.safety import SAFETY_ERROR
+from mock_server.domain.safety import SAFETY_ERROR
 
 __all__ = ["hook_app", "hook_client", "recorder"]  # fixtures shared with test_webhooks
 
@@ -421,7 +421,7 @@ def test_official_client_honours_retry_after(rules_mock: RunningMock) -> None:
 
 
 def test_cli_faults_and_seed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mock_server.cli import build_parser
+    from mock_server.serving.cli import build_parser
 
     args = build_parser().parse_args(["serve", "--faults", "429:0.05,503:0.02", "--seed", "7"])
     assert (args.faults, args.seed) == ("429:0.05,503:0.02", 7)
@@ -432,7 +432,7 @@ def test_cli_faults_and_seed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cli_refuses_bad_faults(capsys: pytest.CaptureFixture[str]) -> None:
-    from mock_server.cli import build_parser
+    from mock_server.serving.cli import build_parser
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--faults", "429:2"])

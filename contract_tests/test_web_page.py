@@ -17,7 +17,7 @@ from playwright.sync_api import Dialog, expect, sync_playwright
 from contract_tests.conftest import AUTH, CREATE, REPO
 from contract_tests.servers import run_mock
 from mock_server import FakeClock
-from mock_server.safety import SAFETY_ERROR
+from mock_server.domain.safety import SAFETY_ERROR
 
 XSS = "<script>alert(1)</script>"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -24,10 +24,11 @@ from replicate.webhook import Webhooks, WebhookSigningSecret
 
 from contract_tests.conftest import AUTH, CREATE
 from contract_tests.servers import RunningMock, run_mock
-from mock_server import FakeClock, api, create_app
-from mock_server.app import new_webhook_secret
-from mock_server.cli import build_parser
-from mock_server.dispatcher import WebhookDispatcher
+from mock_server import FakeClock, create_app
+from mock_server.http import api
+from mock_server.http.app import new_webhook_secret
+from mock_server.serving.cli import build_parser
+from mock_server.webhooks.delivery import WebhookDispatcher
 
 SECRET = new_webhook_secret()
 HOOK = "http://127.0.0.1:9/hook"

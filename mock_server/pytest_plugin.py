@@ -130,9 +130,9 @@ def imagen_mock(
     Raises:
         pytest.UsageError: for an unknown option.
     """
-    from mock_server import api
-    from mock_server.app import create_app
-    from mock_server.serving import serve_in_thread
+    from mock_server.http import api
+    from mock_server.http.app import create_app
+    from mock_server.serving.server import serve_in_thread
 
     options: dict[str, Any] = {"token": DEFAULT_TOKEN, **imagen_mock_config}
     for marker in reversed(list(request.node.iter_markers("imagen_mock"))):

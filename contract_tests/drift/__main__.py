@@ -21,8 +21,8 @@ from contract_tests.drift.compare import compare
 from contract_tests.drift.probes import PROBES, BudgetExhaustedError, Exchange, Runner
 from contract_tests.drift.report import write_report
 from mock_server import create_app
-from mock_server.serving import serve_in_thread
-from mock_server.spec import load_spec
+from mock_server.contract.spec import load_spec
+from mock_server.serving.server import serve_in_thread
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -23,8 +23,8 @@ from PIL import Image
 
 from contract_tests.contract import LIVE_CONFIG, run_schemathesis
 from contract_tests.live.conftest import Budget, LiveTarget
-from mock_server.images import SIZES
-from mock_server.spec import load_spec
+from mock_server.contract.spec import load_spec
+from mock_server.domain.images import SIZES
 
 POLL_SECONDS = 1.0
 LIFECYCLE_TIMEOUT = 180.0

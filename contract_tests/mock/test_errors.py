@@ -11,8 +11,9 @@ from flask import Flask, Response
 from flask.testing import FlaskClient
 
 from contract_tests.conftest import AUTH, CREATE, TOKEN
-from mock_server import api, create_app
-from mock_server.store import InMemoryStore
+from mock_server import create_app
+from mock_server.http import api
+from mock_server.storage.memory import InMemoryStore
 
 PROBLEM = "application/problem+json"
 

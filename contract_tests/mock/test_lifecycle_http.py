@@ -218,7 +218,7 @@ def test_output_file_is_gone_after_data_removal(clock: FakeClock) -> None:
 
 
 def test_reset_while_waiting_is_404_not_500() -> None:
-    from mock_server.store import InMemoryStore
+    from mock_server.storage.memory import InMemoryStore
 
     class VanishingStore(InMemoryStore):
         """Forgets every record as soon as a held request looks again."""

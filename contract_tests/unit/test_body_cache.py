@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mock_server import lifecycle
-from mock_server.body_cache import BodyCache
-from mock_server.clock import MAX_OFFSET_SECONDS, AdjustableClock, FakeClock
-from mock_server.lifecycle import Links, PredictionRecord
-from mock_server.service import ChangeSignal
+from mock_server.domain import lifecycle
+from mock_server.domain.clock import MAX_OFFSET_SECONDS, AdjustableClock, FakeClock
+from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.service import ChangeSignal
+from mock_server.storage.body_cache import BodyCache
 
 LINKS = Links(api="https://mock.test/v1", root="https://mock.test")
 OTHER = Links(api="https://other.test/replicate/v1", root="https://other.test")

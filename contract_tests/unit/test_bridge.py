@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from flask import Flask, Response, request
 
-from mock_server.bridge import WSGIBridge, environ_for
-from mock_server.serving import may_be_held
+from mock_server.serving.bridge import WSGIBridge, environ_for
+from mock_server.serving.server import may_be_held
 
 
 class FakeHeaders:
@@ -272,8 +272,8 @@ def test_which_requests_the_mock_may_hold(
 
 
 def test_every_request_is_held_while_the_mock_has_rules() -> None:
-    from mock_server.app import create_app
-    from mock_server.serving import _offload_for
+    from mock_server.http.app import create_app
+    from mock_server.serving.server import _offload_for
 
     app = create_app({"MOCK_TOKEN": None})
     offload = _offload_for(app)

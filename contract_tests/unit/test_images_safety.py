@@ -7,8 +7,8 @@ import io
 import pytest
 from PIL import Image
 
-from mock_server.images import SIZES, render_image
-from mock_server.safety import BLOCKED_WORDS, is_blocked
+from mock_server.domain.images import SIZES, render_image
+from mock_server.domain.safety import BLOCKED_WORDS, is_blocked
 
 
 @pytest.mark.parametrize("ratio", sorted(SIZES))

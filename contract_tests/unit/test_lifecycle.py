@@ -6,10 +6,10 @@ import itertools
 
 import pytest
 
-from mock_server import lifecycle
-from mock_server.clock import FakeClock
-from mock_server.lifecycle import Links, PredictionRecord
-from mock_server.safety import SAFETY_ERROR
+from mock_server.domain import lifecycle
+from mock_server.domain.clock import FakeClock
+from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.safety import SAFETY_ERROR
 
 LINKS = Links(api="https://mock.test/replicate/v1", root="https://mock.test")
 T0 = 1_000_000.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from mock_server import problems
-from mock_server.problems import InvalidField
+from mock_server.contract import problems
+from mock_server.contract.problems import InvalidField
 
 
 def test_missing_token_body_is_replicates() -> None:

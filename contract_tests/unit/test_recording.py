@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mock_server.recording import RecordedRun, RecordingError, load_recording
+from mock_server.domain.recording import RecordedRun, RecordingError, load_recording
 
 
 def write(tmp_path: Path, exchanges: object) -> Path:

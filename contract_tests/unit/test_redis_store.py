@@ -16,12 +16,13 @@ import redis
 
 from contract_tests.redis_fixtures import redis_client, redis_prefix, redis_url  # noqa: F401
 from contract_tests.servers import free_port
-from mock_server import lifecycle
-from mock_server.bus import RedisBus
-from mock_server.clock import FakeClock
-from mock_server.lifecycle import Links, PredictionRecord
-from mock_server.redis_store import RedisStore, _decode, _encode, shared_secret
-from mock_server.store import InMemoryStore, Store
+from mock_server.domain import lifecycle
+from mock_server.domain.clock import FakeClock
+from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.store import Store
+from mock_server.storage.bus import RedisBus
+from mock_server.storage.memory import InMemoryStore
+from mock_server.storage.redis_store import RedisStore, _decode, _encode, shared_secret
 
 WAIT = 5.0
 

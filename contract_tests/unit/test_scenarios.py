@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from mock_server import lifecycle, scenarios, stream, webhooks
-from mock_server.clock import FakeClock
-from mock_server.lifecycle import Links, PredictionRecord
-from mock_server.safety import SAFETY_ERROR
-from mock_server.scenarios import Outcome, RuleBook, ScenarioError, parse_outcome, parse_rule
+from mock_server.domain import lifecycle, scenarios
+from mock_server.domain.clock import FakeClock
+from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.safety import SAFETY_ERROR
+from mock_server.domain.scenarios import Outcome, RuleBook, ScenarioError, parse_outcome, parse_rule
+from mock_server.http import stream
+from mock_server.webhooks import planning as webhooks
 
 LINKS = Links(api="https://mock.test/v1", root="https://mock.test")
 

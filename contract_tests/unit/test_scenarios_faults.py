@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mock_server.faults import Fault, FaultDice, FaultError, parse_fault, parse_rates
+from mock_server.domain.faults import Fault, FaultDice, FaultError, parse_fault, parse_rates
 
 
 def test_429_carries_retry_after_in_body_and_header() -> None:
@@ -82,7 +82,7 @@ def test_rate_one_always_faults_and_zero_never() -> None:
 
 @pytest.mark.parametrize("text", ["²", "9" * 5000, "١٢٣"])
 def test_odd_digit_strings_are_refused_not_crashed(text: str) -> None:
-    from mock_server.scenarios import ScenarioError, parse_latency
+    from mock_server.domain.scenarios import ScenarioError, parse_latency
 
     with pytest.raises(ScenarioError):
         parse_latency(text)

@@ -6,10 +6,15 @@ from collections.abc import Callable
 
 import pytest
 
-from mock_server.clock import FakeClock
-from mock_server.lifecycle import PredictionRecord
-from mock_server.service import InvalidCursorError, PredictionService, decode_cursor, encode_cursor
-from mock_server.store import InMemoryStore
+from mock_server.domain.clock import FakeClock
+from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.domain.service import (
+    InvalidCursorError,
+    PredictionService,
+    decode_cursor,
+    encode_cursor,
+)
+from mock_server.storage.memory import InMemoryStore
 
 
 @pytest.fixture

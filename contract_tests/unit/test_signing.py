@@ -8,8 +8,8 @@ import re
 import pytest
 from replicate.webhook import InvalidSignatureError, Webhooks, WebhookSigningSecret
 
-from mock_server import signing
-from mock_server.app import new_webhook_secret
+from mock_server.http.app import new_webhook_secret
+from mock_server.webhooks import signing
 
 # The Standard Webhooks test vector (see the facts file, "Webhooks").
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

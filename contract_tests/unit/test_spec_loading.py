@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mock_server.spec import load_spec, spec_path
+from mock_server.contract.spec import load_spec, spec_path
 
 
 def test_the_spec_loads_with_every_ref_resolved() -> None:
@@ -31,7 +31,7 @@ def test_a_spec_cannot_build_python_objects(tmp_path: Path) -> None:
 def test_start_up_leaves_heavy_libraries_for_later() -> None:
     """Pillow (images) and httpx (webhooks) load on first use, not with the server."""
     code = (
-        "import sys, mock_server.cli, mock_server.app as m; m.create_app({}); "
+        "import sys, mock_server.serving.cli, mock_server.http.app as m; m.create_app({}); "
         "print(','.join(sorted(n for n in ('PIL', 'httpx') if n in sys.modules)))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -12,7 +12,7 @@ import sys
 
 from flask import Flask, Response
 
-from mock_server.serving import serve
+from mock_server.serving.server import serve
 
 BODY = json.dumps(
     {

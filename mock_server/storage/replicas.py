@@ -1,8 +1,8 @@
 """Several mock processes (or hosts) behind one load balancer, sharing one Redis.
 
-They share the predictions (:class:`~mock_server.redis_store.RedisStore`), the webhook
+They share the predictions (:class:`~mock_server.storage.redis_store.RedisStore`), the webhook
 signing secret, the clock offset set through ``POST /_mock/clock``, and resets. What
-one replica changes it announces on a pub/sub channel (:class:`~mock_server.bus.RedisBus`);
+one replica changes it announces on a pub/sub channel (:class:`~mock_server.storage.bus.RedisBus`);
 the others drop cached records, wake held ``Prefer: wait`` requests, look again at the
 webhooks they follow, and move their clocks. A reset or a clock move returns only once
 the others have confirmed it (each counts itself in a Redis key), so the next request to
@@ -21,10 +21,10 @@ from typing import Any, Final
 
 import redis
 
-from mock_server.bus import RedisBus
-from mock_server.clock import Clock
-from mock_server.lifecycle import PredictionRecord
-from mock_server.redis_store import DEFAULT_PREFIX, RedisStore, shared_secret
+from mock_server.domain.clock import Clock
+from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.storage.bus import RedisBus
+from mock_server.storage.redis_store import DEFAULT_PREFIX, RedisStore, shared_secret
 
 __all__ = ["DEFAULT_PREFIX", "Announcer", "Replicas", "connect"]
 

@@ -1,5 +1,5 @@
 """Running the app under granian: Rust HTTP on top, the Flask app on each worker's
-event loop (:mod:`mock_server.bridge`), held requests in a thread pool.
+event loop (:mod:`mock_server.serving.bridge`), held requests in a thread pool.
 
 granian was chosen by measurement (``make bench`` on 2 cores, bare Flask endpoint,
 32 connections): 9,057 req/s with one granian worker against 2,270 for one
@@ -29,9 +29,9 @@ from typing import Any, Final
 
 from flask import Flask
 
-from mock_server import admin_scenarios
-from mock_server.bridge import WSGIBridge
-from mock_server.tls import TlsFiles
+from mock_server.http import admin_scenarios
+from mock_server.serving.bridge import WSGIBridge
+from mock_server.serving.tls import TlsFiles
 
 __all__ = [
     "APP_TARGET",
@@ -46,7 +46,7 @@ __all__ = [
 #: The environment variable that carries the app's configuration to each worker.
 CONFIG_VARIABLE: Final = "IMAGEN_MOCK_APP_CONFIG"
 #: The mock's WSGI app factory, which each worker process calls.
-APP_TARGET: Final = "mock_server.serving:app_from_environment"
+APP_TARGET: Final = "mock_server.serving.server:app_from_environment"
 #: The environment variables that tell each worker which WSGI factory to call and how
 #: many threads its pool for held requests may start.
 TARGET_VARIABLE: Final = "IMAGEN_MOCK_WSGI_TARGET"
@@ -68,7 +68,7 @@ def app_from_environment() -> Flask:
         KeyError: if the variable is not set.
         ValueError: if it is not a JSON object.
     """
-    from mock_server.app import create_app
+    from mock_server.http.app import create_app
 
     # Taken out of this worker's environment, which nothing else needs and which outlives
     # this call: the configuration may hold the pinned token and webhook secret.
@@ -165,7 +165,7 @@ def serve(
     os.environ[TARGET_VARIABLE] = target
     os.environ[THREADS_VARIABLE] = str(max(threads, 1))
     server = Granian(
-        "mock_server.serving:bridged_from_environment",
+        "mock_server.serving.server:bridged_from_environment",
         factory=True,
         address=host,
         port=port,

@@ -1,8 +1,8 @@
 """Sending webhook deliveries, off the request path.
 
 :class:`WebhookDispatcher` follows every prediction created with a ``webhook``:
-it works out what is due from the record (:func:`mock_server.webhooks.plan`), signs
-each delivery (:mod:`mock_server.signing`) and POSTs it with httpx, retrying
+it works out what is due from the record (:func:`mock_server.webhooks.planning.plan`), signs
+each delivery (:mod:`mock_server.webhooks.signing`) and POSTs it with httpx, retrying
 failures with exponential backoff under the same ``webhook-id``. Every attempt is
 logged. With a real clock a daemon thread, started with the first webhook, sleeps
 until the next delivery is due; under a fake clock tests call :meth:`pump`.
@@ -22,11 +22,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from mock_server import lifecycle, signing
-from mock_server.clock import AdjustableClock, Clock, SystemClock
-from mock_server.lifecycle import Links, PredictionRecord
-from mock_server.store import Store
-from mock_server.webhooks import Attempt, WebhookSettings, event_filter, plan
+from mock_server.domain import lifecycle
+from mock_server.domain.clock import AdjustableClock, Clock, SystemClock
+from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.store import Store
+from mock_server.webhooks import signing
+from mock_server.webhooks.planning import Attempt, WebhookSettings, event_filter, plan
 
 if TYPE_CHECKING:
     import httpx

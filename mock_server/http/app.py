@@ -14,17 +14,19 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from mock_server import admin, admin_scenarios, api, files, problems, signing, stream, web
-from mock_server.clock import AdjustableClock, Clock
-from mock_server.dispatcher import WebhookDispatcher
-from mock_server.problems import Problem
-from mock_server.recording import RecordedRun, load_recording
-from mock_server.replicas import DEFAULT_PREFIX, Announcer, Replicas, connect
-from mock_server.service import ChangeSignal, Listeners, PredictionService
-from mock_server.spec import load_spec, spec_path
-from mock_server.store import InMemoryStore
-from mock_server.validation import RequestValidator
-from mock_server.webhooks import CONFIG_DEFAULTS, WebhookSettings
+from mock_server.contract import problems
+from mock_server.contract.problems import Problem
+from mock_server.contract.spec import load_spec, spec_path
+from mock_server.contract.validation import RequestValidator
+from mock_server.domain.clock import AdjustableClock, Clock
+from mock_server.domain.recording import RecordedRun, load_recording
+from mock_server.domain.service import ChangeSignal, Listeners, PredictionService
+from mock_server.http import admin, admin_scenarios, api, files, stream, web
+from mock_server.storage.memory import InMemoryStore
+from mock_server.storage.replicas import DEFAULT_PREFIX, Announcer, Replicas, connect
+from mock_server.webhooks import signing
+from mock_server.webhooks.delivery import WebhookDispatcher
+from mock_server.webhooks.planning import CONFIG_DEFAULTS, WebhookSettings
 
 __all__ = ["DEFAULTS", "create_app"]
 
@@ -51,9 +53,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build a mock server.
 
     ``test_config`` overrides :data:`DEFAULTS`; besides those keys it may hold
-    ``MOCK_CLOCK`` (a :class:`~mock_server.clock.Clock`; by default an
-    :class:`~mock_server.clock.AdjustableClock`, moved by ``POST /_mock/clock``), ``MOCK_STORE`` (a
-    :class:`~mock_server.store.Store`; by default in memory, or in the Redis of
+    ``MOCK_CLOCK`` (a :class:`~mock_server.domain.clock.Clock`; by default an
+    :class:`~mock_server.domain.clock.AdjustableClock`, moved by ``POST /_mock/clock``),
+    ``MOCK_STORE`` (a
+    :class:`~mock_server.domain.store.Store`; by default in memory, or in the Redis of
     ``MOCK_REDIS_URL``, shared with other replicas), ``MOCK_SPEC_PATH`` and
     ``MOCK_WEBHOOK_TRANSPORT`` (an ``httpx.BaseTransport`` for deliveries). Webhook deliveries
     run on a daemon thread (real clock) or through ``state.webhooks.pump()`` (fake

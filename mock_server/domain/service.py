@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, TypeVar
 
-from mock_server import lifecycle, scenarios
-from mock_server.clock import Clock
-from mock_server.lifecycle import PredictionRecord
-from mock_server.scenarios import Outcome
-from mock_server.store import Page, Store
+from mock_server.domain import lifecycle, scenarios
+from mock_server.domain.clock import Clock
+from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.domain.scenarios import Outcome
+from mock_server.domain.store import Page, Store
 
 __all__ = [
     "ChangeSignal",

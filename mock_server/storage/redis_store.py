@@ -1,4 +1,4 @@
-"""A :class:`~mock_server.store.Store` in Redis, so several mock processes share predictions.
+"""A :class:`~mock_server.domain.store.Store` in Redis, so several mock processes share predictions.
 
 Keys, all under one prefix (``imagen-mock:`` unless told otherwise):
 
@@ -36,10 +36,10 @@ from redis.client import Pipeline
 from redis.connection import Connection
 from redis.exceptions import NoScriptError
 
-from mock_server import lifecycle
-from mock_server.clock import Clock
-from mock_server.lifecycle import Links, PredictionRecord
-from mock_server.store import Page
+from mock_server.domain import lifecycle
+from mock_server.domain.clock import Clock
+from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.store import Page
 
 __all__ = ["DEFAULT_PREFIX", "RedisStore", "shared_secret"]
 
@@ -74,7 +74,7 @@ class RedisStore:
     :meth:`update`, :meth:`purge` and :meth:`clear` are atomic, while :meth:`page`
     reads in batches (a record deleted meanwhile is left out of the page).
 
-    Unlike :class:`~mock_server.store.InMemoryStore`, which purges from the oldest
+    Unlike :class:`~mock_server.storage.memory.InMemoryStore`, which purges from the oldest
     insertion until it meets a newer record, :meth:`purge` drops every record created
     before the cut-off; the two agree whenever records are added in creation order.
     """
@@ -138,7 +138,8 @@ class RedisStore:
 
     @property
     def client(self) -> redis.Redis:
-        """The Redis client (for a :class:`~mock_server.bus.RedisBus` or :func:`shared_secret`)."""
+        """The Redis client (for a :class:`~mock_server.storage.bus.RedisBus` or
+        :func:`shared_secret`)."""
         return self._client
 
     @property

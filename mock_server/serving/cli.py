@@ -26,7 +26,7 @@ def _flag(raw: str) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; every option's default can come from an environment variable."""
-    from mock_server.redis_store import DEFAULT_PREFIX
+    from mock_server.storage.redis_store import DEFAULT_PREFIX
 
     parser = argparse.ArgumentParser(
         prog="imagen-mock",
@@ -183,7 +183,7 @@ def _redis_answers(url: str) -> bool:
 
 
 def _fault_rates(raw: str) -> str:
-    from mock_server.faults import FaultError, parse_rates
+    from mock_server.domain.faults import FaultError, parse_rates
 
     try:
         parse_rates(raw)
@@ -193,7 +193,7 @@ def _fault_rates(raw: str) -> str:
 
 
 def _webhook_secret(raw: str) -> str:
-    from mock_server.signing import secret_key
+    from mock_server.webhooks.signing import secret_key
 
     try:
         secret_key(raw)
@@ -236,13 +236,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "MOCK_REDIS_URL": args.redis_url,
         "MOCK_REDIS_PREFIX": args.redis_prefix,
     }
-    from mock_server.serving import serve
+    from mock_server.serving.server import serve
 
     tls_dir = tempfile.TemporaryDirectory(prefix="imagen-mock-tls-") if args.tls else None
     try:
         tls = None
         if tls_dir is not None:
-            from mock_server.tls import make_certificates
+            from mock_server.serving.tls import make_certificates
 
             tls = make_certificates(Path(tls_dir.name), args.host, args.ca_file)
             print(f"imagen-mock: CA certificate at {tls.ca_file}", file=sys.stderr)

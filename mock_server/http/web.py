@@ -14,7 +14,9 @@ from typing import Any, Final
 
 from flask import Blueprint, Response, render_template, url_for
 
-from mock_server import api, lifecycle, problems
+from mock_server.contract import problems
+from mock_server.domain import lifecycle
+from mock_server.http import api
 
 __all__ = ["POLL_MILLISECONDS", "bp"]
 

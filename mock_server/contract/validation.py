@@ -23,7 +23,7 @@ from typing import Any
 import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
-from mock_server.problems import InvalidField
+from mock_server.contract.problems import InvalidField
 
 __all__ = ["CompiledSchema", "RequestValidator", "describe_errors"]
 

@@ -1,7 +1,7 @@
 """Rendered prediction bodies, kept while they cannot change.
 
 A prediction's JSON depends on its record, the time and the server's URLs. Between
-two moments of its life (see :func:`mock_server.lifecycle.stable_span`) the time
+two moments of its life (see :func:`mock_server.domain.lifecycle.stable_span`) the time
 does not matter, so a poll can reuse the bytes of the previous poll. An entry is
 used only for the very record object it was rendered from: a cancel replaces the
 record, and so misses the cache.
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mock_server import lifecycle
-from mock_server.lifecycle import Links, PredictionRecord
+from mock_server.domain import lifecycle
+from mock_server.domain.lifecycle import Links, PredictionRecord
 
 __all__ = ["BodyCache"]
 

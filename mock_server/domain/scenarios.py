@@ -2,7 +2,7 @@
 
 Free of HTTP. An :class:`Outcome` reshapes a new prediction's record (the lifecycle
 then derives everything else from it); a :class:`Rule` says which requests get an
-outcome, an API fault (see :mod:`mock_server.faults`) or added latency.
+outcome, an API fault (see :mod:`mock_server.domain.faults`) or added latency.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from mock_server import lifecycle
-from mock_server.faults import Fault, FaultError, parse_fault
-from mock_server.lifecycle import PredictionRecord
-from mock_server.problems import InvalidField
+from mock_server.contract.problems import InvalidField
+from mock_server.domain import lifecycle
+from mock_server.domain.faults import Fault, FaultError, parse_fault
+from mock_server.domain.lifecycle import PredictionRecord
 
 __all__ = [
     "DEFAULT_ERROR",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from mock_server import api, images, lifecycle, problems
+from mock_server.contract import problems
+from mock_server.domain import images, lifecycle
+from mock_server.http import api
 
 __all__ = ["bp"]
 

@@ -13,7 +13,7 @@ import yaml
 __all__ = ["SpecNotFoundError", "load_spec", "spec_path"]
 
 _HERE = Path(__file__).resolve().parent
-_CANDIDATES = (_HERE / "openapi.yaml", _HERE.parent / "openapi" / "openapi.yaml")
+_CANDIDATES = (_HERE / "openapi.yaml", _HERE.parents[1] / "openapi" / "openapi.yaml")
 #: PyYAML's libyaml parser, about eight times quicker than its pure-Python one (which
 #: stays the fallback for a build without libyaml): the spec is read at every start.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -12,8 +12,8 @@ import threading
 from dataclasses import dataclass
 from typing import Final
 
-from mock_server import problems
-from mock_server.problems import InvalidField, Problem
+from mock_server.contract import problems
+from mock_server.contract.problems import InvalidField, Problem
 
 __all__ = [
     "DEFAULT_RETRY_AFTER",

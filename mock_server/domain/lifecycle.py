@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from mock_server.safety import SAFETY_ERROR, is_blocked
+from mock_server.domain.safety import SAFETY_ERROR, is_blocked
 
 __all__ = [
     "MODEL",
@@ -88,7 +88,7 @@ class PredictionRecord:
     failure: str | None = None
     """The error a prediction fails with for a reason other than the safety filter."""
     outcome: str = "succeed"
-    """The scenario that shaped this record (see :mod:`mock_server.scenarios`)."""
+    """The scenario that shaped this record (see :mod:`mock_server.domain.scenarios`)."""
     log_lines: tuple[str, ...] = ()
     """Log lines to print instead of the defaults (from a recording), spread over the run."""
 

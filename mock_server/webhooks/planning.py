@@ -9,7 +9,7 @@ Pure and Flask-free. :func:`plan` turns a prediction's record into its deliverie
   after ``completed`` is dropped when ``completed`` is sent (it carries that state).
 
 A cancel or a deadline changes the record, so the plan: later deliveries drop out
-and ``completed`` moves earlier. :mod:`mock_server.dispatcher` sends the plan.
+and ``completed`` moves earlier. :mod:`mock_server.webhooks.delivery` sends the plan.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from mock_server import lifecycle
-from mock_server.lifecycle import PredictionRecord
+from mock_server.domain import lifecycle
+from mock_server.domain.lifecycle import PredictionRecord
 
 __all__ = [
     "CONFIG_DEFAULTS",

@@ -1,13 +1,13 @@
 """Scenarios and faults over HTTP: ``X-Mock-*`` headers, ``/_mock/rules`` and global faults.
 
 Every predictions API request, once authenticated, goes through the screen that
-:func:`init_app` gives the API (:attr:`mock_server.api.MockState.screens`), which
+:func:`init_app` gives the API (:attr:`mock_server.http.api.MockState.screens`), which
 picks its outcome, fault and latency: a header wins over a rule, a rule over the
 global ``--faults`` rates. ``/_mock``, ``/openapi.yaml``, pages and files are
 never affected.
 
 Headers (never ``Prefer``, which the real API uses):
-``X-Mock-Scenario`` (create only: one of :data:`~mock_server.scenarios.OUTCOMES`),
+``X-Mock-Scenario`` (create only: one of :data:`~mock_server.domain.scenarios.OUTCOMES`),
 ``X-Mock-Error`` (with ``fail``), ``X-Mock-Slow-Factor`` (with ``slow``),
 ``X-Mock-Fault`` (``429``, ``402``, ``500``, ``503``, ``drop`` or ``none``),
 ``X-Mock-Retry-After`` (seconds, with ``429``), ``X-Mock-Latency-Ms``.
@@ -29,12 +29,19 @@ from typing import Any, Final
 from flask import Blueprint, Flask, Response, current_app, g, request
 from jsonschema import Draft202012Validator, FormatChecker
 
-from mock_server import admin, api, problems
-from mock_server.faults import Fault, FaultDice, FaultError, parse_fault, parse_rates
-from mock_server.scenarios import Outcome, RuleBook, ScenarioError, parse_latency, parse_outcome
-from mock_server.service import PredictionService
-from mock_server.spec import SpecNotFoundError, load_spec
-from mock_server.validation import describe_errors
+from mock_server.contract import problems
+from mock_server.contract.spec import SpecNotFoundError, load_spec
+from mock_server.contract.validation import describe_errors
+from mock_server.domain.faults import Fault, FaultDice, FaultError, parse_fault, parse_rates
+from mock_server.domain.scenarios import (
+    Outcome,
+    RuleBook,
+    ScenarioError,
+    parse_latency,
+    parse_outcome,
+)
+from mock_server.domain.service import PredictionService
+from mock_server.http import admin, api
 
 __all__ = ["EXTENSION", "ScenarioState", "apply", "bp", "init_app", "may_delay"]
 
@@ -67,7 +74,7 @@ class ScenarioState:
 
 def init_app(app: Flask) -> None:
     """Set up rules and ``MOCK_FAULTS``/``MOCK_SEED`` global faults, the admin routes and
-    the API screen that applies them (the app's :class:`~mock_server.api.MockState` must
+    the API screen that applies them (the app's :class:`~mock_server.http.api.MockState` must
     be in place).
 
     Raises:

@@ -17,9 +17,11 @@ from typing import Final
 
 from flask import Blueprint, Response, request
 
-from mock_server import api, lifecycle, problems
-from mock_server.clock import Clock
-from mock_server.lifecycle import PredictionRecord
+from mock_server.contract import problems
+from mock_server.domain import lifecycle
+from mock_server.domain.clock import Clock
+from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.http import api
 
 __all__ = ["Event", "bp", "events", "follow"]
 

@@ -16,13 +16,14 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, Request, Response, current_app, g, request
 from werkzeug.local import LocalProxy
 
-from mock_server import lifecycle, problems
-from mock_server.body_cache import BodyCache
-from mock_server.dispatcher import WebhookDispatcher
-from mock_server.lifecycle import Links, PredictionRecord
-from mock_server.replicas import Replicas
-from mock_server.service import InvalidCursorError, PredictionService, encode_cursor
-from mock_server.validation import RequestValidator
+from mock_server.contract import problems
+from mock_server.contract.validation import RequestValidator
+from mock_server.domain import lifecycle
+from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.service import InvalidCursorError, PredictionService, encode_cursor
+from mock_server.storage.body_cache import BodyCache
+from mock_server.storage.replicas import Replicas
+from mock_server.webhooks.delivery import WebhookDispatcher
 
 __all__ = [
     "EXTENSION",

@@ -24,7 +24,7 @@ by ``openapi/admin.yaml``, served (without a token) at ``GET /_mock/openapi.yaml
     Empties the log (204). Pending deliveries and retries are not affected.
 
 With ``--redis-url``, a clock move and a reset reach every replica before they are
-answered (see :mod:`mock_server.replicas` and :func:`follow_replicas`).
+answered (see :mod:`mock_server.storage.replicas` and :func:`follow_replicas`).
 """
 
 from __future__ import annotations
@@ -37,11 +37,13 @@ from typing import Any, Final
 from flask import Blueprint, Flask, Response, current_app, request
 from jsonschema import Draft202012Validator
 
-from mock_server import admin_scenarios, api, lifecycle, problems
-from mock_server.clock import AdvanceableClock, check_step
-from mock_server.problems import InvalidField, Problem
-from mock_server.validation import describe_errors
-from mock_server.webhooks import EVENTS
+from mock_server.contract import problems
+from mock_server.contract.problems import InvalidField, Problem
+from mock_server.contract.validation import describe_errors
+from mock_server.domain import lifecycle
+from mock_server.domain.clock import AdvanceableClock, check_step
+from mock_server.http import admin_scenarios, api
+from mock_server.webhooks.planning import EVENTS
 
 __all__ = ["ADMIN_SPEC_CANDIDATES", "MAX_ADVANCE_SECONDS", "bp", "follow_replicas"]
 
@@ -53,7 +55,10 @@ bp = Blueprint("admin", __name__, url_prefix="/_mock")
 MAX_ADVANCE_SECONDS: Final = 365 * 86400
 _HERE = Path(__file__).resolve().parent
 #: Where the admin API's OpenAPI document is looked for: the wheel, then the checkout.
-ADMIN_SPEC_CANDIDATES: Final = (_HERE / "admin.yaml", _HERE.parent / "openapi" / "admin.yaml")
+ADMIN_SPEC_CANDIDATES: Final = (
+    _HERE.parent / "contract" / "admin.yaml",
+    _HERE.parents[1] / "openapi" / "admin.yaml",
+)
 _ADVANCE = Draft202012Validator(
     {
         "type": "object",

@@ -1,0 +1,18 @@
+"""What the specs say, with no HTTP framework: the OpenAPI documents loaded and
+dereferenced, the validators compiled from them, and every problem (error body) the
+mock answers, kept as templates in one place."""
+
+from mock_server.contract.problems import InvalidField, Problem
+from mock_server.contract.spec import SpecNotFoundError, load_spec, spec_path
+from mock_server.contract.validation import CompiledSchema, RequestValidator, describe_errors
+
+__all__ = [
+    "CompiledSchema",
+    "InvalidField",
+    "Problem",
+    "RequestValidator",
+    "SpecNotFoundError",
+    "describe_errors",
+    "load_spec",
+    "spec_path",
+]
