@@ -6,7 +6,7 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Protocol
@@ -21,8 +21,10 @@ from mock_server.domain.clock import FakeClock
 from mock_server.domain.lifecycle import Links, PredictionRecord
 from mock_server.domain.store import Store
 from mock_server.storage.bus import RedisBus
+from mock_server.storage.encoding import decode as _decode
+from mock_server.storage.encoding import encode as _encode
 from mock_server.storage.memory import InMemoryStore
-from mock_server.storage.redis_store import RedisStore, _decode, _encode, shared_secret
+from mock_server.storage.redis_store import RedisStore, shared_secret
 
 WAIT = 5.0
 
@@ -259,6 +261,78 @@ def test_a_sparse_filter_is_found_across_batches(store: Store, clock: FakeClock)
     assert ids_of(later.records) == [ids[245]]
     assert later.newer is not None
     assert later.older is None
+
+
+def test_records_created_at_one_instant_keep_their_insertion_order(
+    store: Store, clock: FakeClock
+) -> None:
+    ids = []
+    for n in range(5):
+        record = make(clock, f"same{n}")
+        store.add(record)
+        ids.append(record.id)
+    first = store.page(limit=2)
+    assert ids_of(first.records) == [ids[4], ids[3]]
+    assert first.older is not None
+    rest = store.page(limit=10, before=first.older)
+    assert ids_of(rest.records) == [ids[2], ids[1], ids[0]]
+
+
+class _CountingDict(dict[str, PredictionRecord]):
+    """A dict that counts the records read out of it."""
+
+    reads = 0
+
+    def __getitem__(self, key: str) -> PredictionRecord:
+        type(self).reads += 1
+        return super().__getitem__(key)
+
+
+def test_a_memory_page_reads_only_the_records_it_returns(clock: FakeClock) -> None:
+    store = InMemoryStore()
+    start = clock.now()
+    ids = add_spaced(store, clock, 5000, step=1.0)
+    store._by_id = _CountingDict(store._by_id)
+    _CountingDict.reads = 0
+    narrow = store.page(limit=3, created_after=start + 10, created_before=start + 12)
+    assert ids_of(narrow.records) == [ids[11], ids[10]]
+    first = store.page(limit=100)
+    assert first.older is not None
+    deep = store.page(limit=100, before=first.older - 1 - (4000 << 40))
+    assert len(deep.records) == 100
+    purged = store.purge(start + 4990)
+    assert purged == 4990
+    # Two records, a page of 100 and one of 100 read; the purge reads none of the rest.
+    assert _CountingDict.reads == 202
+
+
+def test_a_redis_page_costs_the_same_commands_at_any_size(
+    make_redis_store: MakeStore, clock: FakeClock
+) -> None:
+    store = make_redis_store(cache_size=0)
+    start = clock.now()
+    ids = add_spaced(store, clock, 3000, step=1.0)
+
+    def commands(action: Callable[[], object]) -> int:
+        def calls() -> int:
+            stats = store.raw.info("commandstats")
+            return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
+
+        before = calls()
+        action()
+        return calls() - before
+
+    # Windows at the old end, in the middle and a cursor deep into the store: the index
+    # read, one look past the page's edge, and one MGET of the records, whatever the size.
+    oldest = commands(lambda: store.page(limit=2, created_before=start + 3))
+    middle = commands(
+        lambda: store.page(limit=5, created_after=start + 1500, created_before=start + 1510)
+    )
+    page = store.page(limit=2, created_before=start + 3)
+    assert ids_of(page.records) == [ids[2], ids[1]]
+    assert page.older is not None
+    deep = commands(lambda: store.page(limit=10, after=page.older))
+    assert (oldest, middle, deep) == (3, 3, 3)
 
 
 def test_purge_drops_only_older_records_and_keeps_positions(store: Store, clock: FakeClock) -> None:

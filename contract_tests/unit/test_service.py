@@ -14,6 +14,7 @@ from mock_server.domain.service import (
     decode_cursor,
     encode_cursor,
 )
+from mock_server.domain.store import sort_key
 from mock_server.storage.memory import InMemoryStore
 
 
@@ -157,6 +158,7 @@ def test_old_records_are_dropped_and_cursors_survive(clock: FakeClock) -> None:
         processing_seconds=0,
         record_ttl_seconds=100,
     )
+    created = clock.now()
     first = [service.create({"prompt": f"old {n}"}).id for n in range(3)]
     page, _ = service.page(None)
     clock.advance(150)
@@ -165,8 +167,8 @@ def test_old_records_are_dropped_and_cursors_survive(clock: FakeClock) -> None:
     assert all(service.store.get(pid) is None for pid in first), "purged by the new create"
     assert service.get(fresh) is not None
     assert page.newer is None
-    # Positions are insertion numbers (0, 1, 2 for the purged ones): still valid.
-    newer, _ = service.page(encode_cursor(after=2))
+    # A cursor at a purged record (the third, inserted third) still leads on.
+    newer, _ = service.page(encode_cursor(after=sort_key(created, 2)))
     assert [r.id for r in newer.records] == [fresh]
 
 

@@ -1,14 +1,19 @@
-"""The in-process :class:`~mock_server.domain.store.Store`: the default for one worker."""
+"""The in-process :class:`~mock_server.domain.store.Store`: the default for one worker.
+
+Records sit in a dict by id; a list of sort keys, kept in order, is the index that
+pages and purges read. Creates arrive in creation order, so a new key is appended;
+a page or a window is two binary searches and a slice, whatever the number stored.
+"""
 
 from __future__ import annotations
 
+import bisect
 import threading
-from collections import deque
 from collections.abc import Callable
 from typing import TypeVar
 
 from mock_server.domain.lifecycle import PredictionRecord
-from mock_server.domain.store import Page
+from mock_server.domain.store import SEQUENCE_BITS, Page, key_range, micros, sort_key
 
 __all__ = ["InMemoryStore"]
 
@@ -16,24 +21,28 @@ T = TypeVar("T")
 
 
 class InMemoryStore:
-    """The embedded default: a dict and an insertion-ordered list under one lock.
-
-    A record's position is its insertion number; it stays valid (for cursors)
-    when older records are purged from the front.
-    """
+    """Prediction records in this process, under one lock. Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_id: dict[str, PredictionRecord] = {}
-        self._order: deque[str] = deque()
-        self._purged = 0
+        self._keys: list[int] = []  # sort keys, ascending: the index
+        self._id_of: dict[int, str] = {}
+        self._sequence = 0
 
     def add(self, record: PredictionRecord) -> None:
+        """Raises: KeyError: if a record with this id is already stored."""
         with self._lock:
             if record.id in self._by_id:
                 raise KeyError(f"duplicate prediction id {record.id}")
+            key = sort_key(record.created_at, self._sequence)
+            self._sequence += 1
             self._by_id[record.id] = record
-            self._order.append(record.id)
+            self._id_of[key] = record.id
+            if not self._keys or key > self._keys[-1]:
+                self._keys.append(key)
+            else:  # created earlier than the last one stored (a thread overtaken)
+                bisect.insort(self._keys, key)
 
     def add_while(self, record: PredictionRecord, meanwhile: Callable[[], T]) -> T:
         self.add(record)  # nothing to wait for: stored first, then computed
@@ -45,11 +54,14 @@ class InMemoryStore:
     def update(
         self, prediction_id: str, change: Callable[[PredictionRecord], PredictionRecord]
     ) -> PredictionRecord | None:
+        """Raises: ValueError: if ``change`` moves the record's creation time."""
         with self._lock:
             current = self._by_id.get(prediction_id)
             if current is None:
                 return None
             updated = change(current)
+            if updated.created_at != current.created_at or updated.id != current.id:
+                raise ValueError("an update keeps a record's id and creation time")
             self._by_id[prediction_id] = updated
             return updated
 
@@ -62,47 +74,51 @@ class InMemoryStore:
         created_after: float | None = None,
         created_before: float | None = None,
     ) -> Page:
+        lowest, end = key_range(
+            before=before, after=after, created_after=created_after, created_before=created_before
+        )
         with self._lock:
-            positions = [
-                pos
-                for pos, pid in enumerate(self._order, start=self._purged)
-                if _created_in(self._by_id[pid], created_after, created_before)
-            ]
-            if after is not None:
-                chosen = [pos for pos in positions if pos > after][:limit]
-            else:
-                older = [pos for pos in positions if before is None or pos < before]
-                chosen = older[-limit:] if limit else []
-            chosen.reverse()
-            records = [self._by_id[self._order[pos - self._purged]] for pos in chosen]
-        if not chosen:
-            return Page(records=[], older=None, newer=None)
-        oldest, newest = chosen[-1], chosen[0]
+            keys = self._keys
+            start = bisect.bisect_left(keys, lowest)
+            stop = len(keys) if end is None else bisect.bisect_left(keys, end, lo=start)
+            if limit < 1 or start >= stop:
+                return Page(records=[], older=None, newer=None)
+            if after is not None:  # the oldest ``limit`` above ``after``
+                first, last = start, min(start + limit, stop)
+            else:  # the newest ``limit`` below ``before``
+                first, last = max(stop - limit, start), stop
+            chosen = keys[first:last]
+            records = [self._by_id[self._id_of[key]] for key in reversed(chosen)]
+            window_start, window_stop = self._window(created_after, created_before)
+            has_older = first > window_start
+            has_newer = last < window_stop
         return Page(
             records=records,
-            older=oldest if positions and positions[0] < oldest else None,
-            newer=newest if positions and positions[-1] > newest else None,
+            older=chosen[0] if has_older else None,
+            newer=chosen[-1] if has_newer else None,
         )
+
+    def _window(self, created_after: float | None, created_before: float | None) -> tuple[int, int]:
+        """Index bounds of the records created in the window (the lock is held)."""
+        lowest, end = key_range(
+            before=None, after=None, created_after=created_after, created_before=created_before
+        )
+        start = bisect.bisect_left(self._keys, lowest)
+        stop = len(self._keys) if end is None else bisect.bisect_left(self._keys, end)
+        return start, stop
 
     def purge(self, created_before: float) -> int:
         with self._lock:
-            dropped = 0
-            while self._order and self._by_id[self._order[0]].created_at < created_before:
-                del self._by_id[self._order.popleft()]
-                dropped += 1
-            self._purged += dropped
-            return dropped
+            cut = bisect.bisect_left(self._keys, micros(created_before) << SEQUENCE_BITS)
+            for key in self._keys[:cut]:
+                del self._by_id[self._id_of.pop(key)]
+            del self._keys[:cut]
+            return cut
 
     def clear(self) -> int:
         with self._lock:
-            dropped = len(self._order)
+            dropped = len(self._keys)
             self._by_id.clear()
-            self._order.clear()
-            self._purged += dropped
+            self._id_of.clear()
+            self._keys.clear()
             return dropped
-
-
-def _created_in(record: PredictionRecord, after: float | None, before: float | None) -> bool:
-    if after is not None and record.created_at < after:
-        return False
-    return before is None or record.created_at < before

@@ -4,12 +4,13 @@ Keys, all under one prefix (``imagen-mock:`` unless told otherwise):
 
 ``{prefix}rec:{id}``
     the record, as compact JSON;
-``{prefix}order``
-    sorted set of ids scored by position (insertion number, from ``{prefix}seq``);
-``{prefix}created``
-    sorted set of ids scored by ``created_at``;
+``{prefix}index``
+    the records in list order: a sorted set whose members all score 0 and sort by
+    their text, ``<sort key as 24 hex digits>:<id>`` (see
+    :func:`~mock_server.domain.store.sort_key`); pages, windows and purges are ranges
+    of it (``ZRANGE ... BYLEX``), so they cost the same at any size;
 ``{prefix}seq``
-    the last position handed out; never reset, so cursors stay meaningful.
+    the last insertion number handed out; never reset, so cursors stay meaningful.
 
 A record that has ended can never change again (a cancel leaves an ended prediction
 as it is and clocks only move forward), so :meth:`RedisStore.get` keeps such records
@@ -21,15 +22,12 @@ replica's reset reaches this one through :meth:`RedisStore.forget_all`.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
-from itertools import islice
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 import redis
 from redis.client import Pipeline
@@ -38,32 +36,31 @@ from redis.exceptions import NoScriptError
 
 from mock_server.domain import lifecycle
 from mock_server.domain.clock import Clock
-from mock_server.domain.lifecycle import Links, PredictionRecord
-from mock_server.domain.store import Page
+from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.domain.store import SEQUENCE_BITS, Page, key_range, micros
+from mock_server.storage.encoding import decode, encode, text
 
 __all__ = ["DEFAULT_PREFIX", "RedisStore", "shared_secret"]
 
 DEFAULT_PREFIX: Final = "imagen-mock:"
 #: Ids per DEL / ZREM command when purging or clearing.
 _CHUNK: Final = 1000
-#: Order-set entries fetched per round trip when a creation-time filter thins them out.
-_FILTERED_BATCH: Final = 100
-_FIELDS: Final = frozenset(field.name for field in dataclasses.fields(PredictionRecord))
-#: Key of the encoded record holding the ``extra`` values that are :class:`Links`.
-_LINKS_KEY: Final = "$links"
+#: Hex digits of a sort key in an index member; the creation time takes the first 14.
+_KEY_DIGITS: Final = 24
+_TIME_DIGITS: Final = 14
 
 T = TypeVar("T")
 
-# Atomically: refuse a known id, take the next position, store the record and index it.
+# Atomically: refuse a known id, take the next insertion number, store the record and
+# index it under its sort key (ARGV[3]: the creation time's hex digits).
 _ADD_SCRIPT: Final = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
     return -1
 end
-local position = redis.call('INCR', KEYS[2]) - 1
+local sequence = redis.call('INCR', KEYS[2]) - 1
 redis.call('SET', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[3], position, ARGV[2])
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
-return position
+redis.call('ZADD', KEYS[3], 0, ARGV[3] .. string.format('%010x', sequence) .. ':' .. ARGV[2])
+return sequence
 """
 
 
@@ -72,11 +69,7 @@ class RedisStore:
 
     Thread-safe. Each method is one or a few Redis round trips; :meth:`add`,
     :meth:`update`, :meth:`purge` and :meth:`clear` are atomic, while :meth:`page`
-    reads in batches (a record deleted meanwhile is left out of the page).
-
-    Unlike :class:`~mock_server.storage.memory.InMemoryStore`, which purges from the oldest
-    insertion until it meets a newer record, :meth:`purge` drops every record created
-    before the cut-off; the two agree whenever records are added in creation order.
+    reads the index, then the records (a record deleted meanwhile is left out).
     """
 
     def __init__(
@@ -98,8 +91,7 @@ class RedisStore:
         self._client = client
         self._clock = clock
         self._prefix = prefix
-        self._order = f"{prefix}order"
-        self._created = f"{prefix}created"
+        self._index = f"{prefix}index"
         self._seq = f"{prefix}seq"
         self._add_script = client.register_script(_ADD_SCRIPT)
         self._cache_size = cache_size
@@ -229,7 +221,7 @@ class RedisStore:
         raw = self._client.get(self._key(prediction_id))
         if raw is None:
             return None
-        record = _decode(raw)
+        record = decode(raw)
         self._remember(record, generation)
         return record
 
@@ -255,10 +247,12 @@ class RedisStore:
             raw = pipe.get(key)
             if raw is None:
                 return
-            updated = change(_decode(raw))
+            current = decode(raw)
+            updated = change(current)
+            if updated.created_at != current.created_at or updated.id != current.id:
+                raise ValueError("an update keeps a record's id and creation time")
             pipe.multi()
-            pipe.set(key, _encode(updated), xx=True)
-            pipe.zadd(self._created, {prediction_id: updated.created_at}, xx=True)
+            pipe.set(key, encode(updated), xx=True)
             result.append(updated)
 
         self._client.transaction(attempt, key)
@@ -285,24 +279,32 @@ class RedisStore:
         """
         if limit < 1:
             return Page(records=[], older=None, newer=None)
-        window = (created_after, created_before)
-        if after is not None:
-            found = list(islice(self._scan(after, False, window, limit + 1), limit + 1))
+        lowest, end = key_range(
+            before=before, after=after, created_after=created_after, created_before=created_before
+        )
+        floor, ceiling = _lex_range(
+            *key_range(
+                before=None, after=None, created_after=created_after, created_before=created_before
+            )
+        )
+        low, high = _lex_range(lowest, end)
+        if after is not None:  # the oldest ``limit`` above ``after``, then newest first
+            found = _members(self._client.zrangebylex(self._index, low, high, 0, limit + 1))
             chosen = found[:limit][::-1]
             has_newer = len(found) > limit
-            has_older = bool(chosen) and self._any(chosen[-1][1], True, window)
+            has_older = bool(chosen) and self._exists_below(chosen[-1], floor)
         else:
-            found = list(islice(self._scan(before, True, window, limit + 1), limit + 1))
+            found = _members(self._client.zrevrangebylex(self._index, high, low, 0, limit + 1))
             chosen = found[:limit]
             has_older = len(found) > limit
-            has_newer = bool(chosen) and self._any(chosen[0][1], False, window)
+            has_newer = bool(chosen) and self._exists_above(chosen[0], ceiling)
         if not chosen:
             return Page(records=[], older=None, newer=None)
-        loaded = self._load([prediction_id for prediction_id, _ in chosen])
+        loaded = self._load([_id_of(member) for member in chosen])
         return Page(
             records=[record for record in loaded if record is not None],
-            older=chosen[-1][1] if has_older else None,
-            newer=chosen[0][1] if has_newer else None,
+            older=_key_of(chosen[-1]) if has_older else None,
+            newer=_key_of(chosen[0]) if has_newer else None,
         )
 
     def purge(self, created_before: float) -> int:
@@ -311,11 +313,12 @@ class RedisStore:
         Raises:
             redis.RedisError: if Redis cannot be reached.
         """
-        ids = _members(self._client.zrangebyscore(self._created, "-inf", f"({created_before!r}"))
-        if not ids:
+        cut = f"({micros(created_before) << SEQUENCE_BITS:0{_KEY_DIGITS}x}"
+        members = _members(self._client.zrangebylex(self._index, "-", cut))
+        if not members:
             return 0
-        dropped = self._drop(ids, count_from=self._created)
-        self._forget_many(ids)
+        dropped = self._drop(members)
+        self._forget_many(_id_of(member) for member in members)
         return dropped
 
     def clear(self) -> int:
@@ -324,8 +327,8 @@ class RedisStore:
         Raises:
             redis.RedisError: if Redis cannot be reached.
         """
-        ids = _members(self._client.zrange(self._order, 0, -1))
-        dropped = self._drop(ids, count_from=self._order) if ids else 0
+        members = _members(self._client.zrange(self._index, 0, -1))
+        dropped = self._drop(members) if members else 0
         self.forget_all()
         return dropped
 
@@ -376,8 +379,9 @@ class RedisStore:
         Raises:
             TypeError: if the record holds a value JSON cannot carry.
         """
-        keys = [self._key(record.id), self._seq, self._order, self._created]
-        return keys, [_encode(record), record.id, repr(record.created_at)]
+        keys = [self._key(record.id), self._seq, self._index]
+        created = f"{micros(record.created_at):0{_TIME_DIGITS}x}"
+        return keys, [encode(record), record.id, created]
 
     def _forget_many(self, ids: Iterable[str]) -> None:
         with self._lock:
@@ -407,65 +411,29 @@ class RedisStore:
             raws = self._client.mget([self._key(ids[index]) for index in missing])
             for index, raw in zip(missing, raws, strict=True):
                 if raw is not None:
-                    record = _decode(raw)
+                    record = decode(raw)
                     self._remember(record, generation)
                     found[index] = record
         return found
 
-    def _scan(
-        self,
-        bound: int | None,
-        descending: bool,
-        window: tuple[float | None, float | None],
-        batch: int,
-    ) -> Iterator[tuple[str, int]]:
-        """``(id, position)`` of records past position ``bound`` (exclusive; None: from the
-        newest or oldest end), created in ``window``, fetched ``batch`` at a time."""
-        filtering = window != (None, None)
-        if filtering:
-            batch = max(batch, _FILTERED_BATCH)
-        while True:
-            edge = "+inf" if descending else "-inf"
-            start = edge if bound is None else f"({bound}"
-            if descending:
-                rows = self._client.zrevrangebyscore(
-                    self._order, start, "-inf", start=0, num=batch, withscores=True
-                )
-            else:
-                rows = self._client.zrangebyscore(
-                    self._order, start, "+inf", start=0, num=batch, withscores=True
-                )
-            if not rows:
-                return
-            entries = _positions(rows)
-            if filtering:
-                created = self._client.zmscore(self._created, [pid for pid, _ in entries])
-                for entry, created_at in zip(entries, created, strict=True):
-                    if created_at is not None and _created_in(created_at, window):
-                        yield entry
-            else:
-                yield from entries
-            if len(rows) < batch:
-                return
-            bound = entries[-1][1]
+    def _exists_below(self, member: str, floor: str) -> bool:
+        """Whether the index holds a member below ``member`` and at or above ``floor``."""
+        return bool(self._client.zrevrangebylex(self._index, f"({member}", floor, 0, 1))
 
-    def _any(self, bound: int, descending: bool, window: tuple[float | None, float | None]) -> bool:
-        """Whether a record in ``window`` lies past position ``bound``."""
-        return next(self._scan(bound, descending, window, 1), None) is not None
+    def _exists_above(self, member: str, ceiling: str) -> bool:
+        """Whether the index holds a member above ``member`` and below ``ceiling``."""
+        return bool(self._client.zrangebylex(self._index, f"({member}", ceiling, 0, 1))
 
-    def _drop(self, ids: Sequence[str], *, count_from: str) -> int:
-        """Delete these records in one transaction; how many were still in ``count_from``."""
+    def _drop(self, members: Sequence[str]) -> int:
+        """Delete these records and their index entries in one transaction; how many
+        entries were still in the index."""
         with self._client.pipeline(transaction=True) as pipe:
-            counted = []
-            for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start : start + _CHUNK]
-                pipe.delete(*(self._key(pid) for pid in chunk))
-                for name in (self._order, self._created):
-                    pipe.zrem(name, *chunk)
-                    if name == count_from:
-                        counted.append(len(pipe.command_stack) - 1)
+            for start in range(0, len(members), _CHUNK):
+                chunk = members[start : start + _CHUNK]
+                pipe.delete(*(self._key(_id_of(member)) for member in chunk))
+                pipe.zrem(self._index, *chunk)
             results = pipe.execute()
-        return sum(int(results[index]) for index in counted)
+        return sum(int(count) for count in results[1::2])
 
 
 def shared_secret(client: redis.Redis, prefix: str, candidate: str, *, pin: bool = False) -> str:
@@ -483,26 +451,29 @@ def shared_secret(client: redis.Redis, prefix: str, candidate: str, *, pin: bool
         stored = pipe.execute()[1]
     if not isinstance(stored, bytes | str):
         raise redis.ResponseError(f"{key} holds no string")
-    return _text(stored)
+    return text(stored)
 
 
-def _created_in(created_at: float, window: tuple[float | None, float | None]) -> bool:
-    after, before = window
-    if after is not None and created_at < after:
-        return False
-    return before is None or created_at < before
+def _lex_range(lowest: int, end: int | None) -> tuple[str, str]:
+    """Sort keys ``[lowest, end)`` as bounds of a ``BYLEX`` range of index members."""
+    high = "+" if end is None else f"({end:0{_KEY_DIGITS}x}"
+    return f"[{lowest:0{_KEY_DIGITS}x}", high
+
+
+def _key_of(member: str) -> int:
+    """The sort key of an index member."""
+    return int(member[:_KEY_DIGITS], 16)
+
+
+def _id_of(member: str) -> str:
+    """The prediction id of an index member."""
+    return member[_KEY_DIGITS + 1 :]
 
 
 def _members(reply: object) -> list[str]:
     """Members of a sorted-set range reply without scores."""
     assert isinstance(reply, list)
-    return [_text(member) for member in reply]
-
-
-def _positions(reply: object) -> list[tuple[str, int]]:
-    """``(member, score)`` pairs of a sorted-set range reply with scores."""
-    assert isinstance(reply, list)
-    return [(_text(member), int(score)) for member, score in reply]
+    return [text(member) for member in reply]
 
 
 def _stale(connection: Connection) -> bool:
@@ -518,43 +489,3 @@ def _check_added(position: object, prediction_id: str) -> None:
     """Raise KeyError if :data:`_ADD_SCRIPT` answered that the id was already taken."""
     if position == -1:
         raise KeyError(f"duplicate prediction id {prediction_id}")
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _encode(record: PredictionRecord) -> bytes:
-    """The record as compact JSON; :class:`Links` in ``extra`` go under ``$links``.
-
-    Raises:
-        TypeError: if the record holds a value JSON cannot carry.
-    """
-    data: dict[str, Any] = {name: getattr(record, name) for name in _FIELDS}
-    links = {key: value for key, value in record.extra.items() if isinstance(value, Links)}
-    if links:
-        data["extra"] = {key: value for key, value in record.extra.items() if key not in links}
-        data[_LINKS_KEY] = {key: [value.api, value.root] for key, value in links.items()}
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _decode(raw: bytes | str) -> PredictionRecord:
-    """The record :func:`_encode` wrote, equal to the original.
-
-    Raises:
-        ValueError: if ``raw`` is not an encoded record.
-    """
-    data = json.loads(raw)
-    if not isinstance(data, dict):
-        raise ValueError("an encoded prediction record is a JSON object")
-    fields = {name: value for name, value in data.items() if name in _FIELDS}
-    extra = dict(fields.get("extra", {}))
-    for key, (api, root) in data.get(_LINKS_KEY, {}).items():
-        extra[key] = Links(api=api, root=root)
-    fields["extra"] = extra
-    fields["input"] = lifecycle._shared_strings(fields.get("input", {}))
-    fields["log_lines"] = tuple(fields.get("log_lines", ()))
-    try:
-        return PredictionRecord(**fields)
-    except TypeError as error:
-        raise ValueError(f"not an encoded prediction record: {error}") from error
