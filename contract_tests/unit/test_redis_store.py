@@ -24,7 +24,8 @@ from mock_server.storage.bus import RedisBus
 from mock_server.storage.encoding import decode as _decode
 from mock_server.storage.encoding import encode as _encode
 from mock_server.storage.memory import InMemoryStore
-from mock_server.storage.redis_store import RedisStore, shared_secret
+from mock_server.storage.redis_store import RedisStore
+from mock_server.storage.shared_state import shared_secret
 
 WAIT = 5.0
 
@@ -572,7 +573,7 @@ def store_with_writer(
     """A store that has made one create, and so holds its write connection."""
     store = make_redis_store()
     store.add_while(make(clock, "first"), lambda: None)
-    writer = store._writer
+    writer = store._writes.connection
     assert writer is not None
     return store, writer
 
@@ -613,7 +614,7 @@ def test_a_refused_send_gives_the_writer_back(
     refuse_one_evalsha(monkeypatch, redis.ResponseError("NOAUTH Authentication required"))
     with pytest.raises(redis.ResponseError):
         store.add_while(make(clock, "refused"), lambda: None)
-    assert not store._writer_lock.locked()
+    assert not store._writes.lock.locked()
     record = make(clock, "accepted")
     store.add_while(record, lambda: None)
     assert store.get(record.id) == record
@@ -626,7 +627,7 @@ def test_a_writer_from_before_a_fork_is_not_used(
     inherited.pid = -1  # as if this process were a fork of the one that connected
     record = make(clock, "child")
     store.add_while(record, lambda: None)
-    assert store._writer is not inherited
+    assert store._writes.connection is not inherited
     assert store.get(record.id) == record
 
 
@@ -637,9 +638,9 @@ def test_close_gives_the_writer_back_to_the_pool(
     store.add_while(make(clock), lambda: None)
     pool = store.raw.connection_pool
     assert isinstance(pool, redis.ConnectionPool)
-    assert store._writer in pool._in_use_connections
+    assert store._writes.connection in pool._in_use_connections
     store.close()
-    assert store._writer is None
+    assert store._writes.connection is None
     assert not pool._in_use_connections
 
 

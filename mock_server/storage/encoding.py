@@ -1,4 +1,5 @@
-"""How a prediction record is written in a shared store: compact JSON, and back."""
+"""How a shared store writes a prediction record (compact JSON) and its index entry
+(``<sort key as 24 hex digits>:<id>``, so that entries sort by text as by sort key)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,26 @@ from typing import Any, Final
 
 from mock_server.domain import lifecycle
 from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.store import micros
 
-__all__ = ["decode", "encode", "text"]
+__all__ = [
+    "decode",
+    "encode",
+    "id_of",
+    "index_member_prefix",
+    "key_of",
+    "lex_range",
+    "members",
+    "text",
+    "time_digits",
+]
 
 _FIELDS: Final = frozenset(field.name for field in dataclasses.fields(PredictionRecord))
 #: Key of the encoded record holding the ``extra`` values that are :class:`Links`.
 _LINKS_KEY: Final = "$links"
+#: Hex digits of a sort key in an index entry; the creation time takes the first 14.
+_KEY_DIGITS: Final = 24
+_TIME_DIGITS: Final = 14
 
 
 def text(value: bytes | str) -> str:
@@ -54,3 +69,35 @@ def decode(raw: bytes | str) -> PredictionRecord:
         return PredictionRecord(**fields)
     except TypeError as error:
         raise ValueError(f"not an encoded prediction record: {error}") from error
+
+
+def time_digits(created_at: float) -> str:
+    """The creation-time part of an index entry (the insertion number follows)."""
+    return f"{micros(created_at):0{_TIME_DIGITS}x}"
+
+
+def index_member_prefix(key: int) -> str:
+    """The text every index entry with this sort key starts with."""
+    return f"{key:0{_KEY_DIGITS}x}"
+
+
+def lex_range(lowest: int, end: int | None) -> tuple[str, str]:
+    """Sort keys ``[lowest, end)`` as bounds of a ``BYLEX`` range of index members."""
+    high = "+" if end is None else f"({end:0{_KEY_DIGITS}x}"
+    return f"[{lowest:0{_KEY_DIGITS}x}", high
+
+
+def key_of(member: str) -> int:
+    """The sort key of an index member."""
+    return int(member[:_KEY_DIGITS], 16)
+
+
+def id_of(member: str) -> str:
+    """The prediction id of an index member."""
+    return member[_KEY_DIGITS + 1 :]
+
+
+def members(reply: object) -> list[str]:
+    """Members of a sorted-set range reply without scores."""
+    assert isinstance(reply, list)
+    return [text(member) for member in reply]

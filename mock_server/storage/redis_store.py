@@ -22,7 +22,6 @@ replica's reset reaches this one through :meth:`RedisStore.forget_all`.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -31,23 +30,29 @@ from typing import Final, TypeVar
 
 import redis
 from redis.client import Pipeline
-from redis.connection import Connection
 from redis.exceptions import NoScriptError
 
 from mock_server.domain import lifecycle
 from mock_server.domain.clock import Clock
 from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.domain.store import SEQUENCE_BITS, Page, key_range, micros
-from mock_server.storage.encoding import decode, encode, text
+from mock_server.storage.encoding import (
+    decode,
+    encode,
+    id_of,
+    index_member_prefix,
+    key_of,
+    lex_range,
+    members,
+    time_digits,
+)
+from mock_server.storage.redis_writer import WriteConnection
 
-__all__ = ["DEFAULT_PREFIX", "RedisStore", "shared_secret"]
+__all__ = ["DEFAULT_PREFIX", "RedisStore"]
 
 DEFAULT_PREFIX: Final = "imagen-mock:"
 #: Ids per DEL / ZREM command when purging or clearing.
 _CHUNK: Final = 1000
-#: Hex digits of a sort key in an index member; the creation time takes the first 14.
-_KEY_DIGITS: Final = 24
-_TIME_DIGITS: Final = 14
 
 T = TypeVar("T")
 
@@ -99,8 +104,7 @@ class RedisStore:
         self._lock = threading.Lock()
         self._generation = 0  # bumped by every forget, so a slow read cannot re-cache
         self._owns_client = False
-        self._writer: Connection | None = None  # kept out of the pool; see add_while
-        self._writer_lock = threading.Lock()
+        self._writes = WriteConnection(client.connection_pool)  # see add_while
 
     @classmethod
     def from_url(
@@ -131,7 +135,7 @@ class RedisStore:
     @property
     def client(self) -> redis.Redis:
         """The Redis client (for a :class:`~mock_server.storage.bus.RedisBus` or
-        :func:`shared_secret`)."""
+        :func:`~mock_server.storage.shared_state.shared_secret`)."""
         return self._client
 
     @property
@@ -142,11 +146,7 @@ class RedisStore:
     def close(self) -> None:
         """Give back the connection kept for writes, and close the client if
         :meth:`from_url` made it (a client passed in is left open)."""
-        with self._writer_lock:  # the writer goes back to the pool it came from
-            if self._writer is not None:
-                self._writer.disconnect()  # type: ignore[no-untyped-call]
-                self._client.connection_pool.release(self._writer)
-                self._writer = None
+        self._writes.close()
         if self._owns_client:
             self._client.close()
 
@@ -177,18 +177,18 @@ class RedisStore:
             Exception: whatever ``meanwhile`` raises (the record may then be stored).
         """
         keys, args = self._add_arguments(record)
-        connection = self._take_writer()
+        connection = self._writes.take()
         try:
             connection.send_command(  # type: ignore[no-untyped-call]
                 "EVALSHA", self._add_script.sha, len(keys), *keys, *args
             )
         except (redis.ConnectionError, redis.TimeoutError):  # not sent; it was disconnected
-            self._give_back(connection)
+            self._writes.give_back(connection)
             self.add(record)
             return meanwhile()
         except BaseException:  # refused on (re)connecting, or interrupted: unusable
             connection.disconnect()  # type: ignore[no-untyped-call]
-            self._give_back(connection)
+            self._writes.give_back(connection)
             raise
         position: object = None
         try:
@@ -199,7 +199,7 @@ class RedisStore:
             connection.disconnect()  # type: ignore[no-untyped-call]  # its answer may yet come
             raise
         finally:
-            self._give_back(connection)
+            self._writes.give_back(connection)
         if position is None:
             position = self._add_script(keys=keys, args=args)  # loads the script again
         _check_added(position, record.id)
@@ -282,29 +282,29 @@ class RedisStore:
         lowest, end = key_range(
             before=before, after=after, created_after=created_after, created_before=created_before
         )
-        floor, ceiling = _lex_range(
+        floor, ceiling = lex_range(
             *key_range(
                 before=None, after=None, created_after=created_after, created_before=created_before
             )
         )
-        low, high = _lex_range(lowest, end)
+        low, high = lex_range(lowest, end)
         if after is not None:  # the oldest ``limit`` above ``after``, then newest first
-            found = _members(self._client.zrangebylex(self._index, low, high, 0, limit + 1))
+            found = members(self._client.zrangebylex(self._index, low, high, 0, limit + 1))
             chosen = found[:limit][::-1]
             has_newer = len(found) > limit
             has_older = bool(chosen) and self._exists_below(chosen[-1], floor)
         else:
-            found = _members(self._client.zrevrangebylex(self._index, high, low, 0, limit + 1))
+            found = members(self._client.zrevrangebylex(self._index, high, low, 0, limit + 1))
             chosen = found[:limit]
             has_older = len(found) > limit
             has_newer = bool(chosen) and self._exists_above(chosen[0], ceiling)
         if not chosen:
             return Page(records=[], older=None, newer=None)
-        loaded = self._load([_id_of(member) for member in chosen])
+        loaded = self._load([id_of(member) for member in chosen])
         return Page(
             records=[record for record in loaded if record is not None],
-            older=_key_of(chosen[-1]) if has_older else None,
-            newer=_key_of(chosen[0]) if has_newer else None,
+            older=key_of(chosen[-1]) if has_older else None,
+            newer=key_of(chosen[0]) if has_newer else None,
         )
 
     def purge(self, created_before: float) -> int:
@@ -313,12 +313,12 @@ class RedisStore:
         Raises:
             redis.RedisError: if Redis cannot be reached.
         """
-        cut = f"({micros(created_before) << SEQUENCE_BITS:0{_KEY_DIGITS}x}"
-        members = _members(self._client.zrangebylex(self._index, "-", cut))
-        if not members:
+        cut = f"({index_member_prefix(micros(created_before) << SEQUENCE_BITS)}"
+        entries = members(self._client.zrangebylex(self._index, "-", cut))
+        if not entries:
             return 0
-        dropped = self._drop(members)
-        self._forget_many(_id_of(member) for member in members)
+        dropped = self._drop(entries)
+        self._forget_many(id_of(entry) for entry in entries)
         return dropped
 
     def clear(self) -> int:
@@ -327,8 +327,8 @@ class RedisStore:
         Raises:
             redis.RedisError: if Redis cannot be reached.
         """
-        members = _members(self._client.zrange(self._index, 0, -1))
-        dropped = self._drop(members) if members else 0
+        entries = members(self._client.zrange(self._index, 0, -1))
+        dropped = self._drop(entries) if entries else 0
         self.forget_all()
         return dropped
 
@@ -342,34 +342,6 @@ class RedisStore:
             self._generation += 1
             self._cache.clear()
 
-    def _take_writer(self) -> Connection:
-        """A connection for :meth:`add_while`: the store's own writer if no other thread
-        holds it (a worker's creates mostly come from one thread), else one from the
-        pool. Skipping the pool saves about 15-40 µs per create.
-
-        Raises:
-            redis.RedisError: if a connection cannot be had.
-        """
-        if not self._writer_lock.acquire(blocking=False):
-            return self._client.connection_pool.get_connection()
-        try:
-            if self._writer is not None and self._writer.pid != os.getpid():
-                self._writer = None  # inherited through a fork: its socket is the parent's
-            if self._writer is None:
-                self._writer = self._client.connection_pool.get_connection()
-            elif _stale(self._writer):
-                self._writer.disconnect()  # type: ignore[no-untyped-call]  # sends reconnect
-        except BaseException:
-            self._writer_lock.release()
-            raise
-        return self._writer
-
-    def _give_back(self, connection: Connection) -> None:
-        if connection is self._writer:
-            self._writer_lock.release()
-        else:
-            self._client.connection_pool.release(connection)
-
     def _key(self, prediction_id: str) -> str:
         return f"{self._prefix}rec:{prediction_id}"
 
@@ -380,7 +352,7 @@ class RedisStore:
             TypeError: if the record holds a value JSON cannot carry.
         """
         keys = [self._key(record.id), self._seq, self._index]
-        created = f"{micros(record.created_at):0{_TIME_DIGITS}x}"
+        created = time_digits(record.created_at)
         return keys, [encode(record), record.id, created]
 
     def _forget_many(self, ids: Iterable[str]) -> None:
@@ -430,59 +402,10 @@ class RedisStore:
         with self._client.pipeline(transaction=True) as pipe:
             for start in range(0, len(members), _CHUNK):
                 chunk = members[start : start + _CHUNK]
-                pipe.delete(*(self._key(_id_of(member)) for member in chunk))
+                pipe.delete(*(self._key(id_of(member)) for member in chunk))
                 pipe.zrem(self._index, *chunk)
             results = pipe.execute()
         return sum(int(count) for count in results[1::2])
-
-
-def shared_secret(client: redis.Redis, prefix: str, candidate: str, *, pin: bool = False) -> str:
-    """The webhook signing secret every replica uses: ``candidate`` if none was stored
-    under ``{prefix}webhook-secret`` yet (it is then stored), else the stored one. With
-    ``pin`` (a secret the operator chose), ``candidate`` replaces any stored one.
-
-    Raises:
-        redis.RedisError: if Redis cannot be reached.
-    """
-    key = f"{prefix}webhook-secret"
-    with client.pipeline(transaction=True) as pipe:
-        pipe.set(key, candidate, nx=not pin)
-        pipe.get(key)
-        stored = pipe.execute()[1]
-    if not isinstance(stored, bytes | str):
-        raise redis.ResponseError(f"{key} holds no string")
-    return text(stored)
-
-
-def _lex_range(lowest: int, end: int | None) -> tuple[str, str]:
-    """Sort keys ``[lowest, end)`` as bounds of a ``BYLEX`` range of index members."""
-    high = "+" if end is None else f"({end:0{_KEY_DIGITS}x}"
-    return f"[{lowest:0{_KEY_DIGITS}x}", high
-
-
-def _key_of(member: str) -> int:
-    """The sort key of an index member."""
-    return int(member[:_KEY_DIGITS], 16)
-
-
-def _id_of(member: str) -> str:
-    """The prediction id of an index member."""
-    return member[_KEY_DIGITS + 1 :]
-
-
-def _members(reply: object) -> list[str]:
-    """Members of a sorted-set range reply without scores."""
-    assert isinstance(reply, list)
-    return [text(member) for member in reply]
-
-
-def _stale(connection: Connection) -> bool:
-    """Whether a connection idle between commands has something to read: a reply left
-    unread, or the end of a socket Redis closed (it restarted, or dropped the client)."""
-    try:
-        return bool(connection.can_read())
-    except (redis.ConnectionError, redis.TimeoutError):
-        return True
 
 
 def _check_added(position: object, prediction_id: str) -> None:

@@ -24,7 +24,8 @@ import redis
 from mock_server.domain.clock import Clock
 from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.storage.bus import RedisBus
-from mock_server.storage.redis_store import DEFAULT_PREFIX, RedisStore, shared_secret
+from mock_server.storage.redis_store import DEFAULT_PREFIX, RedisStore
+from mock_server.storage.shared_state import shared_secret
 
 __all__ = ["DEFAULT_PREFIX", "Announcer", "Replicas", "connect"]
 
