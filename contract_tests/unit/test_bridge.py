@@ -146,7 +146,40 @@ def bridge() -> Iterator[WSGIBridge]:
         max_body_bytes=100,
     )
     yield held
-    held.__rsgi_del__(None)
+    loop = asyncio.new_event_loop()
+    held.__rsgi_del__(loop)
+    loop.close()
+
+
+def test_a_stopping_worker_drains_its_held_requests() -> None:
+    """Granian ends the worker's loop, then calls ``__rsgi_del__``: the bridge tells the
+    app (``on_stop``), runs the loop again until the held request has answered, and
+    only then returns."""
+    release = threading.Event()
+    entered = threading.Event()
+    app = Flask(__name__)
+
+    @app.get("/held")
+    def held_request() -> dict[str, str]:
+        entered.set()
+        assert release.wait(10), "on_stop was not called"
+        return {"answered": "after the stop"}
+
+    bridge = WSGIBridge(app, offload=lambda environ: True, threads=2, on_stop=release.set)
+    proto = FakeProto()
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(bridge.__rsgi__(FakeScope("/held"), proto))  # type: ignore[arg-type]
+        loop.run_until_complete(loop.run_in_executor(None, entered.wait, 10))
+        status_before_the_stop = proto.status
+        assert status_before_the_stop is None  # held in the pool; the loop stops, as granian's does
+        bridge.__rsgi_del__(loop)
+        assert task.done()
+        assert proto.status == 200
+        assert proto.body is not None
+        assert b"after the stop" in proto.body
+    finally:
+        loop.close()
 
 
 def test_a_quick_request_runs_on_the_loop_thread(bridge: WSGIBridge) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pytest
 
-from mock_server.domain.clock import FakeClock
+from mock_server.domain.changes import ChangeSignal
+from mock_server.domain.clock import FakeClock, SystemClock
 from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.domain.service import (
     InvalidCursorError,
@@ -15,6 +17,7 @@ from mock_server.domain.service import (
     encode_cursor,
 )
 from mock_server.domain.store import sort_key
+from mock_server.http.stream import follow
 from mock_server.storage.memory import InMemoryStore
 
 
@@ -207,3 +210,52 @@ def test_creates_purge_at_most_once_a_second(clock: FakeClock) -> None:
     clock.advance(0.2)
     service.create({"prompt": "x"})
     assert store.purges == 2
+
+
+def _in_thread(work: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    results: list[object] = []
+    thread = threading.Thread(target=lambda: results.append(work()), daemon=True)
+    thread.start()
+    return thread, results
+
+
+def test_a_stop_answers_a_held_wait_with_the_prediction_as_it_stands() -> None:
+    changes = ChangeSignal()
+    service = PredictionService(
+        store=InMemoryStore(),
+        clock=SystemClock(),
+        starting_seconds=300,
+        processing_seconds=300,
+        changes=changes,
+    )
+    record = service.create({"prompt": "held"})
+    waiting = changes.generation
+    thread, results = _in_thread(lambda: service.wait(record.id, 60))
+    changes.stop()
+    thread.join(10)
+    assert not thread.is_alive(), "the wait outlived the stop"
+    assert results == [(record, False)]
+    assert changes.generation > waiting
+    # Once stopping, a new wait does not sleep at all.
+    again, more = _in_thread(lambda: service.wait(record.id, 60))
+    again.join(10)
+    assert more == [(record, False)]
+
+
+def test_a_stop_ends_an_event_stream_that_waits_for_its_next_event() -> None:
+    changes = ChangeSignal()
+    clock = SystemClock()
+    service = PredictionService(
+        store=InMemoryStore(),
+        clock=clock,
+        starting_seconds=300,
+        processing_seconds=300,
+        changes=changes,
+    )
+    record = service.create({"prompt": "streamed"})
+    body = follow(lambda: service.get(record.id), clock, "http://mock", changes=changes)
+    thread, results = _in_thread(lambda: list(body))
+    changes.stop()
+    thread.join(10)
+    assert not thread.is_alive(), "the stream outlived the stop"
+    assert results == [[]]  # nothing had happened yet: it ended without an event

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, TypeVar
 
 from mock_server.domain import lifecycle, scenarios
+from mock_server.domain.changes import ChangeSignal
 from mock_server.domain.clock import Clock
 from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.domain.scenarios import Outcome
@@ -39,37 +40,6 @@ PURGE_INTERVAL_SECONDS: Final = 1.0
 #: How often a held ``Prefer: wait`` request looks for a cancel when no
 #: :class:`ChangeSignal` tells it of one.
 WAIT_POLL_SECONDS: Final = 0.05
-
-
-class ChangeSignal:
-    """Wakes held ``Prefer: wait`` requests when a prediction may have changed early
-    (a cancel, a reset, a clock move, or one of these on another replica).
-
-    Waiters sleep on one condition until their prediction's known end, so a
-    held request costs no work while nothing happens. Thread-safe.
-    """
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._generation = 0
-
-    @property
-    def generation(self) -> int:
-        """A number that grows at every :meth:`notify`."""
-        return self._generation
-
-    def notify(self) -> None:
-        """Wake every waiter."""
-        with self._condition:
-            self._generation += 1
-            self._condition.notify_all()
-
-    def wait(self, seen: int, seconds: float) -> None:
-        """Return after ``seconds``, or at once if :meth:`notify` was called since
-        :attr:`generation` was ``seen``, or when it is called."""
-        with self._condition:
-            if self._generation == seen and seconds > 0:
-                self._condition.wait(seconds)
 
 
 def _record_itself(record: PredictionRecord) -> PredictionRecord:
@@ -229,7 +199,7 @@ class PredictionService:
         return dropped
 
     def wait(self, prediction_id: str, seconds: float) -> tuple[PredictionRecord, bool]:
-        """Hold until the prediction ends or ``seconds`` pass.
+        """Hold until the prediction ends or ``seconds`` pass, or the server stops.
 
         Returns the record as it then is and whether it has ended.
 
@@ -245,7 +215,7 @@ class PredictionService:
             now = self.clock.now()
             if lifecycle.is_terminal(record, now):
                 return record, True
-            if now >= give_up:
+            if now >= give_up or (self.changes is not None and self.changes.stopping):
                 return record, False
             step = min(lifecycle.ends_at(record) - now, give_up - now)
             if self.changes is None:

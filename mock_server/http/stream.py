@@ -19,13 +19,15 @@ from flask import Blueprint, Response, request
 
 from mock_server.contract import problems
 from mock_server.domain import lifecycle
+from mock_server.domain.changes import ChangeSignal
 from mock_server.domain.clock import Clock
 from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.http import api
 
 __all__ = ["Event", "bp", "events", "follow"]
 
-#: Longest wait between looks at the record (a cancel shows up within this).
+#: Longest wait between looks at the record on a clock that cannot wake the stream
+#: (a fake clock in tests); a real clock's streams are woken by a ChangeSignal instead.
 POLL_SECONDS: Final = 0.05
 #: Shortest wait, so that the clock always moves on and the loop always ends.
 MIN_STEP_SECONDS: Final = 0.001
@@ -80,16 +82,25 @@ def follow(
     root: str,
     *,
     after: int = -1,
+    changes: ChangeSignal | None = None,
 ) -> Iterator[str]:
     """Yield the encoded events with ids above ``after`` as they happen, until ``done``.
 
-    ``load`` reads the record afresh on each look (so a cancel is seen); waiting goes
-    through ``clock``, at least :data:`MIN_STEP_SECONDS` a time, so the loop ends once
-    the clock passes the prediction's end. It also ends if the record disappears.
+    ``load`` reads the record afresh on each look (so a cancel is seen). Between looks
+    the stream sleeps until its next event is due or a heartbeat is, woken early by
+    ``changes`` (a cancel, a reset, a clock move); without it (a fake clock), it waits
+    through ``clock`` at most :data:`POLL_SECONDS` at a time. Waits are at least
+    :data:`MIN_STEP_SECONDS`, so the loop ends once the clock passes the prediction's
+    end. It also ends if the record disappears, or when ``changes`` says the server is
+    stopping (the client resumes with ``Last-Event-ID``).
     """
     sent = after + 1
     quiet_since = clock.now()
-    while (record := load()) is not None:
+    while True:
+        seen = changes.generation if changes is not None else 0
+        record = load()
+        if record is None:
+            return
         now = clock.now()
         sequence = events(record, root)
         due = [event for event in sequence if event.at <= now]
@@ -102,8 +113,13 @@ def follow(
         if now - quiet_since >= HEARTBEAT_SECONDS:
             yield ": keep-alive\n\n"
             quiet_since = now
-        step = min(sequence[len(due)].at - now, POLL_SECONDS)
-        clock.sleep(max(step, MIN_STEP_SECONDS))
+        step = min(sequence[len(due)].at - now, quiet_since + HEARTBEAT_SECONDS - now)
+        if changes is None:
+            clock.sleep(max(min(step, POLL_SECONDS), MIN_STEP_SECONDS))
+        elif changes.stopping:
+            return
+        else:
+            changes.wait(seen, max(step, MIN_STEP_SECONDS))
 
 
 def _last_event_id(header: str | None) -> int:
@@ -141,7 +157,13 @@ def prediction_stream(prediction_id: str) -> Response:
         after = -1  # not an id of this prediction's events: start over
     if lifecycle.is_terminal(record, service.clock.now()) and after + 1 >= total:
         return Response(status=204)
-    body = follow(lambda: service.get(prediction_id), service.clock, root, after=after)
+    body = follow(
+        lambda: service.get(prediction_id),
+        service.clock,
+        root,
+        after=after,
+        changes=service.changes,
+    )
     return Response(
         _opened(body),
         mimetype="text/event-stream",

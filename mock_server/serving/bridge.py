@@ -9,6 +9,13 @@ requests that may be held for long (``Prefer: wait``, event streams, admin calls
 wait for other replicas) go to a thread pool, where they sleep without slowing the
 loop. ``make bench`` measures both ways; ARCHITECTURE.md draws the flow.
 
+When the worker stops (SIGTERM or SIGINT: granian stops accepting and ends the
+worker's loop), the bridge drains: it calls the caller's ``on_stop`` (the mock wakes
+its held requests and ends its event streams), runs the loop again until the held
+requests have answered, for at most ``drain_seconds``, and only then lets the worker
+end. A thread still busy after that (a client that does not read) is left behind:
+the process exits without waiting for it.
+
 The module knows nothing of the mock: which requests to hand to the pool is the
 caller's ``offload`` predicate, which sees the WSGI environ.
 """
@@ -19,6 +26,7 @@ import asyncio
 import io
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +43,8 @@ __all__ = ["WSGIBridge", "environ_for"]
 
 log = logging.getLogger(__name__)
 
+#: How long a stopping worker waits for its held requests to answer, by default.
+DRAIN_SECONDS: Final = 10.0
 #: Methods whose requests carry no body unless they say so.
 _BODILESS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 #: Answer when the app itself raises (Flask's handlers catch everything in the mock).
@@ -86,11 +96,17 @@ class WSGIBridge:
         max_body_bytes: int | None = None,
         multiprocess: bool = False,
         on_start: Callable[[], None] | None = None,
+        on_stop: Callable[[], None] | None = None,
+        drain_seconds: float = DRAIN_SECONDS,
     ) -> None:
         """``on_start`` is called on the worker's event loop as soon as it runs (the
-        server's signal handlers are set by then)."""
+        server's signal handlers are set by then); ``on_stop`` when the worker stops,
+        before its held requests are drained (it should make them answer)."""
         self.app = app
         self._on_start = on_start
+        self._on_stop = on_stop
+        self._drain_seconds = drain_seconds
+        self._held: set[asyncio.Future[None]] = set()
         self._offload = offload
         self._pool = ThreadPoolExecutor(max_workers=max(threads, 1), thread_name_prefix="held")
         self._max_body = max_body_bytes
@@ -108,14 +124,29 @@ class WSGIBridge:
             await _send(proto, self._answer_inline(environ))
             return
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._pool, self._answer_held, environ, proto, loop)
+        held = loop.run_in_executor(self._pool, self._answer_held, environ, proto, loop)
+        self._held.add(held)
+        held.add_done_callback(self._held.discard)
+        await held
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._on_start is not None:
             loop.call_soon(self._on_start)  # once the loop runs and can take signals
 
-    def __rsgi_del__(self, loop: object) -> None:
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Drain: wake the held requests, let them answer, then let the worker end."""
+        if self._on_stop is not None:
+            try:
+                self._on_stop()
+            except Exception:
+                log.exception("on_stop failed; draining anyway")
+        if self._held and not loop.is_closed():
+            loop.run_until_complete(asyncio.wait(set(self._held), timeout=self._drain_seconds))
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._held:  # still busy after the drain bound: do not wait for them at exit
+            log.warning("%d held request(s) still busy after draining; exiting", len(self._held))
+            logging.shutdown()
+            os._exit(0)
 
     async def _read_body(self, scope: Scope, proto: HTTPProtocol) -> bytes:
         headers = scope.headers

@@ -17,6 +17,7 @@ create.
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
 import json
@@ -29,8 +30,8 @@ from typing import Any, Final
 
 from flask import Flask
 
-from mock_server.http import admin_scenarios
-from mock_server.serving.bridge import WSGIBridge
+from mock_server.http import admin_scenarios, api
+from mock_server.serving.bridge import DRAIN_SECONDS, WSGIBridge
 from mock_server.serving.tls import TlsFiles
 
 __all__ = [
@@ -98,21 +99,47 @@ def bridged_from_environment() -> WSGIBridge:
     # mock that cut the longest collection from about 35-40 ms to under 1 ms.
     gc.freeze()
     limit = getattr(app, "config", {}).get("MAX_CONTENT_LENGTH")
+    stop = _stopper_of(app)
     return WSGIBridge(
         app,
         offload=_offload_for(app),
         threads=int(os.environ[THREADS_VARIABLE]),
         max_body_bytes=limit,
         multiprocess=True,
-        on_start=_let_stop_signals_in,
+        on_start=functools.partial(_let_stop_signals_in, stop),
+        on_stop=stop,
     )
 
 
-def _let_stop_signals_in() -> None:
-    """Deliver the stop signals blocked while the worker was built. This runs on the
-    worker's loop: uvloop hears a signal only while its loop runs, so one that came
-    meanwhile now stops the worker."""
+def _let_stop_signals_in(stop: Callable[[], None] | None) -> None:
+    """Hear the stop signals from now on, and deliver those blocked while the worker
+    was built. This runs on the worker's loop: uvloop hears a signal only while its
+    loop runs, so one that came meanwhile now stops the worker.
+
+    A stop signal makes granian stop accepting and wait for the open connections to
+    end; held requests and event streams would keep theirs open for as long as they
+    last. So ``stop`` (which makes them answer) is called first, by a handler chained
+    before granian's: the C-level handler still wakes uvloop, which then runs its own.
+    """
+    if stop is not None:
+        for number in _STOP_SIGNALS:
+            signal.signal(number, functools.partial(_stop_then, stop, signal.getsignal(number)))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+def _stop_then(stop: Callable[[], None], previous: object, number: int, frame: object) -> None:
+    stop()
+    if callable(previous):
+        previous(number, frame)
+
+
+def _stopper_of(app: object) -> Callable[[], None] | None:
+    """What tells the mock its worker is stopping: its change signal's ``stop``, which
+    answers held ``Prefer: wait`` requests and ends event streams (None for other apps)."""
+    if not isinstance(app, Flask) or api.EXTENSION not in app.extensions:
+        return None
+    changes = api.state(app).service.changes
+    return None if changes is None else changes.stop
 
 
 def may_be_held(environ: Mapping[str, Any]) -> bool:
@@ -181,6 +208,9 @@ def serve(
         ssl_cert=tls.cert_file if tls else None,
         ssl_key=tls.key_file if tls else None,
         respawn_failed_workers=True,
+        # A worker drains its held requests for DRAIN_SECONDS when stopped; one that has
+        # not ended a few seconds later is killed.
+        workers_kill_timeout=int(DRAIN_SECONDS) + 5,
     )
     server.serve()
 
