@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from flask import Flask
 
-from mock_server.http import admin_scenarios
+from mock_server.http import context, screens
 from mock_server.serving.bridge import WSGIBridge
 from mock_server.serving.tls import TlsFiles
 
@@ -129,10 +129,10 @@ def may_be_held(environ: Mapping[str, Any]) -> bool:
 def _offload_for(app: object) -> Callable[[dict[str, Any]], bool]:
     """:func:`may_be_held`, and for the mock also every request while rules are set
     (a rule may add latency)."""
-    if not isinstance(app, Flask) or admin_scenarios.EXTENSION not in app.extensions:
+    if not isinstance(app, Flask) or context.EXTENSION not in app.extensions:
         return may_be_held
     mock = app
-    return lambda environ: may_be_held(environ) or admin_scenarios.may_delay(mock)
+    return lambda environ: may_be_held(environ) or screens.may_delay(mock)
 
 
 def serve(
