@@ -2,7 +2,9 @@
 
 It takes the same Bearer token as the predictions API (any non-empty token, or the
 pinned one), so a mock started with ``--token`` keeps its state private. It is described
-by ``openapi/admin.yaml``, served (without a token) at ``GET /_mock/openapi.yaml``.
+by ``openapi/admin.yaml``, served (without a token) at ``GET /_mock/openapi.yaml``, and
+its request bodies and queries are checked against that document (the app state's
+``admin`` validator).
 
 ``GET /_mock/clock``
     ``{"now": "<RFC 3339>", "offset_seconds": N}``: the mock's time and how far it
