@@ -15,15 +15,15 @@ from flask.testing import FlaskClient
 
 from contract_tests.conftest import AUTH, CREATE, REPO
 from mock_server import AdjustableClock, FakeClock, SystemClock, create_app
-from mock_server.http import api
-from mock_server.http.api import MockState
+from mock_server.http import context
+from mock_server.http.context import MockState
 
 BOUND = 5.0
 """Longest any test here waits for a thread (seconds of real time)."""
 
 
 def state_of(app: Flask) -> MockState:
-    return api.state(app)
+    return context.state(app)
 
 
 def create(client: FlaskClient, **body: Any) -> dict[str, Any]:

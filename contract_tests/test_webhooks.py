@@ -25,7 +25,7 @@ from replicate.webhook import Webhooks, WebhookSigningSecret
 from contract_tests.conftest import AUTH, CREATE
 from contract_tests.servers import RunningMock, run_mock
 from mock_server import FakeClock, create_app
-from mock_server.http import api
+from mock_server.http import context
 from mock_server.http.app import new_webhook_secret
 from mock_server.serving.cli import build_parser
 from mock_server.webhooks.delivery import WebhookDispatcher
@@ -36,7 +36,7 @@ T = TypeVar("T")
 
 
 def dispatcher_of(app: Flask) -> WebhookDispatcher:
-    state = api.state(app)
+    state = context.state(app)
     assert state.webhooks is not None
     return state.webhooks
 

@@ -130,7 +130,7 @@ def imagen_mock(
     Raises:
         pytest.UsageError: for an unknown option.
     """
-    from mock_server.http import api
+    from mock_server.http import context
     from mock_server.http.app import create_app
     from mock_server.serving.server import serve_in_thread
 
@@ -152,7 +152,7 @@ def imagen_mock(
         httpx.Client(base_url=root, headers=headers, timeout=30.0, trust_env=False) as http,
     ):
         yield ImagenMock(root=root, token=token, http=http)
-    state = api.state(app)
+    state = context.state(app)
     if state.webhooks is not None:
         state.webhooks.close()
     if state.replicas is not None:  # a config with MOCK_REDIS_URL

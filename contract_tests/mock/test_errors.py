@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from flask.testing import FlaskClient
 
 from contract_tests.conftest import AUTH, CREATE, TOKEN
 from mock_server import create_app
-from mock_server.http import api
+from mock_server.http import context
 from mock_server.storage.memory import InMemoryStore
 
 PROBLEM = "application/problem+json"
@@ -74,7 +75,8 @@ def test_screens_run_on_authenticated_api_requests_only(app: Flask) -> None:
         seen.append(environ["PATH_INFO"])
         return Response("screened", status=418) if "HTTP_X_STOP" in environ else None
 
-    api.state(app).screens.append(screen)
+    mock = context.state(app)  # frozen: a copy with one more screen takes its place
+    app.extensions[context.EXTENSION] = replace(mock, screens=(*mock.screens, screen))
     client = app.test_client()
     assert client.get("/v1/predictions", headers={"X-Stop": "1"}).status_code == 401
     assert client.get("/openapi.yaml", headers={**AUTH, "X-Stop": "1"}).status_code == 200

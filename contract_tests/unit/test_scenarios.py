@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from mock_server.contract.problems import InvalidField
+from mock_server.contract.spec import admin_spec_path, load_spec
+from mock_server.contract.validation import DocumentValidator
 from mock_server.domain import lifecycle, scenarios
 from mock_server.domain.clock import FakeClock
 from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.mock_headers import parse_outcome
 from mock_server.domain.safety import SAFETY_ERROR
-from mock_server.domain.scenarios import Outcome, RuleBook, ScenarioError, parse_outcome, parse_rule
+from mock_server.domain.scenarios import Outcome, RuleBook, ScenarioError, parse_rule
 from mock_server.http import stream
 from mock_server.webhooks import planning as webhooks
 
@@ -168,11 +172,11 @@ def test_rules_apply_oldest_first_and_can_be_removed() -> None:
     [
         ([], "(root)"),
         ({}, "(root)"),
-        ({"fault": "429", "colour": "red"}, "colour"),
+        ({"fault": "429", "colour": "red"}, "(root)"),
         ({"fault": "418"}, "fault"),
         ({"match": {"route": "delete"}, "fault": "500"}, "match.route"),
         ({"match": {"prompt": "("}, "fault": "500"}, "match.prompt"),
-        ({"match": {"route": "get"}, "scenario": "fail"}, "scenario"),
+        ({"match": {"route": "get"}, "scenario": "fail"}, "(root)"),
         ({"scenario": "nope"}, "scenario"),
         ({"fault": "500", "times": 0}, "times"),
         ({"latency_ms": -1}, "latency_ms"),
@@ -182,6 +186,29 @@ def test_rules_apply_oldest_first_and_can_be_removed() -> None:
     ],
 )
 def test_invalid_rules_say_which_field(doc: object, field: str) -> None:
+    assert field in [item.field for item in rule_problems(doc)]
+
+
+#: A rule body's checks, as ``POST /_mock/rules`` makes them: ``RuleInput`` in the admin
+#: spec (every type, range, enum and key that goes with another), then :func:`parse_rule`.
+_ADD_RULE = DocumentValidator(load_spec(admin_spec_path())).operation("addRule")
+
+
+def rule_problems(doc: object) -> list[InvalidField]:
+    errors = _ADD_RULE.body_errors(doc)
+    if errors:
+        return errors
+    try:
+        parse_rule(doc, "rule_x")  # type: ignore[arg-type]  # a dict, once the schema passes
+    except ScenarioError as exc:
+        return exc.fields
+    return []
+
+
+def test_parse_rule_compiles_the_prompt() -> None:
+    """What the schema leaves to code: a prompt must compile as a Python regex."""
     with pytest.raises(ScenarioError) as caught:
-        parse_rule(doc, "rule_x")
-    assert caught.value.fields[0].field == field
+        parse_rule({"match": {"prompt": "("}, "fault": "500"}, "rule_x")
+    assert [(item.type, item.field) for item in caught.value.fields] == [
+        ("pattern", "match.prompt")
+    ]

@@ -82,7 +82,8 @@ def test_rate_one_always_faults_and_zero_never() -> None:
 
 @pytest.mark.parametrize("text", ["²", "9" * 5000, "١٢٣"])
 def test_odd_digit_strings_are_refused_not_crashed(text: str) -> None:
-    from mock_server.domain.scenarios import ScenarioError, parse_latency
+    from mock_server.domain.mock_headers import parse_latency
+    from mock_server.domain.scenarios import ScenarioError
 
     with pytest.raises(ScenarioError):
         parse_latency(text)

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mock_server.contract.predictions import RequestValidator
 from mock_server.contract.problems import InvalidField
 from mock_server.contract.spec import load_spec
-from mock_server.contract.validation import CompiledSchema, RequestValidator
+from mock_server.contract.validation import CompiledSchema
 
 ENUM_MESSAGE = 'aspect_ratio must be one of the following: "1:1", "9:16", "16:9", "3:4", "4:3"'
 

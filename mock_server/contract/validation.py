@@ -1,6 +1,8 @@
-"""Request validation compiled once from the spec.
+"""Request validation compiled once from an OpenAPI document.
 
-Validators are built at start-up from the dereferenced spec; a request costs
+One class, :class:`DocumentValidator`, compiles every operation's request body and
+parameters from a dereferenced document: the predictions API's (``openapi.yaml``)
+and the admin API's (``admin.yaml``) alike. Validators are built at start-up; a request costs
 only the schema check itself. Errors come back as :class:`InvalidField` items
 worded the way Replicate words them.
 
@@ -16,24 +18,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
 from mock_server.contract.problems import InvalidField
 
-__all__ = ["CompiledSchema", "RequestValidator", "describe_errors"]
+__all__ = ["CompiledSchema", "DocumentValidator", "Operation", "Parameter", "describe_errors"]
 
-_CREATE_PATH = "/models/{model_owner}/{model_name}/predictions"
-_LIST_PATH = "/predictions"
-#: Shortest and longest ``Cancel-After`` the mock applies, in seconds.
-MIN_CANCEL_AFTER = 5
-MAX_CANCEL_AFTER = 10 * 365 * 24 * 3600
-_DURATION_PART = re.compile(r"([0-9]+)([hms]?)")
-_UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
 _JSON_TYPES = {
     bool: "boolean",
     int: "integer",
@@ -73,78 +68,134 @@ def _conforming(formats: FormatChecker, name: str) -> Any:
     return lambda value: formats.conforms(value, name)
 
 
+#: The keys of a path item that are operations.
+_METHODS: Final = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
+
+
 @dataclass(frozen=True, slots=True)
-class _Param:
+class Parameter:
+    """One parameter of an operation, its schema compiled."""
+
     name: str
+    location: str
+    """``query``, ``header``, ``path`` or ``cookie``."""
+    required: bool
     schema: CompiledSchema
+    doc: Mapping[str, Any]
+    """The parameter's schema as the document writes it (for what code reads from it)."""
+
+    def errors(self, value: Any) -> list[InvalidField]:
+        """Problems with ``value``, the parameter's name as the field; empty when it is valid."""
+        return describe_errors(self.schema.errors(value), root=self.name)
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is valid (the quick check alone when it is)."""
+        return not any(True for _ in self.schema.errors(value))
 
 
-class RequestValidator:
-    """The checks the spec asks of each operation, compiled from a dereferenced spec."""
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """The request checks of one operation: its JSON body and its parameters."""
+
+    operation_id: str
+    method: str
+    """Upper case: ``GET``, ``POST``..."""
+    path: str
+    body: CompiledSchema | None
+    """The ``application/json`` request body's schema; None when it takes none."""
+    parameters: tuple[Parameter, ...]
+
+    def parameter(self, location: str, name: str) -> Parameter:
+        """The parameter ``name`` in ``location``.
+
+        Raises:
+            KeyError: if the operation has no such parameter.
+        """
+        for param in self.parameters:
+            if param.location == location and param.name == name:
+                return param
+        raise KeyError(f"{self.operation_id} has no {location} parameter {name!r}")
+
+    def body_errors(self, body: Any) -> list[InvalidField]:
+        """Problems with a request body, sorted by field; empty when it is valid."""
+        return [] if self.body is None else describe_errors(self.body.errors(body))
+
+    def parameter_errors(self, location: str, values: Mapping[str, str]) -> list[InvalidField]:
+        """Problems with the ``location`` parameters found in ``values`` (for headers, a
+        mapping that finds names whatever their case), in the document's order."""
+        errors: list[InvalidField] = []
+        for param in self.parameters:
+            if param.location != location:
+                continue
+            value = values.get(param.name)
+            if value is None:
+                if param.required:
+                    errors.append(InvalidField("required", param.name, f"{param.name} is required"))
+            else:
+                errors += param.errors(value)
+        return errors
+
+
+class DocumentValidator:
+    """Every operation's request checks, compiled once from a dereferenced OpenAPI document.
+
+    The same class serves the predictions API (``openapi.yaml``) and the admin API
+    (``admin.yaml``); handlers look their operation up by ``operationId``.
+    """
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
-        create = spec["paths"][_CREATE_PATH]["post"]
-        params = {p["name"]: p for p in create["parameters"]}
-        self.model_owners: frozenset[str] = frozenset(params["model_owner"]["schema"]["enum"])
-        self.model_names: frozenset[str] = frozenset(params["model_name"]["schema"]["enum"])
-        self._prefer = re.compile(params["Prefer"]["schema"]["pattern"])
-        self._cancel_after = re.compile(params["Cancel-After"]["schema"]["pattern"])
-        body_schema = create["requestBody"]["content"]["application/json"]["schema"]
-        self._create_body = CompiledSchema(body_schema)
-        listing = spec["paths"][_LIST_PATH]["get"]
-        self._list_params = tuple(
-            _Param(p["name"], CompiledSchema(p["schema"])) for p in listing["parameters"]
-        )
+        """Raises: jsonschema.SchemaError: if a schema in ``spec`` is not a valid 2020-12 schema."""
+        self._by_id: dict[str, Operation] = {}
+        self._by_route: dict[tuple[str, str], Operation] = {}
+        for path, item in spec.get("paths", {}).items():
+            shared = item.get("parameters", [])
+            for method, op in item.items():
+                if method not in _METHODS:
+                    continue
+                operation = _operation(path, method.upper(), op, shared)
+                self._by_id[operation.operation_id] = operation
+                self._by_route[(path, operation.method)] = operation
 
-    def prefer_wait(self, header: str | None) -> tuple[float | None, list[InvalidField]]:
-        """Seconds to hold the request for a ``Prefer`` header (None: no wait), or errors."""
-        if header is None:
-            return None, []
-        value = header.strip()
-        if not self._prefer.fullmatch(value):
-            return None, [
-                InvalidField(
-                    "invalid_header",
-                    "Prefer",
-                    'Prefer must be "wait" or "wait=N" with N from 1 to 60',
-                )
-            ]
-        _, _, seconds = value.partition("=")
-        return float(seconds or 60), []
+    def operation(self, operation_id: str) -> Operation:
+        """The operation with this ``operationId``.
 
-    def cancel_after(self, header: str | None) -> tuple[float | None, list[InvalidField]]:
-        """Seconds from a ``Cancel-After`` header (None: no deadline), or errors.
-
-        Durations are raised to :data:`MIN_CANCEL_AFTER` and capped at :data:`MAX_CANCEL_AFTER`.
+        Raises:
+            KeyError: if the document has none.
         """
-        if header is None:
-            return None, []
-        value = header.strip()
-        if not self._cancel_after.fullmatch(value):
-            return None, [
-                InvalidField(
-                    "invalid_header",
-                    "Cancel-After",
-                    "Cancel-After must be a number of seconds or a duration like 1h30m45s",
-                )
-            ]
-        seconds = sum(
-            int(amount) * _UNIT_SECONDS[unit or "s"]
-            for amount, unit in _DURATION_PART.findall(value)
+        return self._by_id[operation_id]
+
+    def route(self, path: str, method: str) -> Operation:
+        """The operation at ``path`` (as the document writes it) for ``method``.
+
+        Raises:
+            KeyError: if the document has none.
+        """
+        return self._by_route[(path, method.upper())]
+
+    def __iter__(self) -> Iterator[Operation]:
+        return iter(self._by_id.values())
+
+
+def _operation(
+    path: str, method: str, op: Mapping[str, Any], shared: list[Mapping[str, Any]]
+) -> Operation:
+    declared = {(p["in"], p["name"]): p for p in [*shared, *op.get("parameters", [])]}
+    parameters = tuple(
+        Parameter(
+            p["name"], p["in"], bool(p.get("required")), CompiledSchema(p["schema"]), p["schema"]
         )
-        return float(min(max(seconds, MIN_CANCEL_AFTER), MAX_CANCEL_AFTER)), []
-
-    def create_body(self, body: Any) -> list[InvalidField]:
-        """Problems with a create request's body, empty when it is valid."""
-        return describe_errors(self._create_body.errors(body))
-
-    def list_query(self, query: Mapping[str, str]) -> list[InvalidField]:
-        """Problems with a list request's query parameters."""
-        errors: list[InvalidField] = []
-        for param in self._list_params:
-            if param.name in query:
-                errors += describe_errors(param.schema.errors(query[param.name]), root=param.name)
-        return errors
+        for p in declared.values()
+        if "schema" in p
+    )
+    content = op.get("requestBody", {}).get("content", {})
+    schema = content.get("application/json", {}).get("schema")
+    return Operation(
+        op.get("operationId") or f"{method} {path}",
+        method,
+        path,
+        None if schema is None else CompiledSchema(schema),
+        parameters,
+    )
 
 
 def describe_errors(errors: Iterable[ValidationError], root: str = "(root)") -> list[InvalidField]:

@@ -2,7 +2,9 @@
 
 It takes the same Bearer token as the predictions API (any non-empty token, or the
 pinned one), so a mock started with ``--token`` keeps its state private. It is described
-by ``openapi/admin.yaml``, served (without a token) at ``GET /_mock/openapi.yaml``.
+by ``openapi/admin.yaml``, served (without a token) at ``GET /_mock/openapi.yaml``, and
+its request bodies and queries are checked against that document (the app state's
+``admin`` validator).
 
 ``GET /_mock/clock``
     ``{"now": "<RFC 3339>", "offset_seconds": N}``: the mock's time and how far it
@@ -30,49 +32,22 @@ answered (see :mod:`mock_server.storage.replicas` and :func:`follow_replicas`).
 from __future__ import annotations
 
 import logging
-from functools import cache
-from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
-from jsonschema import Draft202012Validator
+from flask import Blueprint, Flask, Response, request
 
 from mock_server.contract import problems
 from mock_server.contract.problems import InvalidField, Problem
-from mock_server.contract.validation import describe_errors
 from mock_server.domain import lifecycle
 from mock_server.domain.clock import AdvanceableClock, check_step
-from mock_server.http import admin_scenarios, api
-from mock_server.webhooks.planning import EVENTS
+from mock_server.http.context import MockState, json_response, read_json, state
+from mock_server.http.context import authenticate as _authenticate
 
-__all__ = ["ADMIN_SPEC_CANDIDATES", "MAX_ADVANCE_SECONDS", "bp", "follow_replicas"]
+__all__ = ["bp", "follow_replicas"]
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("admin", __name__, url_prefix="/_mock")
-
-#: The longest single move of the clock: one year.
-MAX_ADVANCE_SECONDS: Final = 365 * 86400
-_HERE = Path(__file__).resolve().parent
-#: Where the admin API's OpenAPI document is looked for: the wheel, then the checkout.
-ADMIN_SPEC_CANDIDATES: Final = (
-    _HERE.parent / "contract" / "admin.yaml",
-    _HERE.parents[1] / "openapi" / "admin.yaml",
-)
-_ADVANCE = Draft202012Validator(
-    {
-        "type": "object",
-        "required": ["advance_seconds"],
-        "additionalProperties": False,
-        "properties": {
-            "advance_seconds": {
-                "type": "number",
-                "exclusiveMinimum": 0,
-                "maximum": MAX_ADVANCE_SECONDS,
-            }
-        },
-    }
-)
 
 
 @bp.before_request
@@ -83,35 +58,17 @@ def authenticate() -> None:
         Problem: 401 when the token is missing, malformed or not the pinned one.
     """
     if request.endpoint != "admin.admin_spec":
-        api.authenticate()
+        _authenticate()
 
 
 @bp.get("/openapi.yaml")
 def admin_spec() -> Response:
-    """The admin API's OpenAPI document.
-
-    Raises:
-        Problem: 404 if ``admin.yaml`` is not installed next to the mock.
-    """
-    text = _admin_spec_text()
-    if text is None:
-        raise problems.not_found("The admin API's OpenAPI document")
-    return Response(text, mimetype="application/yaml")
-
-
-@cache
-def admin_spec_path() -> Path | None:
-    """Where ``admin.yaml`` is: the copy in the wheel, else the checkout's; None if neither."""
-    return next((c for c in ADMIN_SPEC_CANDIDATES if c.is_file()), None)
-
-
-def _admin_spec_text() -> str | None:
-    path = admin_spec_path()
-    return None if path is None else path.read_text(encoding="utf-8")
+    """The admin API's OpenAPI document (the one its requests are checked against)."""
+    return Response(state().admin_spec_text, mimetype="application/yaml")
 
 
 def _clock_doc() -> dict[str, Any]:
-    clock = api.state().service.clock
+    clock = state().service.clock
     offset = clock.offset_seconds if isinstance(clock, AdvanceableClock) else 0.0
     return {"now": lifecycle.format_time(clock.now()), "offset_seconds": offset}
 
@@ -119,7 +76,7 @@ def _clock_doc() -> dict[str, Any]:
 @bp.get("/clock")
 def get_clock() -> Response:
     """The mock's time and how far it has been moved."""
-    return api.json_response(_clock_doc())
+    return json_response(_clock_doc())
 
 
 @bp.post("/clock")
@@ -130,15 +87,16 @@ def advance_clock() -> Response:
         Problem: 415 not JSON, 400 unparsable, 422 not a positive number of seconds up
             to a year (or past the clock's total limit), 409 if this clock cannot move.
     """
-    body = api.read_json()
-    errors = describe_errors(_ADVANCE.iter_errors(body))
+    body = read_json()
+    mock = state()
+    errors = mock.admin.operation("advanceClock").body_errors(body)
     if errors:
         raise problems.validation_failed(errors, title="Invalid clock change")
-    clock = api.state().service.clock
+    clock = mock.service.clock
     if not isinstance(clock, AdvanceableClock):
         raise Problem(409, "This mock runs on a clock that cannot be moved.", "Conflict")
     seconds = float(body["advance_seconds"])
-    replicas = api.state().replicas
+    replicas = mock.replicas
     try:
         if replicas is None:
             clock.advance(seconds)
@@ -148,29 +106,26 @@ def advance_clock() -> Response:
     except ValueError as exc:
         field = InvalidField("maximum", "advance_seconds", str(exc))
         raise problems.validation_failed([field], title="Invalid clock change") from None
-    return api.json_response(_clock_doc())
+    return json_response(_clock_doc())
 
 
 @bp.post("/reset")
 def reset() -> Response:
     """Forget every prediction, webhook delivery and scenario rule (on every replica)."""
-    state = api.state()
-    state.service.clear()
-    _forget_local(current_app)
-    if state.replicas is not None:
-        state.replicas.announce_reset()
+    mock = state()
+    mock.service.clear()
+    _forget_local(mock)
+    if mock.replicas is not None:
+        mock.replicas.announce_reset()
     return Response(status=204)
 
 
-def _forget_local(app: Flask) -> None:
+def _forget_local(mock: MockState) -> None:
     """Drop what this process keeps besides the store: bodies, deliveries, rules."""
-    state = api.state(app)
-    state.bodies.clear()
-    if state.webhooks is not None:
-        state.webhooks.reset()
-    scenarios = app.extensions.get(admin_scenarios.EXTENSION)
-    if scenarios is not None:
-        scenarios.rules.clear()
+    mock.bodies.clear()
+    if mock.webhooks is not None:
+        mock.webhooks.reset()
+    mock.rules.clear()
 
 
 def follow_replicas(app: Flask) -> None:
@@ -179,11 +134,11 @@ def follow_replicas(app: Flask) -> None:
     Raises:
         redis.RedisError, TimeoutError: if Redis cannot be reached.
     """
-    state = api.state(app)
-    replicas = state.replicas
+    mock = state(app)
+    replicas = mock.replicas
     if replicas is None:
         return
-    service = state.service
+    service = mock.service
 
     def handle(event: dict[str, Any]) -> None:
         kind = event.get("kind")
@@ -193,16 +148,16 @@ def follow_replicas(app: Flask) -> None:
             if service.changes is not None:
                 service.changes.notify()
             record = service.get(prediction_id)
-            if record is not None and state.webhooks is not None:
-                state.webhooks.changed(record)
+            if record is not None and mock.webhooks is not None:
+                mock.webhooks.changed(record)
         elif kind in {"reset", "resync"}:  # resync: events may have been missed
             replicas.store.forget_all()
             if service.changes is not None:
                 service.changes.notify()
             if kind == "reset":
-                _forget_local(app)
+                _forget_local(mock)
             else:
-                state.bodies.clear()
+                mock.bodies.clear()
                 _catch_up(service.clock, replicas.clock_offset())
         elif kind == "clock":
             _catch_up(service.clock, event.get("offset_seconds"))
@@ -229,23 +184,24 @@ def list_deliveries() -> Response:
     """The logged delivery attempts, oldest first.
 
     Raises:
-        Problem: 422 if ``event`` is not a webhook event.
+        Problem: 422 if the query breaks the admin spec (``event`` not a webhook event).
     """
-    event = request.args.get("event")
-    if event is not None and event not in EVENTS:
-        allowed = ", ".join(f'"{name}"' for name in EVENTS)
-        field = InvalidField("enum", "event", f"event must be one of the following: {allowed}")
-        raise problems.validation_failed([field], title="Invalid query")
-    webhooks = api.state().webhooks
-    prediction_id = request.args.get("prediction_id")
+    mock = state()
+    args = request.args
+    errors = mock.admin.operation("listWebhookDeliveries").parameter_errors("query", args)
+    if errors:
+        raise problems.validation_failed(errors, title="Invalid query")
+    webhooks = mock.webhooks
+    event = args.get("event")
+    prediction_id = args.get("prediction_id")
     attempts = [] if webhooks is None else webhooks.attempts(prediction_id, event)
-    return api.json_response({"results": [attempt.as_dict() for attempt in attempts]})
+    return json_response({"results": [attempt.as_dict() for attempt in attempts]})
 
 
 @bp.delete("/webhooks/deliveries")
 def clear_deliveries() -> Response:
     """Empty the delivery log."""
-    webhooks = api.state().webhooks
+    webhooks = state().webhooks
     if webhooks is not None:
         webhooks.clear()
     return Response(status=204)

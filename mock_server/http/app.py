@@ -15,13 +15,15 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mock_server.contract import problems
+from mock_server.contract.predictions import RequestValidator
 from mock_server.contract.problems import Problem
-from mock_server.contract.spec import load_spec, spec_path
-from mock_server.contract.validation import RequestValidator
+from mock_server.contract.spec import admin_spec_path, load_spec, spec_path
+from mock_server.contract.validation import DocumentValidator
 from mock_server.domain.clock import AdjustableClock, Clock
 from mock_server.domain.recording import RecordedRun, load_recording
+from mock_server.domain.scenarios import RuleBook
 from mock_server.domain.service import ChangeSignal, Listeners, PredictionService
-from mock_server.http import admin, admin_scenarios, api, files, stream, web
+from mock_server.http import admin, api, context, files, rules, screens, stream, web
 from mock_server.storage.memory import InMemoryStore
 from mock_server.storage.replicas import DEFAULT_PREFIX, Announcer, Replicas, connect
 from mock_server.webhooks import signing
@@ -57,13 +59,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     :class:`~mock_server.domain.clock.AdjustableClock`, moved by ``POST /_mock/clock``),
     ``MOCK_STORE`` (a
     :class:`~mock_server.domain.store.Store`; by default in memory, or in the Redis of
-    ``MOCK_REDIS_URL``, shared with other replicas), ``MOCK_SPEC_PATH`` and
+    ``MOCK_REDIS_URL``, shared with other replicas), ``MOCK_SPEC_PATH``,
+    ``MOCK_ADMIN_SPEC_PATH`` (the two documents requests are checked against) and
     ``MOCK_WEBHOOK_TRANSPORT`` (an ``httpx.BaseTransport`` for deliveries). Webhook deliveries
     run on a daemon thread (real clock) or through ``state.webhooks.pump()`` (fake
     clock); ``state.webhooks.close()`` stops them.
 
     Raises:
-        SpecNotFoundError: if the OpenAPI document cannot be found.
+        SpecNotFoundError: if an OpenAPI document cannot be found.
+        FaultError: if ``MOCK_FAULTS`` is not a valid ``KIND:RATE,...`` list.
         ValueError: if ``MOCK_WEBHOOK_SECRET``, a ``MOCK_WEBHOOK_*`` setting or
             ``MOCK_REDIS_URL`` is invalid.
         redis.RedisError: if ``MOCK_REDIS_URL`` is set and Redis cannot be reached.
@@ -93,8 +97,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         settings=WebhookSettings.from_config(app.config),
         transport=app.config.get("MOCK_WEBHOOK_TRANSPORT"),
     )
-    app.extensions[api.EXTENSION] = api.MockState(
+    admin_path = app.config.get("MOCK_ADMIN_SPEC_PATH") or admin_spec_path()
+    rule_book = RuleBook()
+    seed = app.config.get("MOCK_SEED")
+    dice = screens.fault_dice(str(app.config.get("MOCK_FAULTS") or ""), seed)
+    app.extensions[context.EXTENSION] = context.MockState(
         validator=RequestValidator(spec),
+        admin=DocumentValidator(load_spec(admin_path)),
         service=PredictionService(
             store=store,
             clock=clock,
@@ -108,15 +117,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ),
         token=app.config["MOCK_TOKEN"],
         spec_text=path.read_text(encoding="utf-8"),
+        admin_spec_text=admin_path.read_text(encoding="utf-8"),
         webhook_secret=secret,
         webhooks=dispatcher,
         replicas=replicas,
+        rules=rule_book,
+        dice=dice,
+        screens=(screens.screen_for(rule_book, dice),),  # X-Mock-* headers, rules, MOCK_FAULTS
     )
-    for name, prefix in api.PREFIXES.items():
+    for name, prefix in context.PREFIXES.items():
         app.register_blueprint(api.bp, url_prefix=prefix, name=name)
     app.register_blueprint(files.bp)
     app.register_blueprint(admin.bp)
-    admin_scenarios.init_app(app)  # /_mock/rules, X-Mock-* headers, MOCK_FAULTS/MOCK_SEED
+    app.register_blueprint(rules.bp)
     app.register_blueprint(stream.bp)
     app.register_blueprint(web.bp)
     app.register_error_handler(Problem, _send_problem)

@@ -7,7 +7,7 @@ from flask import Blueprint, Response
 
 from mock_server.contract import problems
 from mock_server.domain import images, lifecycle
-from mock_server.http import api
+from mock_server.http.context import state
 
 __all__ = ["bp"]
 
@@ -22,9 +22,9 @@ def output_file(prediction_id: str, fmt: str) -> Response:
         Problem: 404 if the prediction does not exist, has no output yet, or the
             extension is not the prediction's format.
     """
-    state = api.state()
-    record = state.service.get(prediction_id)
-    now = state.service.clock.now()
+    mock = state()
+    record = mock.service.get(prediction_id)
+    now = mock.service.clock.now()
     if (
         record is None
         or lifecycle.status_at(record, now) != "succeeded"
@@ -45,5 +45,5 @@ def output_file(prediction_id: str, fmt: str) -> Response:
 @bp.get("/openapi.yaml")
 def openapi_document() -> Response:
     """The OpenAPI document this mock implements, as YAML."""
-    state = api.state()
-    return Response(state.spec_text, mimetype="application/yaml")
+    mock = state()
+    return Response(mock.spec_text, mimetype="application/yaml")

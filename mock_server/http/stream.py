@@ -22,7 +22,7 @@ from mock_server.domain import lifecycle
 from mock_server.domain.changes import ChangeSignal
 from mock_server.domain.clock import Clock
 from mock_server.domain.lifecycle import PredictionRecord
-from mock_server.http import api
+from mock_server.http.context import links, state
 
 __all__ = ["Event", "bp", "events", "follow"]
 
@@ -145,12 +145,12 @@ def prediction_stream(prediction_id: str) -> Response:
     Raises:
         Problem: 404 if there is no such prediction.
     """
-    state = api.state()
-    service = state.service
+    mock = state()
+    service = mock.service
     record = service.get(prediction_id)
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
-    root = api.links().root
+    root = links().root
     after = _last_event_id(request.headers.get("Last-Event-ID"))
     total = len(events(record, root))
     if after >= total:

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, render_template, url_for
 
 from mock_server.contract import problems
 from mock_server.domain import lifecycle
-from mock_server.http import api
+from mock_server.http.context import links, state
 
 __all__ = ["POLL_MILLISECONDS", "bp"]
 
@@ -55,20 +55,20 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
 @bp.get("/p/", strict_slashes=False)
 def index() -> Response:
     """The newest predictions (up to a page of the API's list), newest first."""
-    page, now = api.state().service.page(None)
-    links = api.links()
-    shown = [lifecycle.render(record, now, links) for record in page.records]
+    page, now = state().service.page(None)
+    here = links()
+    shown = [lifecycle.render(record, now, here) for record in page.records]
     return _page("index.html", predictions=shown)
 
 
 @bp.get("/p/<prediction_id>")
 def prediction_page(prediction_id: str) -> Response:
     """The prediction's page; an HTML page with status 404 if there is no such id."""
-    service = api.state().service
+    service = state().service
     record = service.get(prediction_id)
     if record is None:
         return _page("not_found.html", 404, prediction_id=prediction_id)
-    shown = lifecycle.render(record, service.clock.now(), api.links())
+    shown = lifecycle.render(record, service.clock.now(), links())
     return _page(
         "prediction.html",
         p=shown,
@@ -85,10 +85,10 @@ def prediction_json(prediction_id: str) -> Response:
     Raises:
         Problem: 404 if there is no such prediction.
     """
-    service = api.state().service
+    service = state().service
     record = service.get(prediction_id)
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
-    shown = lifecycle.render(record, service.clock.now(), api.links())
+    shown = lifecycle.render(record, service.clock.now(), links())
     body = json.dumps(shown, separators=(",", ":"), ensure_ascii=False)
     return Response(body, mimetype="application/json", headers={"Cache-Control": "no-store"})

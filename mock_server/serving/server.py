@@ -30,7 +30,7 @@ from typing import Any, Final
 
 from flask import Flask
 
-from mock_server.http import admin_scenarios, api
+from mock_server.http import context, screens
 from mock_server.serving.bridge import DRAIN_SECONDS, WSGIBridge
 from mock_server.serving.tls import TlsFiles
 
@@ -136,9 +136,9 @@ def _stop_then(stop: Callable[[], None], previous: object, number: int, frame: o
 def _stopper_of(app: object) -> Callable[[], None] | None:
     """What tells the mock its worker is stopping: its change signal's ``stop``, which
     answers held ``Prefer: wait`` requests and ends event streams (None for other apps)."""
-    if not isinstance(app, Flask) or api.EXTENSION not in app.extensions:
+    if not isinstance(app, Flask) or context.EXTENSION not in app.extensions:
         return None
-    changes = api.state(app).service.changes
+    changes = context.state(app).service.changes
     return None if changes is None else changes.stop
 
 
@@ -156,10 +156,10 @@ def may_be_held(environ: Mapping[str, Any]) -> bool:
 def _offload_for(app: object) -> Callable[[dict[str, Any]], bool]:
     """:func:`may_be_held`, and for the mock also every request while rules are set
     (a rule may add latency)."""
-    if not isinstance(app, Flask) or admin_scenarios.EXTENSION not in app.extensions:
+    if not isinstance(app, Flask) or context.EXTENSION not in app.extensions:
         return may_be_held
     mock = app
-    return lambda environ: may_be_held(environ) or admin_scenarios.may_delay(mock)
+    return lambda environ: may_be_held(environ) or screens.may_delay(mock)
 
 
 def serve(
