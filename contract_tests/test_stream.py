@@ -18,9 +18,9 @@ from contract_tests.servers import RunningMock, run_mock
 from contract_tests.test_official_client import run_client
 from mock_server import FakeClock
 from mock_server.domain import lifecycle
+from mock_server.domain.events import HEARTBEAT_SECONDS, Event, events, follow
 from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.domain.safety import SAFETY_ERROR
-from mock_server.http.stream import HEARTBEAT_SECONDS, Event, events, follow
 from mock_server.storage.memory import InMemoryStore
 
 ROOT = "https://mock.test"

@@ -7,13 +7,13 @@ import pytest
 from mock_server.contract.problems import InvalidField
 from mock_server.contract.spec import admin_spec_path, load_spec
 from mock_server.contract.validation import DocumentValidator
+from mock_server.domain import events as stream
 from mock_server.domain import lifecycle, scenarios
 from mock_server.domain.clock import FakeClock
 from mock_server.domain.lifecycle import Links, PredictionRecord
 from mock_server.domain.mock_headers import parse_outcome
 from mock_server.domain.safety import SAFETY_ERROR
 from mock_server.domain.scenarios import Outcome, RuleBook, ScenarioError, parse_rule
-from mock_server.http import stream
 from mock_server.webhooks import planning as webhooks
 
 LINKS = Links(api="https://mock.test/v1", root="https://mock.test")

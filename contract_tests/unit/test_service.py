@@ -9,6 +9,7 @@ import pytest
 
 from mock_server.domain.changes import ChangeSignal
 from mock_server.domain.clock import FakeClock, SystemClock
+from mock_server.domain.events import follow
 from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.domain.service import (
     InvalidCursorError,
@@ -17,7 +18,6 @@ from mock_server.domain.service import (
     encode_cursor,
 )
 from mock_server.domain.store import sort_key
-from mock_server.http.stream import follow
 from mock_server.storage.memory import InMemoryStore
 
 
