@@ -88,9 +88,8 @@ def follow(
     the clock passes the prediction's end. It also ends if the record disappears.
     """
     sent = after + 1
-    quiet_since = clock.now()
-    while (record := load()) is not None:
-        now = clock.now()
+    quiet_since = now = clock.now()
+    while (record := load()) is not None:  # now: taken before the read (see Store.cancel)
         sequence = events(record, root)
         due = [event for event in sequence if event.at <= now]
         for event in due[sent:]:
@@ -104,6 +103,7 @@ def follow(
             quiet_since = now
         step = min(sequence[len(due)].at - now, POLL_SECONDS)
         clock.sleep(max(step, MIN_STEP_SECONDS))
+        now = clock.now()
 
 
 def _last_event_id(header: str | None) -> int:
@@ -131,6 +131,7 @@ def prediction_stream(prediction_id: str) -> Response:
     """
     state = api.state()
     service = state.service
+    now = service.clock.now()  # before the read (see Store.cancel)
     record = service.get(prediction_id)
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
@@ -139,7 +140,7 @@ def prediction_stream(prediction_id: str) -> Response:
     total = len(events(record, root))
     if after >= total:
         after = -1  # not an id of this prediction's events: start over
-    if lifecycle.is_terminal(record, service.clock.now()) and after + 1 >= total:
+    if lifecycle.is_terminal(record, now) and after + 1 >= total:
         return Response(status=204)
     body = follow(lambda: service.get(prediction_id), service.clock, root, after=after)
     return Response(
