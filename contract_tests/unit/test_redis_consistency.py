@@ -162,7 +162,8 @@ def test_a_server_timed_cancel_takes_redis_time_plus_the_shared_offset(
     before = clock.now()
     canceled = service.cancel(record.id)
     after = clock.now()
-    assert canceled is not None and canceled.canceled_at is not None
+    assert canceled is not None
+    assert canceled.canceled_at is not None
     assert before - 0.05 <= canceled.canceled_at <= after + 0.05  # the offset is counted
 
 
@@ -195,7 +196,8 @@ def test_a_server_timed_cancel_sent_after_the_end_changes_nothing(
     store._cancel_script = delayed  # type: ignore[assignment]
     answered = canceler.cancel(record.id)
     assert seen == ["succeeded"]
-    assert answered is not None and answered.canceled_at is None
+    assert answered is not None
+    assert answered.canceled_at is None
     assert shown(reader, record.id) == shown(canceler, record.id) == "succeeded"
 
 
