@@ -27,7 +27,6 @@ one through :meth:`RedisStore.forget_all`.
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import replace
@@ -55,7 +54,7 @@ from mock_server.storage.encoding import (
 )
 from mock_server.storage.reachability import REDIS
 from mock_server.storage.record_cache import RecordCache
-from mock_server.storage.redis_writer import WriteConnection
+from mock_server.storage.redis_writer import CreateDeadline, WriteConnection
 from mock_server.storage.shared_state import SharedState
 
 __all__ = ["DEFAULT_PREFIX", "CreateTooLateError", "RedisStore"]
@@ -110,7 +109,7 @@ class RedisStore:
         self._add_script = client.register_script(scripts.ADD)
         self._cancel_script = client.register_script(scripts.CANCEL)
         self._server_time = server_time
-        self._skew: float | None = None  # Redis's time minus this host's, once measured
+        self._deadlines = CreateDeadline(client)
         self.shared = SharedState(client, prefix)
         """The secret, clock offset and marker the replicas share."""
         self.on_shared_state_lost: Callable[[], object] | None = None
@@ -396,34 +395,17 @@ class RedisStore:
         return f"{self._prefix}rec:{prediction_id}"
 
     def _add_arguments(self, record: PredictionRecord) -> tuple[list[str], list[bytes | str]]:
-        """The keys and arguments of :data:`_ADD_SCRIPT` for ``record``.
+        """The keys and arguments of the add script for ``record``.
 
         Raises:
             TypeError: if the record holds a value JSON cannot carry.
         """
         keys = [self._key(record.id), self._seq, self._index]
         created = time_digits(record.created_at)
-        deadline, raw = self._deadline(), encode(record)
+        deadline, raw = self._deadlines.next(), encode(record)
         if deadline:  # mark this call's copy, so that a retry of it knows it (decode skips it)
             raw = raw[:-1] + b',"$add":"' + secrets.token_hex(6).encode() + b'"}'
         return keys, [raw, record.id, created, deadline]
-
-    def _deadline(self) -> str:
-        """The time, in Redis's clock, after which a create sent now must store nothing:
-        half the socket timeout from now ('' without a timeout: an answer always comes).
-
-        Raises:
-            redis.RedisError: if Redis cannot be reached to measure its clock (once).
-        """
-        timeout = self._client.connection_pool.connection_kwargs.get("socket_timeout")
-        if not timeout:
-            return ""
-        if self._skew is None:
-            before = time.time()
-            seconds, micros_ = self._client.time()
-            after = time.time()
-            self._skew = seconds + micros_ / 1_000_000 - (before + after) / 2
-        return repr(time.time() + self._skew + float(timeout) / 2)
 
     def _forget_many(self, ids: Iterable[str]) -> None:
         self._cache.forget(ids)
