@@ -33,15 +33,16 @@ def redis_server_binary() -> str:
 
 
 @contextmanager
-def run_redis(directory: Path) -> Iterator[str]:
+def run_redis(directory: Path, port: int | None = None) -> Iterator[str]:
     """Run a ``redis-server`` that persists nothing, with its log in ``directory``, until
-    the block ends; yields its URL ``redis://127.0.0.1:PORT/0``.
+    the block ends; yields its URL ``redis://127.0.0.1:PORT/0`` (``port``: a free one
+    unless given, to restart a server where it was).
 
     Raises:
         RuntimeError: if the server exits or does not answer PING within START_TIMEOUT seconds.
     """
     binary = redis_server_binary()
-    port = free_port()
+    port = port or free_port()
     log = directory / f"redis-{port}.log"
     command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     command += ["--appendonly", "no", "--dir", str(directory), "--logfile", str(log)]

@@ -92,10 +92,10 @@ def follow(
     quiet_since = clock.now()
     while True:
         seen = changes.generation if changes is not None else 0
+        now = clock.now()  # before the read (see Store.cancel)
         record = load()
         if record is None:
             return
-        now = clock.now()
         sequence = events(record, root)
         due = [event for event in sequence if event.at <= now]
         for event in due[sent:]:

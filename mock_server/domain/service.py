@@ -179,11 +179,15 @@ class PredictionService:
         return record
 
     def cancel(self, prediction_id: str) -> PredictionRecord | None:
-        """Cancel a running prediction (an ended one is left as it is); None if unknown."""
-        now = self.clock.now()
+        """Cancel a running prediction (an ended one is left as it is); None if unknown.
+
+        The store times the cancel inside its atomic update (:meth:`Store.cancel`), never
+        from a clock read taken before: a prediction any reader has shown ended (readers
+        take their time before they read) is then never canceled after the fact.
+        """
         if self.get(prediction_id) is None:
             return None
-        updated = self.store.update(prediction_id, lambda record: lifecycle.cancel(record, now))
+        updated = self.store.cancel(prediction_id, self.clock.now)
         if updated is not None:
             if self.changes is not None:
                 self.changes.notify()
@@ -206,17 +210,27 @@ class PredictionService:
         Raises:
             KeyError: if there is no such prediction.
         """
+        record, at = self.wait_at(prediction_id, seconds)
+        return record, lifecycle.is_terminal(record, at)
+
+    def wait_at(self, prediction_id: str, seconds: float) -> tuple[PredictionRecord, float]:
+        """:meth:`wait`, returning the record and the time to show it at: one taken before
+        the record was read (as every reader does; see :meth:`cancel`).
+
+        Raises:
+            KeyError: if there is no such prediction.
+        """
         give_up = self.clock.now() + seconds
         while True:
             seen = self.changes.generation if self.changes is not None else 0
+            now = self.clock.now()  # before the read
             record = self.get(prediction_id)
             if record is None:
                 raise KeyError(prediction_id)
-            now = self.clock.now()
-            if lifecycle.is_terminal(record, now):
-                return record, True
-            if now >= give_up or (self.changes is not None and self.changes.stopping):
-                return record, False
+            if lifecycle.is_terminal(record, now) or now >= give_up:
+                return record, now
+            if self.changes is not None and self.changes.stopping:
+                return record, now
             step = min(lifecycle.ends_at(record) - now, give_up - now)
             if self.changes is None:
                 self.clock.sleep(min(step, WAIT_POLL_SECONDS))

@@ -90,6 +90,18 @@ class Store(Protocol):
         creation time (so its place in the order); None if there is no such id."""
         ...
 
+    def cancel(self, prediction_id: str, now: Callable[[], float]) -> PredictionRecord | None:
+        """Atomically cancel the prediction as :func:`~mock_server.domain.lifecycle.cancel`
+        does (an ended one is left as it is) and return the record as it then stands;
+        None if there is no such id.
+
+        The cancel time is read inside the atomic step, ``now()`` or a shared store's
+        own clock, never before it: a reader takes its time before it reads, so a
+        reader that saw the record as it stood before the cancel saw it at a time no
+        later than the cancel's, and a prediction it showed ended stays ended.
+        """
+        ...
+
     def page(
         self,
         *,

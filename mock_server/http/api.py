@@ -100,11 +100,12 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     record = service.create(body["input"], extra, cancel_after=cancel_after, outcome=outcome)
     headers = {"Location": f"{here.api}/predictions/{record.id}"}
     try:
-        record, ended = service.wait(record.id, wait)
+        record, at = service.wait_at(record.id, wait)
     except KeyError:  # forgotten while held: a /_mock/reset, or its records' time ran out
         raise problems.not_found(f"Prediction {record.id}") from None
     headers["Preference-Applied"] = "wait"
-    return json_response(_show(record), 201 if ended else 202, headers)
+    ended = lifecycle.is_terminal(record, at)
+    return json_response(lifecycle.render(record, at, here), 201 if ended else 202, headers)
 
 
 @bp.get("/predictions/<prediction_id>")
@@ -116,10 +117,11 @@ def get_prediction(prediction_id: str) -> Response:
     """
     mock = state()
     service = mock.service
+    now = service.clock.now()  # before the read, so what ended stays ended (Store.cancel)
     record = service.get(prediction_id)
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
-    body = mock.bodies.body(record, service.clock.now(), links(), _render_body)
+    body = mock.bodies.body(record, now, links(), _render_body)
     return Response(body, content_type="application/json")
 
 

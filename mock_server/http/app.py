@@ -25,6 +25,7 @@ from mock_server.domain.scenarios import RuleBook
 from mock_server.domain.service import ChangeSignal, Listeners, PredictionService
 from mock_server.http import admin, api, context, files, rules, screens, stream, web
 from mock_server.storage.memory import InMemoryStore
+from mock_server.storage.reachability import REDIS
 from mock_server.storage.replicas import DEFAULT_PREFIX, Announcer, Replicas, connect
 from mock_server.webhooks import signing
 from mock_server.webhooks.delivery import WebhookDispatcher
@@ -216,7 +217,7 @@ def _send_http_error(error: HTTPException) -> Response:
 
 
 def _send_store_down(error: redis.RedisError) -> Response:
-    log.warning("the shared store failed: %s", error)
+    REDIS.failed(error)  # one line when Redis goes away, not one per request
     problem = problems.unavailable()
     problem.headers.setdefault("Retry-After", "1")
     return _send_problem(problem)

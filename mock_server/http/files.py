@@ -23,8 +23,8 @@ def output_file(prediction_id: str, fmt: str) -> Response:
             extension is not the prediction's format.
     """
     mock = state()
+    now = mock.service.clock.now()  # before the read (see Store.cancel)
     record = mock.service.get(prediction_id)
-    now = mock.service.clock.now()
     if (
         record is None
         or lifecycle.status_at(record, now) != "succeeded"

@@ -45,8 +45,8 @@ def prediction_stream(prediction_id: str) -> Response:
     Raises:
         Problem: 404 if there is no such prediction.
     """
-    mock = state()
-    service = mock.service
+    service = state().service
+    now = service.clock.now()  # before the read (see Store.cancel)
     record = service.get(prediction_id)
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
@@ -55,7 +55,7 @@ def prediction_stream(prediction_id: str) -> Response:
     total = len(events(record, root))
     if after >= total:
         after = -1  # not an id of this prediction's events: start over
-    if lifecycle.is_terminal(record, service.clock.now()) and after + 1 >= total:
+    if lifecycle.is_terminal(record, now) and after + 1 >= total:
         return Response(status=204)
     body = follow(
         lambda: service.get(prediction_id),

@@ -65,10 +65,11 @@ def index() -> Response:
 def prediction_page(prediction_id: str) -> Response:
     """The prediction's page; an HTML page with status 404 if there is no such id."""
     service = state().service
+    now = service.clock.now()  # before the read (see Store.cancel)
     record = service.get(prediction_id)
     if record is None:
         return _page("not_found.html", 404, prediction_id=prediction_id)
-    shown = lifecycle.render(record, service.clock.now(), links())
+    shown = lifecycle.render(record, now, links())
     return _page(
         "prediction.html",
         p=shown,
@@ -86,9 +87,10 @@ def prediction_json(prediction_id: str) -> Response:
         Problem: 404 if there is no such prediction.
     """
     service = state().service
+    now = service.clock.now()  # before the read (see Store.cancel)
     record = service.get(prediction_id)
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
-    shown = lifecycle.render(record, service.clock.now(), links())
+    shown = lifecycle.render(record, now, links())
     body = json.dumps(shown, separators=(",", ":"), ensure_ascii=False)
     return Response(body, mimetype="application/json", headers={"Cache-Control": "no-store"})

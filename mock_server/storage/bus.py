@@ -28,6 +28,8 @@ from typing import Any, Final
 import redis
 from redis.client import PubSub, PubSubWorkerThread
 
+from mock_server.storage.reachability import REDIS
+
 __all__ = ["RedisBus"]
 
 logger = logging.getLogger(__name__)
@@ -136,19 +138,28 @@ class RedisBus:
             return
         try:
             self._handler(event)
+        except redis.RedisError as error:  # Redis went away meanwhile: expected, no traceback
+            REDIS.failed(error)
         except Exception:
             logger.exception("the handler of %s failed on %r", self._channel, event)
 
     def _on_error(self, error: BaseException, pubsub: PubSub, worker: PubSubWorkerThread) -> None:
-        """Keep the thread alive through connection errors, pausing between attempts."""
+        """Keep the thread alive through connection errors, pausing between attempts.
+        Redis being away is told to the log once (:data:`~mock_server.storage.reachability.REDIS`),
+        not at every attempt."""
         if self._closed.is_set():
             worker.stop()
             return
-        logger.warning("listening on %s failed (%s); retrying", self._channel, error)
+        if isinstance(error, redis.RedisError | OSError):
+            REDIS.failed(error)
+        else:
+            logger.warning("listening on %s failed (%r); retrying", self._channel, error)
         handler = self._handler
         if handler is not None:
             try:
                 handler({"kind": "resync"})  # events may have been missed meanwhile
+            except redis.RedisError as failure:  # still away: the next attempt resyncs again
+                REDIS.failed(failure)
             except Exception:
                 logger.exception("the handler of %s failed to resync", self._channel)
         self._closed.wait(_RETRY_SECONDS)

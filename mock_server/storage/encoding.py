@@ -12,6 +12,8 @@ from mock_server.domain.lifecycle import Links, PredictionRecord
 from mock_server.domain.store import micros
 
 __all__ = [
+    "CANCEL_HEAD",
+    "cancel_tail",
     "decode",
     "encode",
     "id_of",
@@ -24,6 +26,9 @@ __all__ = [
 ]
 
 _FIELDS: Final = frozenset(field.name for field in dataclasses.fields(PredictionRecord))
+#: Every encoded record starts with its cancel time, so a script can set it by text.
+CANCEL_HEAD: Final = b'{"canceled_at":'
+_UNCANCELED: Final = CANCEL_HEAD + b"null"
 #: Key of the encoded record holding the ``extra`` values that are :class:`Links`.
 _LINKS_KEY: Final = "$links"
 #: Hex digits of a sort key in an index entry; the creation time takes the first 14.
@@ -41,12 +46,26 @@ def encode(record: PredictionRecord) -> bytes:
     Raises:
         TypeError: if the record holds a value JSON cannot carry.
     """
-    data: dict[str, Any] = {name: getattr(record, name) for name in _FIELDS}
+    data: dict[str, Any] = {"canceled_at": record.canceled_at}  # first: see cancel_tail
+    data.update((name, getattr(record, name)) for name in _FIELDS if name != "canceled_at")
     links = {key: value for key, value in record.extra.items() if isinstance(value, Links)}
     if links:
         data["extra"] = {key: value for key, value in record.extra.items() if key not in links}
         data[_LINKS_KEY] = {key: [value.api, value.root] for key, value in links.items()}
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def cancel_tail(record: PredictionRecord) -> bytes:
+    """What follows the cancel time in the encoding of ``record`` canceled at any time:
+    ``CANCEL_HEAD + <time as a JSON number> + cancel_tail(record)`` is
+    ``encode(replace(record, canceled_at=time))``.
+
+    Raises:
+        TypeError: if the record holds a value JSON cannot carry.
+    """
+    raw = encode(dataclasses.replace(record, canceled_at=None))
+    assert raw.startswith(_UNCANCELED)
+    return raw[len(_UNCANCELED) :]
 
 
 def decode(raw: bytes | str) -> PredictionRecord:

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from mock_server.domain import lifecycle
 from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.domain.store import SEQUENCE_BITS, Page, key_range, micros, sort_key
 
@@ -64,6 +65,11 @@ class InMemoryStore:
                 raise ValueError("an update keeps a record's id and creation time")
             self._by_id[prediction_id] = updated
             return updated
+
+    def cancel(self, prediction_id: str, now: Callable[[], float]) -> PredictionRecord | None:
+        """The time is read under the lock, so no reader sees the record between the
+        moment a cancel is timed and the moment it is stored."""
+        return self.update(prediction_id, lambda record: lifecycle.cancel(record, now()))
 
     def page(
         self,

@@ -12,20 +12,24 @@ Keys, all under one prefix (``imagen-mock:`` unless told otherwise):
 ``{prefix}seq``
     the last insertion number handed out; never reset, so cursors stay meaningful.
 
-A record that has ended can never change again (a cancel leaves an ended prediction
-as it is and clocks only move forward), so :meth:`RedisStore.get` keeps such records
-in a small local cache; records still running are always read from Redis. "Ended" is
-judged by this replica's clock, which the replicas keep equal (a clock move is
-confirmed by every replica before it is answered). Another
-replica's reset reaches this one through :meth:`RedisStore.forget_all`.
+``{prefix}webhook-secret``, ``{prefix}clock-offset``, ``{prefix}epoch``
+    what the replicas share besides records (:mod:`mock_server.storage.shared_state`).
+
+A cancel and a create each run as one Lua script (:mod:`mock_server.storage.redis_scripts`
+says why: a cancel decides its time inside Redis, so a prediction shown ended never
+changes; a create carries a deadline, so one answered 503 is not stored later).
+
+Ended records are kept in a small local cache (:mod:`mock_server.storage.record_cache`);
+records still running are always read from Redis. Another replica's reset reaches this
+one through :meth:`RedisStore.forget_all`.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+import secrets
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
+from dataclasses import replace
 from typing import Final, TypeVar
 
 import redis
@@ -36,7 +40,9 @@ from mock_server.domain import lifecycle
 from mock_server.domain.clock import Clock
 from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.domain.store import SEQUENCE_BITS, Page, key_range, micros
+from mock_server.storage import redis_scripts as scripts
 from mock_server.storage.encoding import (
+    cancel_tail,
     decode,
     encode,
     id_of,
@@ -46,27 +52,25 @@ from mock_server.storage.encoding import (
     members,
     time_digits,
 )
-from mock_server.storage.redis_writer import WriteConnection
+from mock_server.storage.reachability import REDIS
+from mock_server.storage.record_cache import RecordCache
+from mock_server.storage.redis_writer import CreateDeadline, WriteConnection
+from mock_server.storage.shared_state import SharedState
 
-__all__ = ["DEFAULT_PREFIX", "RedisStore"]
+__all__ = ["DEFAULT_PREFIX", "CreateTooLateError", "RedisStore"]
 
 DEFAULT_PREFIX: Final = "imagen-mock:"
 #: Ids per DEL / ZREM command when purging or clearing.
 _CHUNK: Final = 1000
 
+#: How often a cancel reads the record again when it changed in between.
+_CANCEL_ATTEMPTS: Final = 8
+
 T = TypeVar("T")
 
-# Atomically: refuse a known id, take the next insertion number, store the record and
-# index it under its sort key (ARGV[3]: the creation time's hex digits).
-_ADD_SCRIPT: Final = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-    return -1
-end
-local sequence = redis.call('INCR', KEYS[2]) - 1
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[3], 0, ARGV[3] .. string.format('%010x', sequence) .. ':' .. ARGV[2])
-return sequence
-"""
+
+class CreateTooLateError(redis.TimeoutError):
+    """Redis ran a create after its deadline, so stored nothing (it had stalled)."""
 
 
 class RedisStore:
@@ -84,25 +88,33 @@ class RedisStore:
         clock: Clock,
         prefix: str = DEFAULT_PREFIX,
         cache_size: int = 4096,
+        server_time: bool = False,
     ) -> None:
         """Use ``client`` (either ``decode_responses`` setting works); ``clock`` decides
         which records have ended and so may be cached (at most ``cache_size``).
 
+        With ``server_time`` (replicas on the real clock) a cancel is timed by Redis's
+        ``TIME`` plus the shared clock offset, inside the script; else by ``clock``
+        just before the script is sent (a fake clock moves only when told to).
+
         Raises:
             ValueError: if ``cache_size`` is negative.
         """
-        if cache_size < 0:
-            raise ValueError("cache_size must not be negative")
+        self._cache = RecordCache(cache_size)
         self._client = client
         self._clock = clock
         self._prefix = prefix
         self._index = f"{prefix}index"
         self._seq = f"{prefix}seq"
-        self._add_script = client.register_script(_ADD_SCRIPT)
-        self._cache_size = cache_size
-        self._cache: OrderedDict[str, PredictionRecord] = OrderedDict()
-        self._lock = threading.Lock()
-        self._generation = 0  # bumped by every forget, so a slow read cannot re-cache
+        self._add_script = client.register_script(scripts.ADD)
+        self._cancel_script = client.register_script(scripts.CANCEL)
+        self._server_time = server_time
+        self._deadlines = CreateDeadline(client)
+        self.shared = SharedState(client, prefix)
+        """The secret, clock offset and marker the replicas share."""
+        self.on_shared_state_lost: Callable[[], object] | None = None
+        """Called when a cancel finds the shared state gone (Redis lost its data), to
+        store it again before the cancel is retried."""
         self._owns_client = False
         self._writes = WriteConnection(client.connection_pool)  # see add_while
 
@@ -160,6 +172,7 @@ class RedisStore:
         """
         keys, args = self._add_arguments(record)
         _check_added(self._add_script(keys=keys, args=args), record.id)
+        REDIS.answered()
 
     def add_while(self, record: PredictionRecord, meanwhile: Callable[[], T]) -> T:
         """Store a new record as :meth:`add` does, computing ``meanwhile()`` during the
@@ -168,11 +181,14 @@ class RedisStore:
         seldom has to sleep on the answer.
 
         A command that could not be sent falls back to :meth:`add`, with the client's
-        retries. One that was sent is not retried: it may have run.
+        retries. One that was sent is not retried: it may have run. If its answer does
+        not come in time, the deadline it carries keeps Redis from storing the record
+        later (see :mod:`~mock_server.storage.redis_scripts`).
 
         Raises:
             KeyError: if a record with this id is already stored.
             TypeError: if the record holds a value JSON cannot carry.
+            CreateTooLateError: if Redis ran the script past its deadline (nothing stored).
             redis.RedisError: if Redis cannot be reached or refuses.
             Exception: whatever ``meanwhile`` raises (the record may then be stored).
         """
@@ -203,6 +219,7 @@ class RedisStore:
         if position is None:
             position = self._add_script(keys=keys, args=args)  # loads the script again
         _check_added(position, record.id)
+        REDIS.answered()
         return result
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
@@ -212,17 +229,17 @@ class RedisStore:
             redis.RedisError: if Redis cannot be reached.
             ValueError: if Redis holds something other than an encoded record there.
         """
-        with self._lock:
-            cached = self._cache.get(prediction_id)
-            if cached is not None:
-                self._cache.move_to_end(prediction_id)
-                return cached
-            generation = self._generation
+        cached = self._cache.get(prediction_id)
+        if cached is not None:
+            return cached
+        generation = self._cache.generation
+        read_at = self._clock.now()  # before the read: see RecordCache.remember
         raw = self._client.get(self._key(prediction_id))
+        REDIS.answered()
         if raw is None:
             return None
         record = decode(raw)
-        self._remember(record, generation)
+        self._cache.remember(record, generation, read_at)
         return record
 
     def update(
@@ -258,6 +275,40 @@ class RedisStore:
         self._client.transaction(attempt, key)
         self.forget(prediction_id)
         return result[0] if result else None
+
+    def cancel(self, prediction_id: str, now: Callable[[], float]) -> PredictionRecord | None:
+        """Atomically cancel the prediction, leaving an ended one as it is; None if there
+        is no such id. The cancel time is taken inside the script (Redis ``TIME`` plus
+        the shared offset) with ``server_time``, else ``now()`` just before it is sent.
+
+        Raises:
+            redis.RedisError: if Redis cannot be reached, or the record keeps changing.
+            ValueError: if Redis holds something other than an encoded record there.
+        """
+        key = self._key(prediction_id)
+        keys = [key, self.shared.offset_key, self.shared.epoch_key]
+        for _ in range(_CANCEL_ATTEMPTS):
+            raw = self._client.get(key)
+            if raw is None:
+                self.forget(prediction_id)
+                return None
+            record = decode(raw)
+            at = "" if self._server_time else repr(float(now()))
+            args = [raw, repr(lifecycle.ends_at(record)), cancel_tail(record), at]
+            answer = self._cancel_script(keys=keys, args=args)
+            if isinstance(answer, bytes | str):
+                self.forget(prediction_id)
+                return replace(record, canceled_at=float(answer))
+            if answer == scripts.CANCEL_ENDED:
+                return record
+            if answer == scripts.CANCEL_GONE:
+                self.forget(prediction_id)
+                return None
+            if answer == scripts.CANCEL_LOST:
+                if self.on_shared_state_lost is None:
+                    raise redis.ResponseError("the shared clock offset is gone from Redis")
+                self.on_shared_state_lost()
+        raise redis.ResponseError(f"prediction {prediction_id} kept changing during a cancel")
 
     def page(
         self,
@@ -334,57 +385,42 @@ class RedisStore:
 
     def forget(self, prediction_id: str) -> None:
         """Drop this record from the local cache (another replica changed or removed it)."""
-        self._forget_many([prediction_id])
+        self._cache.forget([prediction_id])
 
     def forget_all(self) -> None:
         """Empty the local cache (another replica dropped records)."""
-        with self._lock:
-            self._generation += 1
-            self._cache.clear()
+        self._cache.forget_all()
 
     def _key(self, prediction_id: str) -> str:
         return f"{self._prefix}rec:{prediction_id}"
 
     def _add_arguments(self, record: PredictionRecord) -> tuple[list[str], list[bytes | str]]:
-        """The keys and arguments of :data:`_ADD_SCRIPT` for ``record``.
+        """The keys and arguments of the add script for ``record``.
 
         Raises:
             TypeError: if the record holds a value JSON cannot carry.
         """
         keys = [self._key(record.id), self._seq, self._index]
         created = time_digits(record.created_at)
-        return keys, [encode(record), record.id, created]
+        deadline, raw = self._deadlines.next(), encode(record)
+        if deadline:  # mark this call's copy, so that a retry of it knows it (decode skips it)
+            raw = raw[:-1] + b',"$add":"' + secrets.token_hex(6).encode() + b'"}'
+        return keys, [raw, record.id, created, deadline]
 
     def _forget_many(self, ids: Iterable[str]) -> None:
-        with self._lock:
-            self._generation += 1
-            for prediction_id in ids:
-                self._cache.pop(prediction_id, None)
-
-    def _remember(self, record: PredictionRecord, generation: int) -> None:
-        """Cache ``record`` if it has ended and nothing was forgotten since it was read."""
-        if self._cache_size == 0 or lifecycle.ends_at(record) > self._clock.now():
-            return
-        with self._lock:
-            if generation != self._generation:
-                return
-            self._cache[record.id] = record
-            self._cache.move_to_end(record.id)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        self._cache.forget(ids)
 
     def _load(self, ids: Sequence[str]) -> list[PredictionRecord | None]:
         """The records with these ids, in order, from the cache or one MGET; None if gone."""
-        with self._lock:
-            found: list[PredictionRecord | None] = [self._cache.get(pid) for pid in ids]
-            generation = self._generation
+        found, generation = self._cache.get_many(ids)
         missing = [index for index, record in enumerate(found) if record is None]
         if missing:
+            read_at = self._clock.now()  # before the read: see RecordCache.remember
             raws = self._client.mget([self._key(ids[index]) for index in missing])
             for index, raw in zip(missing, raws, strict=True):
                 if raw is not None:
                     record = decode(raw)
-                    self._remember(record, generation)
+                    self._cache.remember(record, generation, read_at)
                     found[index] = record
         return found
 
@@ -409,6 +445,11 @@ class RedisStore:
 
 
 def _check_added(position: object, prediction_id: str) -> None:
-    """Raise KeyError if :data:`_ADD_SCRIPT` answered that the id was already taken."""
-    if position == -1:
+    """Raises: KeyError: if the add script answered that the id was already taken;
+    CreateTooLateError: if it ran past its deadline and stored nothing."""
+    if position == scripts.ADD_DUPLICATE:
         raise KeyError(f"duplicate prediction id {prediction_id}")
+    if position == scripts.ADD_TOO_LATE:
+        raise CreateTooLateError(
+            f"Redis ran the create of {prediction_id} past its deadline; nothing was stored"
+        )

@@ -1,4 +1,5 @@
-"""The connection a Redis store keeps for its creates, out of the pool.
+"""The connection a Redis store keeps for its creates, out of the pool, and the deadline
+each create carries.
 
 A worker's creates mostly come from one thread; sending each on the same connection
 skips the pool's bookkeeping (about 15-40 µs a create). Another thread that writes at
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import redis
 from redis.connection import Connection, ConnectionPool
 
-__all__ = ["WriteConnection"]
+__all__ = ["CreateDeadline", "WriteConnection"]
 
 
 class WriteConnection:
@@ -73,3 +75,29 @@ def _stale(connection: Connection) -> bool:
         return bool(connection.can_read())
     except (redis.ConnectionError, redis.TimeoutError):
         return True
+
+
+class CreateDeadline:
+    """Deadlines for creates, in Redis's clock: half the socket timeout from now, after
+    which the add script stores nothing (see :mod:`mock_server.storage.redis_scripts`)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._skew: float | None = None  # Redis's time minus this host's, once measured
+
+    def next(self) -> str:
+        """The deadline of a create sent now, as text ('' without a socket timeout: an
+        answer always comes).
+
+        Raises:
+            redis.RedisError: if Redis cannot be reached to measure its clock (once).
+        """
+        timeout = self._client.connection_pool.connection_kwargs.get("socket_timeout")
+        if not timeout:
+            return ""
+        if self._skew is None:
+            before = time.time()
+            seconds, micros = self._client.time()
+            after = time.time()
+            self._skew = seconds + micros / 1_000_000 - (before + after) / 2
+        return repr(time.time() + self._skew + float(timeout) / 2)

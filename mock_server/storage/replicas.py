@@ -9,23 +9,34 @@ the others have confirmed it (each counts itself in a Redis key), so the next re
 any replica sees it. The clock offset is one number in Redis that every move adds to.
 Webhooks of a prediction are sent by the replica that created it; each replica keeps its
 own delivery log and scenario rules, which a reset clears everywhere.
+
+If Redis loses its data (``FLUSHALL``, a restart without persistence), each running
+replica notices within :data:`WATCH_SECONDS` (the shared state's marker is gone, see
+:mod:`mock_server.storage.shared_state`) and stores its secret and clock offset again,
+the first secret stored winning and the offset the furthest; a replica that starts
+meanwhile waits for them and adopts what they stored. Cancels are timed by Redis's
+clock plus the shared offset (:mod:`mock_server.storage.redis_scripts`), so a
+prediction any replica has shown ended never changes.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import redis
 
-from mock_server.domain.clock import Clock
+from mock_server.domain.clock import AdjustableClock, AdvanceableClock, Clock
 from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.storage.bus import RedisBus
+from mock_server.storage.reachability import REDIS
 from mock_server.storage.redis_store import DEFAULT_PREFIX, RedisStore
-from mock_server.storage.shared_state import shared_secret
+from mock_server.storage.shared_state import Shared
 
 __all__ = ["DEFAULT_PREFIX", "Announcer", "Replicas", "connect"]
 
@@ -38,6 +49,23 @@ SOCKET_TIMEOUT_SECONDS: Final = 5.0
 #: How long a reset or clock move waits for the other replicas to confirm it.
 ACK_TIMEOUT_SECONDS: Final = 2.0
 ACK_POLL_SECONDS: Final = 0.005
+#: How often a replica looks whether Redis lost the shared state (and whether it answers).
+WATCH_SECONDS: Final = 0.5
+#: How long a replica starting after Redis lost its data waits for the running ones to
+#: store the shared state again before it stores its own.
+RESTORE_WAIT_SECONDS: Final = 3.0
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Watch:
+    """What the watcher thread knows and how it is stopped."""
+
+    epoch: str | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +78,13 @@ class Replicas:
     """Announcements to and from the other replicas."""
     secret: str
     """The webhook signing secret every replica uses."""
+    clock: Clock | None = None
+    """This replica's clock, moved to the shared offset when the shared state is restored."""
+    _watch: _Watch = field(default_factory=_Watch)
 
     @property
     def _clock_key(self) -> str:
-        return f"{self.store.prefix}clock-offset"
+        return self.store.shared.offset_key
 
     def announce_changed(self, prediction_id: str) -> None:
         """Tell the others a prediction's record changed (a cancel). Not acknowledged: the
@@ -75,7 +106,10 @@ class Replicas:
         return total
 
     def clock_offset(self) -> float:
-        """The shared clock offset (0 if the clock was never moved)."""
+        """The shared clock offset (0 if the clock was never moved); if Redis lost the
+        shared state, it is stored again first (:meth:`restore`)."""
+        if self.store.shared.epoch() is None:
+            return self.restore().offset_seconds
         raw = self.store.client.get(self._clock_key)
         if not isinstance(raw, bytes | str):
             return 0.0
@@ -107,16 +141,65 @@ class Replicas:
         client.delete(key)
         return done
 
+    def restore(self) -> Shared:
+        """Store this replica's secret and clock offset again if Redis lost them (the
+        first secret stored wins; the offset becomes the furthest), move this replica's
+        clock to the stored offset and tell the others; return what is stored.
+
+        Raises:
+            redis.RedisError: if Redis cannot be reached.
+        """
+        clock = self.clock
+        offset = clock.offset_seconds if isinstance(clock, AdvanceableClock) else 0.0
+        with self._watch.lock:
+            shared = self.store.shared.share(self.secret, offset)
+            lost = shared.epoch != self._watch.epoch
+            self._watch.epoch = shared.epoch
+        if isinstance(clock, AdvanceableClock):
+            clock.advance_to(shared.offset_seconds)
+        if lost:
+            log.warning(
+                "Redis lost the shared state; stored it again (clock offset %g s)",
+                shared.offset_seconds,
+            )
+            self.bus.publish({"kind": "clock", "offset_seconds": shared.offset_seconds})
+            if shared.secret != self.secret:
+                log.warning(
+                    "another replica stored a different webhook secret meanwhile; this one "
+                    "keeps signing with its own until it restarts"
+                )
+        return shared
+
     def listen(self, handler: Callable[[dict[str, Any]], None]) -> None:
-        """Hand the other replicas' announcements to ``handler``, on a daemon thread.
+        """Hand the other replicas' announcements to ``handler``, on a daemon thread, and
+        start watching for Redis losing the shared state (every :data:`WATCH_SECONDS`).
 
         Raises:
             redis.RedisError, TimeoutError: if Redis cannot be reached.
         """
         self.bus.listen(handler)
+        with self._watch.lock:
+            if self._watch.thread is None:
+                self._watch.thread = threading.Thread(
+                    target=self._watch_loop, name="imagen-mock-shared-state", daemon=True
+                )
+                self._watch.thread.start()
+
+    def _watch_loop(self) -> None:
+        while not self._watch.stop.wait(WATCH_SECONDS):
+            try:
+                if self.store.shared.epoch() != self._watch.epoch:
+                    self.restore()
+                REDIS.answered()
+            except redis.RedisError as error:
+                REDIS.failed(error)
 
     def close(self) -> None:
-        """Stop listening and close the connections."""
+        """Stop listening and watching, and close the connections."""
+        self._watch.stop.set()
+        thread = self._watch.thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(WATCH_SECONDS + 1.0)
         self.bus.close()
         self.store.client.close()
         self.store.client.connection_pool.disconnect()
@@ -141,15 +224,46 @@ def connect(url: str, *, clock: Clock, prefix: str, secret: str, pin: bool = Fal
         health_check_interval=30,
     )
     client = redis.Redis(connection_pool=pool)
+    channel = f"{prefix}events"
     try:
         client.ping()
-        store = RedisStore(client, clock=clock, prefix=prefix)
-        shared = shared_secret(client, prefix, secret, pin=pin)
+        store = RedisStore(
+            client, clock=clock, prefix=prefix, server_time=isinstance(clock, AdjustableClock)
+        )
+        if not pin and store.shared.epoch() is None and _listeners(client, channel) > 0:
+            _await_restore(store)  # Redis lost its data under running replicas
+        offset = clock.offset_seconds if isinstance(clock, AdvanceableClock) else 0.0
+        shared = store.shared.share(secret, offset, pin=pin)
     except BaseException:
         client.close()
         pool.disconnect()
         raise
-    return Replicas(store=store, bus=RedisBus(client, channel=f"{prefix}events"), secret=shared)
+    replicas = Replicas(
+        store=store,
+        bus=RedisBus(client, channel=channel),
+        secret=shared.secret,
+        clock=clock,
+        _watch=_Watch(epoch=shared.epoch),
+    )
+    store.on_shared_state_lost = replicas.restore
+    return replicas
+
+
+def _listeners(client: redis.Redis, channel: str) -> int:
+    """How many subscriptions (of running replicas) the event channel has."""
+    counts = client.pubsub_numsub(channel)
+    return sum(int(count) for _, count in counts)
+
+
+def _await_restore(store: RedisStore) -> None:
+    """Wait (at most :data:`RESTORE_WAIT_SECONDS`) for running replicas to store the
+    shared state again, so this one adopts their secret and clock instead of its own."""
+    deadline = time.monotonic() + RESTORE_WAIT_SECONDS
+    while store.shared.epoch() is None:
+        if time.monotonic() >= deadline:
+            log.warning("no running replica restored the shared state; storing this one's")
+            return
+        time.sleep(ACK_POLL_SECONDS * 10)
 
 
 class Announcer:
