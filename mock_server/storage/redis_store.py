@@ -39,7 +39,7 @@ from redis.exceptions import NoScriptError
 from mock_server.domain import lifecycle
 from mock_server.domain.clock import Clock
 from mock_server.domain.lifecycle import PredictionRecord
-from mock_server.domain.store import SEQUENCE_BITS, Page, key_range, micros
+from mock_server.domain.store import SEQUENCE_BITS, Page, micros
 from mock_server.storage import redis_scripts as scripts
 from mock_server.storage.encoding import (
     cancel_tail,
@@ -48,12 +48,12 @@ from mock_server.storage.encoding import (
     id_of,
     index_member_prefix,
     key_of,
-    lex_range,
     members,
     time_digits,
 )
 from mock_server.storage.reachability import REDIS
 from mock_server.storage.record_cache import RecordCache
+from mock_server.storage.redis_index import read_page
 from mock_server.storage.redis_writer import CreateDeadline, WriteConnection
 from mock_server.storage.shared_state import SharedState
 
@@ -328,27 +328,14 @@ class RedisStore:
             redis.RedisError: if Redis cannot be reached.
             ValueError: if Redis holds something other than an encoded record there.
         """
-        if limit < 1:
-            return Page(records=[], older=None, newer=None)
-        lowest, end = key_range(
-            before=before, after=after, created_after=created_after, created_before=created_before
+        chosen, has_older, has_newer = read_page(
+            self._client,
+            self._index,
+            limit=limit,
+            before=before,
+            after=after,
+            window=(created_after, created_before),
         )
-        floor, ceiling = lex_range(
-            *key_range(
-                before=None, after=None, created_after=created_after, created_before=created_before
-            )
-        )
-        low, high = lex_range(lowest, end)
-        if after is not None:  # the oldest ``limit`` above ``after``, then newest first
-            found = members(self._client.zrangebylex(self._index, low, high, 0, limit + 1))
-            chosen = found[:limit][::-1]
-            has_newer = len(found) > limit
-            has_older = bool(chosen) and self._exists_below(chosen[-1], floor)
-        else:
-            found = members(self._client.zrevrangebylex(self._index, high, low, 0, limit + 1))
-            chosen = found[:limit]
-            has_older = len(found) > limit
-            has_newer = bool(chosen) and self._exists_above(chosen[0], ceiling)
         if not chosen:
             return Page(records=[], older=None, newer=None)
         loaded = self._load([id_of(member) for member in chosen])
@@ -423,14 +410,6 @@ class RedisStore:
                     self._cache.remember(record, generation, read_at)
                     found[index] = record
         return found
-
-    def _exists_below(self, member: str, floor: str) -> bool:
-        """Whether the index holds a member below ``member`` and at or above ``floor``."""
-        return bool(self._client.zrevrangebylex(self._index, f"({member}", floor, 0, 1))
-
-    def _exists_above(self, member: str, ceiling: str) -> bool:
-        """Whether the index holds a member above ``member`` and below ``ceiling``."""
-        return bool(self._client.zrangebylex(self._index, f"({member}", ceiling, 0, 1))
 
     def _drop(self, members: Sequence[str]) -> int:
         """Delete these records and their index entries in one transaction; how many
