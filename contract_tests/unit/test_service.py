@@ -11,6 +11,7 @@ from mock_server.domain.changes import ChangeSignal
 from mock_server.domain.clock import FakeClock, SystemClock
 from mock_server.domain.events import follow
 from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.domain.purging import BackgroundPurger
 from mock_server.domain.service import (
     InvalidCursorError,
     PredictionService,
@@ -259,3 +260,42 @@ def test_a_stop_ends_an_event_stream_that_waits_for_its_next_event() -> None:
     thread.join(10)
     assert not thread.is_alive(), "the stream outlived the stop"
     assert results == [[]]  # nothing had happened yet: it ended without an event
+
+
+class _SlowPurgeStore(InMemoryStore):
+    """A store whose purge waits until it is let go, and says when one dropped records."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.let_go = threading.Event()
+        self.purged = threading.Event()
+
+    def purge(self, created_before: float) -> int:
+        assert self.let_go.wait(10), "the purge was never let go"
+        dropped = super().purge(created_before)
+        if dropped:
+            self.purged.set()
+        return dropped
+
+
+def test_a_purge_runs_off_the_request_path(clock: FakeClock) -> None:
+    store = _SlowPurgeStore()
+    purger = BackgroundPurger(store)
+    service = PredictionService(
+        store=store,
+        clock=clock,
+        starting_seconds=0,
+        processing_seconds=0,
+        record_ttl_seconds=100,
+        purger=purger.request,
+    )
+    old = service.create({"prompt": "old"}).id
+    clock.advance(150)
+    thread, created = _in_thread(lambda: service.create({"prompt": "new"}).id)
+    thread.join(5)
+    assert created, "the create waited for the purge"
+    assert store.get(old) is not None  # not purged yet: the purge is still held
+    store.let_go.set()
+    assert store.purged.wait(5)
+    assert store.get(old) is None
+    assert purger.purged >= 1

@@ -112,6 +112,10 @@ class PredictionService:
     changes: ChangeSignal | None = None
     """Wakes held waits on a cancel or reset; None: they poll the store (for fake clocks,
     whose ``sleep`` moves time instead of waiting)."""
+    purger: Callable[[float], None] | None = None
+    """Drops records created before the time it is given, off the request path (a
+    :class:`~mock_server.domain.purging.BackgroundPurger`); None: the create that asks
+    for a purge runs it (fake clocks, so tests see it done)."""
     _purges: _Every = field(default_factory=lambda: _Every(PURGE_INTERVAL_SECONDS))
 
     def create(
@@ -166,7 +170,11 @@ class PredictionService:
             record = lifecycle.replace_extra(record, extra)
         answered = self.store.add_while(record, lambda: answer(record))
         if self._purges.due(record.created_at):
-            self.store.purge(record.created_at - self.record_ttl_seconds)
+            cutoff = record.created_at - self.record_ttl_seconds
+            if self.purger is None:
+                self.store.purge(cutoff)
+            else:
+                self.purger(cutoff)
         if self.listener is not None:
             self.listener.created(record)
         return answered

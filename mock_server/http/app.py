@@ -20,6 +20,7 @@ from mock_server.contract.problems import Problem
 from mock_server.contract.spec import admin_spec_path, load_spec, spec_path
 from mock_server.contract.validation import DocumentValidator
 from mock_server.domain.clock import AdjustableClock, Clock
+from mock_server.domain.purging import BackgroundPurger
 from mock_server.domain.recording import RecordedRun, load_recording
 from mock_server.domain.scenarios import RuleBook
 from mock_server.domain.service import ChangeSignal, Listeners, PredictionService
@@ -115,6 +116,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             log_lines=run.log_lines,
             listener=Listeners(dispatcher, Announcer(replicas)) if replicas else dispatcher,
             changes=changes,
+            purger=BackgroundPurger(store).request if changes is not None else None,
         ),
         token=app.config["MOCK_TOKEN"],
         spec_text=path.read_text(encoding="utf-8"),
