@@ -10,9 +10,12 @@ mode=${1:?usage: install-python.sh runtime|dev PYTHON VENV}
 python=${2:-python3.11}
 venv=${3:-.venv}
 cd "$(dirname "$0")/.."
+packages() { grep -c '^[A-Za-z0-9]' "$1"; }
 case "$mode" in
-    runtime) lock=requirements-run.lock; what="runtime" ;;
-    dev) lock=requirements.lock; what="runtime and development" ;;
+    runtime) lock=requirements-run.lock
+        what="$(packages "$lock") runtime packages from $lock" ;;
+    dev) lock=requirements.lock  # a superset of requirements-run.lock, pin for pin
+        what="$(($(packages "$lock") - $(packages requirements-run.lock))) development packages from $lock, beside the runtime ones" ;;
     *) echo "install-python.sh: unknown mode '$mode' (runtime or dev)" >&2; exit 2 ;;
 esac
 pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
@@ -24,8 +27,7 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "creating $venv with $("$python" -c 'import sys; print(sys.executable)')"
     "$python" -m venv "$venv"
 fi
-count=$(grep -c '^[A-Za-z0-9]' "$lock")
-echo "installing $count $what packages from $lock (pinned, hash-checked; skips those in place)"
+echo "installing $what (pinned, hash-checked)"
 "${pip[@]}" --require-hashes -r "$lock"
 if [ "$mode" = runtime ]; then
     echo "installing the project (editable, no dependencies)"
