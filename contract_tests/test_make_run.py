@@ -101,4 +101,4 @@ def test_make_run_passes_host_and_port_only_when_given() -> None:
 
     assert recipe() == ["serve"]
     assert recipe("PORT=9002") == ["serve", "--port", "9002"]
-    assert recipe("HOST=0.0.0.0") == ["serve", "--host", "0.0.0.0"]
+    assert recipe("HOST=127.0.0.2") == ["serve", "--host", "127.0.0.2"]
