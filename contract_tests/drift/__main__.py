@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import ssl
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
+from contract_tests import preflight
 from contract_tests.drift.compare import compare
 from contract_tests.drift.probes import PROBES, BudgetExhaustedError, Exchange, Runner
 from contract_tests.drift.report import write_report
@@ -24,9 +24,15 @@ from mock_server import create_app
 from mock_server.contract.spec import load_spec
 from mock_server.serving.server import serve_in_thread
 
+PROG = "python -m contract_tests.drift"
+HOW = (
+    "usage: REPLICATE_API_TOKEN=r8_... make drift BASE_URL=https://api.replicate.com/v1 "
+    "(or python -m contract_tests.drift --live URL)"
+)
+
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m contract_tests.drift", description=__doc__)
+    parser = preflight.OneLineParser(prog=PROG, description=__doc__)
     parser.add_argument(
         "--live", required=True, help="live base URL, e.g. https://api.replicate.com/v1"
     )
@@ -37,7 +43,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "embedded defaults is served in-process on a free port",
     )
     parser.add_argument("--out", type=Path, default=Path("artifacts/drift"), help="report folder")
-    parser.add_argument("--budget", type=int, default=int(os.environ.get("IMAGEN_CONTRACT_BUDGET", "2")),
+    parser.add_argument("--budget", type=int, default=os.environ.get("IMAGEN_CONTRACT_BUDGET", "2"),
                         help="most predictions to create on the live API [IMAGEN_CONTRACT_BUDGET]")  # fmt: skip
     parser.add_argument("--ca-file", type=Path, default=None, help="CA bundle for either target")
     parser.add_argument("--dry-run", action="store_true", help="list the probes and send nothing")
@@ -65,33 +71,52 @@ def collect(runner: Runner) -> tuple[list[Exchange], list[str]]:
     return exchanges, skipped
 
 
+def check(args: argparse.Namespace) -> tuple[str, ssl.SSLContext | bool]:
+    """The live base URL and what to verify TLS with, once every argument holds and the
+    live host (and the ``--mock`` one, when given) answers.
+
+    Raises:
+        preflight.PreflightError: naming the first argument or condition that does not hold.
+    """
+    live = args.live.strip()
+    live = preflight.base_url(live, "the live base URL (BASE_URL, --live)") if live else ""
+    preflight.budget(args.budget)
+    verify = preflight.tls(args.ca_file)
+    if args.mock is not None:
+        args.mock = preflight.base_url(args.mock, "the mock base URL (--mock)")
+    if args.dry_run:
+        return live, verify
+    token = os.environ.get("REPLICATE_API_TOKEN", "").strip()
+    missing = [n for n, v in (("BASE_URL", live), ("REPLICATE_API_TOKEN", token)) if not v]
+    if missing:
+        raise preflight.PreflightError(f"{' and '.join(missing)} not set; {HOW}")
+    preflight.reach(live, verify)
+    if args.mock is not None:
+        preflight.reach(args.mock, verify)
+    return live, verify
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
+    try:
+        live_url, verify = check(args)
+    except preflight.PreflightError as error:
+        return preflight.refuse(PROG, error)
     if args.dry_run:
         for probe in PROBES:
             billed = " (billed)" if probe.billed else ""
             print(f"{probe.method:5} {probe.path:45} {probe.name}{billed}")
         return 0
-    token = os.environ.get("REPLICATE_API_TOKEN", "")
-    if not token:
-        print(
-            "REPLICATE_API_TOKEN is not set: export it to run against the live API", file=sys.stderr
-        )
-        return 2
-    verify: ssl.SSLContext | bool = (
-        ssl.create_default_context(cafile=str(args.ca_file)) if args.ca_file else True
-    )
+    token = os.environ.get("REPLICATE_API_TOKEN", "").strip()
     mock_token = os.environ.get("IMAGEN_MOCK_TOKEN", "r8_mock")
     with httpx.Client(verify=verify, timeout=90.0) as client, mock_url(args.mock) as mock_base:
-        live_runner = Runner(args.live, token, args.budget, client)
+        live_runner = Runner(live_url, token, args.budget, client)
         mock_runner = Runner(mock_base, mock_token, 10**9, client)
         live, skipped = collect(live_runner)
         mock, _ = collect(mock_runner)
     differences = compare(live, mock, load_spec())
     billing = {"billed": live_runner.spent, "budget": args.budget, "skipped": skipped}
-    markdown, report = write_report(
-        args.out, differences, live, mock, args.live, mock_base, billing
-    )
+    markdown, report = write_report(args.out, differences, live, mock, live_url, mock_base, billing)
     print(markdown.read_text())
     print(f"billed predictions created on live: {live_runner.spent} (budget {args.budget})")
     if skipped:

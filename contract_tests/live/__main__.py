@@ -19,12 +19,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from contract_tests import preflight
 from contract_tests.drift import __main__ as drift
 from contract_tests.drift.probes import PROBES
 
+PROG = "python -m contract_tests.live"
 HOW = (
-    "usage: REPLICATE_API_TOKEN=r8_... make contract BASE_URL=https://api.replicate.com/v1\n"
-    "       (a reseller: BASE_URL=https://HOST/replicate/v1; add BUDGET=N to cap billed "
+    "usage: REPLICATE_API_TOKEN=r8_... make contract BASE_URL=https://api.replicate.com/v1 "
+    "(a reseller: BASE_URL=https://HOST/replicate/v1; add BUDGET=N to cap billed "
     "predictions, DRY_RUN=1 to list what would be sent)"
 )
 SUITE = [
@@ -37,12 +39,10 @@ SUITE = [
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m contract_tests.live", description=__doc__,
+    parser = preflight.OneLineParser(prog=PROG, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--base-url", default=os.environ.get("IMAGEN_CONTRACT_BASE_URL", ""))
-    parser.add_argument(
-        "--budget", type=int, default=int(os.environ.get("IMAGEN_CONTRACT_BUDGET", "2"))
-    )
+    parser.add_argument("--budget", type=int, default=os.environ.get("IMAGEN_CONTRACT_BUDGET", "2"))
     parser.add_argument("--out", type=Path, default=Path("artifacts/contract"))
     parser.add_argument(
         "--ca-file",
@@ -55,9 +55,32 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def check(args: argparse.Namespace) -> str:
+    """The base URL, once every argument holds and the host answers.
+
+    Raises:
+        preflight.PreflightError: naming the first argument or condition that does not hold.
+    """
+    preflight.budget(args.budget)
+    verify = preflight.tls(args.ca_file)
+    given = args.base_url.strip()
+    base_url = preflight.base_url(given, "BASE_URL") if given else ""
+    if args.dry_run:
+        return base_url
+    token = os.environ.get("REPLICATE_API_TOKEN", "").strip()
+    missing = [n for n, v in (("BASE_URL", base_url), ("REPLICATE_API_TOKEN", token)) if not v]
+    if missing:
+        raise preflight.PreflightError(f"{' and '.join(missing)} not set; {HOW}")
+    preflight.reach(base_url, verify)
+    return base_url
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
-    base_url = args.base_url.strip().rstrip("/")
+    try:
+        base_url = check(args)
+    except preflight.PreflightError as error:
+        return preflight.refuse(PROG, error)
     if args.dry_run:
         print(f"would send to {base_url or '<BASE_URL>'} (budget {args.budget} billed):")
         for method, path, what in SUITE:
@@ -66,14 +89,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             billed = " (billed)" if probe.billed else ""
             print(f"  drift  {probe.method:5} {probe.path:45} {probe.name}{billed}")
         return 0
-    token = os.environ.get("REPLICATE_API_TOKEN", "").strip()
-    if not base_url or not token:
-        missing = [n for n, v in (("BASE_URL", base_url), ("REPLICATE_API_TOKEN", token)) if not v]
-        print(f"refusing to start: {' and '.join(missing)} not set\n{HOW}", file=sys.stderr)
-        return 2
-    if args.budget < 0:
-        print("refusing to start: the budget cannot be negative", file=sys.stderr)
-        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     ledger = args.out / "billed-suite.txt"
     ledger.write_text("0")
