@@ -14,7 +14,9 @@ from typing import Protocol, cast
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from contract_tests.support.constants import REPO
+
+REPO_ROOT = REPO
 COMMITTED = REPO_ROOT / "generated_client"
 SCRIPT = REPO_ROOT / "scripts" / "generate_client.py"
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from contract_tests.servers import run_mock
+from contract_tests.support.constants import REPO
+from contract_tests.support.servers import run_mock
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parent.parent
 TOKEN = "r8_stand_in_token"
 
 

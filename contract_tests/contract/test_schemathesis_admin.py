@@ -7,7 +7,7 @@ from typing import Any
 import hypothesis
 from schemathesis import Case
 
-from contract_tests.inprocess import wsgi_schema
+from contract_tests.support.wsgi_schema import wsgi_schema
 
 TOKEN = "admin-contract-token"
 SEED = 20261123

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from contract_tests.contract import run_schemathesis
-from contract_tests.servers import RunningMock, run_mock
+from contract_tests.support.schemathesis_cli import run_schemathesis
+from contract_tests.support.servers import RunningMock, run_mock
 
 pytestmark = pytest.mark.slow
 TOKEN = "r8_contract_http"

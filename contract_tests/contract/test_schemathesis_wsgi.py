@@ -13,7 +13,7 @@ from schemathesis import Case
 from schemathesis.core.failures import FailureGroup
 from schemathesis.openapi.checks import JsonSchemaError
 
-from contract_tests.inprocess import wsgi_schema
+from contract_tests.support.wsgi_schema import wsgi_schema
 from mock_server import create_app
 
 TOKEN = "contract-token"

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from contract_tests.conftest import REPO
+from contract_tests.support.constants import REPO
 
 WORKFLOW = REPO / ".github" / "workflows" / "contract.yml"
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from contract_tests.servers import RunningMock, run_mock
+from contract_tests.support.servers import RunningMock, run_mock
 
 pytestmark = pytest.mark.slow
 AUTH = "Authorization: Bearer r8_hostile\r\n"

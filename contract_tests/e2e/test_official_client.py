@@ -7,16 +7,10 @@ application would be pointed at the mock.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-from typing import Any
-
 import pytest
 
-from contract_tests.servers import RunningMock
+from contract_tests.support.official_client import run_client
+from contract_tests.support.servers import RunningMock
 
 pytestmark = pytest.mark.slow
 
@@ -79,29 +73,6 @@ try:
 except ReplicateError as exc:
     print(json.dumps({"status": exc.status, "detail": exc.detail}))
 """
-
-
-def run_client(mock: RunningMock, base: str, script: str, **replace: str) -> dict[str, Any]:
-    for key, value in replace.items():
-        script = script.replace(key, json.dumps(value))
-    env = {
-        **os.environ,
-        "REPLICATE_BASE_URL": mock.root + base,
-        "REPLICATE_API_TOKEN": "r8_mock_token",
-        "REPLICATE_POLL_INTERVAL": "0.05",
-        "SSL_CERT_FILE": str(mock.ca_file),
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 @pytest.mark.parametrize("base", ["", "/replicate"])

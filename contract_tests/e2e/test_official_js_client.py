@@ -20,10 +20,10 @@ import httpx
 import pytest
 from PIL import Image
 
-from contract_tests.servers import RunningMock
+from contract_tests.support.constants import REPO
+from contract_tests.support.servers import RunningMock
 
-REPO = Path(__file__).resolve().parent.parent
-SCRIPT = REPO / "contract_tests" / "js" / "official_client.cjs"
+SCRIPT = Path(__file__).resolve().parent / "js" / "official_client.cjs"
 NODE_MODULES = REPO / "tools" / "node_modules"
 NODE = shutil.which("node")
 

@@ -14,8 +14,7 @@ from typing import Protocol
 import pytest
 import redis
 
-from contract_tests.redis_fixtures import redis_client, redis_prefix, redis_url  # noqa: F401
-from contract_tests.servers import free_port
+from contract_tests.support.servers import free_port
 from mock_server.domain import lifecycle
 from mock_server.domain.clock import FakeClock
 from mock_server.domain.lifecycle import Links, PredictionRecord
@@ -74,8 +73,8 @@ class MakeStore(Protocol):
 
 @pytest.fixture
 def make_redis_store(
-    redis_url: str,  # noqa: F811
-    redis_prefix: str,  # noqa: F811
+    redis_url: str,
+    redis_prefix: str,
     clock: FakeClock,
 ) -> Iterator[MakeStore]:
     """Makes stores on the test's prefix (so they share records), each with its own client."""
@@ -439,7 +438,7 @@ def test_two_stores_on_one_server_share_records(
 
 def test_stores_with_other_prefixes_are_apart(
     make_redis_store: MakeStore,
-    redis_url: str,  # noqa: F811
+    redis_url: str,
     clock: FakeClock,
 ) -> None:
     mine = make_redis_store()
@@ -720,8 +719,8 @@ def test_update_drops_its_cached_record(make_redis_store: MakeStore, clock: Fake
 
 
 def test_shared_secret_keeps_the_first(
-    redis_client: redis.Redis,  # noqa: F811
-    redis_prefix: str,  # noqa: F811
+    redis_client: redis.Redis,
+    redis_prefix: str,
 ) -> None:
     assert shared_secret(redis_client, redis_prefix, "first") == "first"
     assert shared_secret(redis_client, redis_prefix, "second") == "first"
@@ -768,8 +767,8 @@ def subscribers(client: redis.Redis, channel: str, *, until: int) -> int:
 
 @pytest.fixture
 def buses(
-    redis_client: redis.Redis,  # noqa: F811
-    redis_prefix: str,  # noqa: F811
+    redis_client: redis.Redis,
+    redis_prefix: str,
 ) -> Iterator[tuple[RedisBus, RedisBus]]:
     one = RedisBus(redis_client, channel=f"{redis_prefix}events")
     two = RedisBus(redis_client, channel=f"{redis_prefix}events")
@@ -796,7 +795,7 @@ def test_events_reach_other_buses_only(buses: tuple[RedisBus, RedisBus]) -> None
 
 def test_a_failing_handler_does_not_stop_delivery(
     buses: tuple[RedisBus, RedisBus],
-    redis_client: redis.Redis,  # noqa: F811
+    redis_client: redis.Redis,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     sender, receiver = buses
@@ -814,7 +813,7 @@ def test_a_failing_handler_does_not_stop_delivery(
 
 def test_close_is_idempotent_and_stops_delivery(
     buses: tuple[RedisBus, RedisBus],
-    redis_client: redis.Redis,  # noqa: F811
+    redis_client: redis.Redis,
 ) -> None:
     sender, receiver = buses
     inbox = Inbox()
@@ -836,7 +835,7 @@ def test_close_is_idempotent_and_stops_delivery(
 
 def test_publish_counts_receivers_and_a_lost_connection_asks_for_a_resync(
     buses: tuple[RedisBus, RedisBus],
-    redis_client: redis.Redis,  # noqa: F811
+    redis_client: redis.Redis,
 ) -> None:
     sender, receiver = buses
     inbox = Inbox()

@@ -14,16 +14,16 @@ import httpx
 import pytest
 from replicate.webhook import Webhooks, WebhookSigningSecret
 
-from contract_tests.conftest import AUTH, CREATE
-from contract_tests.redis_fixtures import redis_url  # noqa: F401 - a fixture
-from contract_tests.servers import RunningMock, run_mock
-from contract_tests.test_webhooks import LocalReceiver, at_least, wait_for
+from contract_tests.support.constants import AUTH, CREATE
+from contract_tests.support.receiver import LocalReceiver
+from contract_tests.support.servers import RunningMock, run_mock
+from contract_tests.support.waiting import at_least, wait_for
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def shared_args(redis_url: str) -> list[str]:  # noqa: F811
+def shared_args(redis_url: str) -> list[str]:
     """Options of every replica of this module: one Redis, one key prefix."""
     return [
         "--redis-url", redis_url, "--redis-prefix", f"replicas-{uuid.uuid4().hex}:",

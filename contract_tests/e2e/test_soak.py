@@ -12,8 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from contract_tests.redis_fixtures import redis_url  # noqa: F401 - a fixture
-from contract_tests.servers import RunningMock, run_mock
+from contract_tests.support.servers import RunningMock, run_mock
 
 pytestmark = pytest.mark.slow
 WORKERS = 8

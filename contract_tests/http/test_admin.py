@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from contract_tests.conftest import AUTH, CREATE, REPO
+from contract_tests.support.constants import AUTH, CREATE, REPO
 from mock_server import AdjustableClock, FakeClock, SystemClock, create_app
 from mock_server.http import api
 from mock_server.http.api import MockState

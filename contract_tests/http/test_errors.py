@@ -10,7 +10,7 @@ import redis
 from flask import Flask, Response
 from flask.testing import FlaskClient
 
-from contract_tests.conftest import AUTH, CREATE, TOKEN
+from contract_tests.support.constants import AUTH, CREATE, TOKEN
 from mock_server import create_app
 from mock_server.http import api
 from mock_server.storage.memory import InMemoryStore

@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from PIL import Image
 
-from contract_tests.conftest import AUTH, CREATE
+from contract_tests.support.constants import AUTH, CREATE
 from mock_server import FakeClock, create_app
 
 

@@ -1,13 +1,13 @@
 """The ``imagen_mock`` pytest plugin, used the way an application's own tests would use it.
 
 Nothing here is imported from ``contract_tests``: the fixture comes from the
-``pytest11`` entry point that installing the package registers.
+``pytest11`` entry point that installing the package registers. The plugin in a fresh
+pytest process is in ``e2e/test_pytest_plugin_run.py``.
 """
 
 from __future__ import annotations
 
 import json
-import textwrap
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -19,8 +19,6 @@ from replicate.client import Client
 from werkzeug.serving import make_server
 
 from mock_server.pytest_plugin import ImagenMock
-
-pytest_plugins = ["pytester"]
 
 MODEL = "google/imagen-4-ultra"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -122,58 +120,3 @@ def test_webhook_deliveries_can_be_inspected(
     assert [(a["event"], a["delivered"]) for a in attempts] == [("completed", True)]
     assert received[0]["status"] == "succeeded"
     assert imagen_mock.deliveries("someone-else") == []
-
-
-# --- the plugin in a fresh pytest run -------------------------------------------------------
-
-USER_TESTS = """
-    import httpx
-    import pytest
-
-
-    def test_fixture_is_there(imagen_mock):
-        answer = httpx.get(imagen_mock.base_url + "/predictions",
-                           headers={"Authorization": "Bearer " + imagen_mock.token})
-        assert answer.status_code == 200
-        assert imagen_mock.advance(2)["offset_seconds"] == 2
-
-
-    @pytest.mark.imagen_mock(token="r8_marked")
-    def test_marker_is_registered(imagen_mock):
-        assert imagen_mock.token == "r8_marked"
-"""
-
-
-def test_the_entry_point_loads_the_plugin(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_user=textwrap.dedent(USER_TESTS))
-    result = pytester.runpytest_subprocess(
-        "--strict-markers", "-W", "error", "-p", "no:cacheprovider"
-    )
-    result.assert_outcomes(passed=2)
-
-
-def test_the_plugin_can_be_turned_off(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_user=textwrap.dedent(USER_TESTS))
-    result = pytester.runpytest_subprocess("-p", "no:imagen_mock", "-p", "no:cacheprovider")
-    result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["*fixture 'imagen_mock' not found*"])
-
-
-def test_a_conftest_can_override_the_options(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(
-        """
-        import pytest
-
-        @pytest.fixture
-        def imagen_mock_config():
-            return {"token": "r8_from_conftest", "processing_seconds": 0}
-        """
-    )
-    pytester.makepyfile(
-        test_user="""
-        def test_options(imagen_mock):
-            assert imagen_mock.token == "r8_from_conftest"
-        """
-    )
-    result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)

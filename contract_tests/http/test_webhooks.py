@@ -1,20 +1,17 @@
-"""Webhooks through the API: the Flask test client on a fake clock, then a real
-``imagen-mock serve`` delivering to a receiver on 127.0.0.1.
+"""Webhooks through the API on the Flask test client and a fake clock: validation of the
+create body, deliveries, the admin listing and the command-line options.
 
-Nothing here reaches beyond 127.0.0.1: the in-process deliveries go to an
-``httpx.MockTransport``, and hosts outside the allow-list are never contacted.
+Nothing here opens a socket: deliveries go to an ``httpx.MockTransport``, and hosts
+outside the allow-list are never contacted. ``e2e/test_webhooks_served.py`` has a real
+server delivering to a receiver on 127.0.0.1.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -22,80 +19,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from replicate.webhook import Webhooks, WebhookSigningSecret
 
-from contract_tests.conftest import AUTH, CREATE
-from contract_tests.servers import RunningMock, run_mock
+from contract_tests.support.constants import AUTH, CREATE
+from contract_tests.support.hooks import HOOK, SECRET, Recorder, create, dispatcher_of
 from mock_server import FakeClock, create_app
-from mock_server.http import api
-from mock_server.http.app import new_webhook_secret
 from mock_server.serving.cli import build_parser
-from mock_server.webhooks.delivery import WebhookDispatcher
-
-SECRET = new_webhook_secret()
-HOOK = "http://127.0.0.1:9/hook"
-T = TypeVar("T")
-
-
-def dispatcher_of(app: Flask) -> WebhookDispatcher:
-    state = api.state(app)
-    assert state.webhooks is not None
-    return state.webhooks
-
-
-class Recorder:
-    """An ``httpx.MockTransport`` handler that answers 200 and keeps the requests."""
-
-    def __init__(self) -> None:
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return httpx.Response(200)
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(request.content) for request in self.requests]
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
-
-
-@pytest.fixture
-def hook_app(clock: FakeClock, recorder: Recorder) -> Iterator[Flask]:
-    """A mock on a fake clock whose deliveries go to ``recorder``; drive it with ``pump``."""
-    app = create_app(
-        {
-            "TESTING": True,
-            "MOCK_CLOCK": clock,
-            "MOCK_STARTING_SECONDS": 1.0,
-            "MOCK_PROCESSING_SECONDS": 3.0,
-            "MOCK_WEBHOOK_SECRET": SECRET,
-            "MOCK_WEBHOOK_TRANSPORT": httpx.MockTransport(recorder),
-        }
-    )
-    yield app
-    dispatcher_of(app).close()
-
-
-@pytest.fixture
-def hook_client(hook_app: Flask) -> FlaskClient:
-    return hook_app.test_client()
-
-
-def create(
-    client: FlaskClient,
-    path: str = CREATE,
-    headers: dict[str, str] | None = None,
-    **body: Any,
-) -> dict[str, Any]:
-    response = client.post(
-        path,
-        headers={**AUTH, **(headers or {})},
-        json={"input": {"prompt": "a lighthouse at dawn"}, "webhook": HOOK, **body},
-    )
-    assert response.status_code == 201, response.data
-    created: dict[str, Any] = response.get_json()
-    return created
 
 
 def settle(app: Flask, clock: FakeClock) -> None:
@@ -365,217 +292,3 @@ def test_cli_refuses_a_malformed_secret(capsys: pytest.CaptureFixture[str]) -> N
         build_parser().parse_args(["serve", "--webhook-secret", "whsec_not base64"])
     assert exited.value.code == 2
     assert "--webhook-secret" in capsys.readouterr().err
-
-
-# --- end to end: a real server and a receiver on 127.0.0.1 ----------------------------
-
-
-@dataclass(frozen=True)
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: str
-    at: float
-
-
-class LocalReceiver:
-    """An HTTP server on a free 127.0.0.1 port that records POSTs.
-
-    ``script[path]`` lists the statuses to answer on that path, in turn (then 200);
-    302 answers carry ``Location: /target``.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.received: list[Received] = []
-        self.script: dict[str, list[int]] = {}
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with owner.lock:
-                    owner.received.append(
-                        Received(self.path, dict(self.headers), body.decode(), time.monotonic())
-                    )
-                    steps = owner.script.get(self.path, [])
-                    status = steps.pop(0) if steps else 200
-                self.send_response(status)
-                if status == 302:
-                    self.send_header("Location", owner.url("/target"))
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def at(self, path: str) -> list[Received]:
-        with self.lock:
-            return [item for item in self.received if item.path == path]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
-def wait_for(check: Callable[[], T | None], seconds: float = 15.0) -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"gave up after {seconds} s")
-
-
-def at_least(count: int, fetch: Callable[[], list[T]]) -> Callable[[], list[T] | None]:
-    """A check for :func:`wait_for`: what ``fetch`` returns once it has ``count`` items."""
-
-    def check() -> list[T] | None:
-        items = fetch()
-        return items if len(items) >= count else None
-
-    return check
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[LocalReceiver]:
-    made = LocalReceiver()
-    yield made
-    made.close()
-
-
-@pytest.fixture(scope="module")
-def hook_mock() -> Iterator[RunningMock]:
-    args = [
-        "--starting-seconds",
-        "0.2",
-        "--processing-seconds",
-        "1.0",
-        "--webhook-secret",
-        SECRET,
-    ]
-    with run_mock(args) as running:
-        yield running
-
-
-def e2e_create(mock: RunningMock, webhook: str, **body: Any) -> dict[str, Any]:
-    response = httpx.post(
-        f"{mock.api}/models/google/imagen-4-ultra/predictions",
-        headers=AUTH,
-        json={"input": {"prompt": "a red fox"}, "webhook": webhook, **body},
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
-def e2e_deliveries(mock: RunningMock, prediction_id: str) -> list[dict[str, Any]]:
-    response = httpx.get(
-        f"{mock.root}/_mock/webhooks/deliveries",
-        params={"prediction_id": prediction_id},
-        headers=AUTH,
-        timeout=10,
-    )
-    assert response.status_code == 200
-    results: list[dict[str, Any]] = response.json()["results"]
-    return results
-
-
-def terminal(items: list[Received]) -> list[Received] | None:
-    done = [item for item in items if json.loads(item.body)["status"] != "processing"]
-    return items if done else None
-
-
-@pytest.mark.slow
-def test_e2e_events_arrive_in_order_and_validate(
-    hook_mock: RunningMock, receiver: LocalReceiver
-) -> None:
-    created = e2e_create(hook_mock, receiver.url("/order"))
-    got = wait_for(lambda: terminal(receiver.at("/order")))
-    log = wait_for(at_least(6, lambda: e2e_deliveries(hook_mock, created["id"])))
-    event_of = {entry["webhook_id"]: entry["event"] for entry in log}
-    arrived = [event_of[item.headers["webhook-id"]] for item in receiver.at("/order")]
-    assert arrived == ["start", "logs", "logs", "logs", "output", "completed"]
-    assert all(entry["delivered"] and entry["attempt"] == 1 for entry in log)
-    key = httpx.get(f"{hook_mock.api}/webhooks/default/secret", headers=AUTH).json()["key"]
-    assert key == SECRET
-    for item in receiver.at("/order"):
-        Webhooks.validate(
-            headers=item.headers, body=item.body, secret=WebhookSigningSecret(key=key)
-        )
-        assert abs(int(item.headers["webhook-timestamp"]) - time.time()) < 60
-    final = json.loads(got[-1].body)
-    assert final["status"] == "succeeded"
-    assert final["urls"]["get"] == f"{hook_mock.api}/predictions/{created['id']}"
-    assert final["output"] == f"{hook_mock.root}/delivery/{created['id']}/output.jpg"
-
-
-@pytest.mark.slow
-def test_e2e_a_failing_receiver_gets_retries_with_one_webhook_id(
-    hook_mock: RunningMock, receiver: LocalReceiver
-) -> None:
-    with receiver.lock:
-        receiver.script["/flaky"] = [500, 500]
-    created = e2e_create(hook_mock, receiver.url("/flaky"), webhook_events_filter=["completed"])
-    got = wait_for(at_least(3, lambda: receiver.at("/flaky")))
-    assert len({item.headers["webhook-id"] for item in got}) == 1
-    assert len({item.body for item in got}) == 1
-    gaps = [b.at - a.at for a, b in itertools.pairwise(got)]
-    assert gaps[0] >= 0.4
-    assert gaps[1] >= 0.9
-    log = wait_for(at_least(3, lambda: e2e_deliveries(hook_mock, created["id"])))
-    assert [(e["attempt"], e["status_code"], e["delivered"]) for e in log] == [
-        (1, 500, False),
-        (2, 500, False),
-        (3, 200, True),
-    ]
-    time.sleep(0.3)
-    assert len(receiver.at("/flaky")) == 3, "a delivered event is not sent again"
-
-
-@pytest.mark.slow
-def test_e2e_a_redirect_is_not_followed(hook_mock: RunningMock, receiver: LocalReceiver) -> None:
-    with receiver.lock:
-        receiver.script["/moved"] = [302, 302]
-    created = e2e_create(hook_mock, receiver.url("/moved"), webhook_events_filter=["completed"])
-    log = wait_for(at_least(2, lambda: e2e_deliveries(hook_mock, created["id"])))
-    assert [(e["status_code"], e["delivered"]) for e in log[:2]] == [(302, False), (302, False)]
-    assert log[0]["error"] == "HTTP 302; redirects are not followed"
-    assert log[0]["webhook_id"] == log[1]["webhook_id"]
-    assert receiver.at("/target") == []
-
-
-@pytest.mark.slow
-def test_e2e_a_cancel_delivers_completed_canceled(
-    hook_mock: RunningMock, receiver: LocalReceiver
-) -> None:
-    created = e2e_create(hook_mock, receiver.url("/cancel"))
-    canceled = httpx.post(
-        f"{hook_mock.api}/predictions/{created['id']}/cancel", headers=AUTH, timeout=10
-    )
-    assert canceled.json()["status"] == "canceled"
-    got = wait_for(lambda: terminal(receiver.at("/cancel")))
-    assert json.loads(got[-1].body)["status"] == "canceled"
-    log = wait_for(lambda: e2e_deliveries(hook_mock, created["id"]))
-    assert log[-1]["event"] == "completed"
-
-
-@pytest.mark.slow
-def test_e2e_other_hosts_are_refused(hook_mock: RunningMock) -> None:
-    created = e2e_create(
-        hook_mock, "http://webhook.invalid/hook", webhook_events_filter=["completed"]
-    )
-    log = wait_for(lambda: e2e_deliveries(hook_mock, created["id"]))
-    assert log[0]["error"] == "host 'webhook.invalid' is not in the allowed webhook hosts"
-    assert log[0]["status_code"] is None

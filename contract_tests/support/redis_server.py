@@ -14,7 +14,7 @@ from typing import Final
 import pytest
 import redis
 
-from contract_tests.servers import free_port, stop
+from contract_tests.support.servers import free_port, stop
 
 START_TIMEOUT: Final = 10.0
 MISSING: Final = (

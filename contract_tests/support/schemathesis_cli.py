@@ -8,8 +8,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract_tests.support.constants import SPEC
+
 HERE = Path(__file__).resolve().parent
-SPEC = HERE.parent / "openapi" / "openapi.yaml"
 MOCK_CONFIG = HERE / "schemathesis.toml"
 LIVE_CONFIG = HERE / "schemathesis-live.toml"
 
