@@ -217,7 +217,7 @@ def test_output_file_is_gone_after_data_removal(clock: FakeClock) -> None:
     assert client.get(output).status_code == 404
 
 
-def test_reset_while_waiting_is_404_not_500() -> None:
+def test_reset_while_waiting_is_404_not_500(clock: FakeClock) -> None:
     from mock_server.storage.memory import InMemoryStore
 
     class VanishingStore(InMemoryStore):
@@ -228,7 +228,7 @@ def test_reset_while_waiting_is_404_not_500() -> None:
             self.clear()
             return found
 
-    client = create_app({"MOCK_STORE": VanishingStore()}).test_client()
+    client = create_app({"MOCK_STORE": VanishingStore(), "MOCK_CLOCK": clock}).test_client()
     response = client.post(
         CREATE, headers={**AUTH, "Prefer": "wait=5"}, json={"input": {"prompt": "x"}}
     )
