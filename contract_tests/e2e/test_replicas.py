@@ -133,6 +133,8 @@ def test_the_stream_of_another_replicas_prediction_runs_to_done(
 def test_one_webhook_secret_and_one_delivery_for_a_cancel_made_elsewhere(
     replicas: tuple[RunningMock, RunningMock],
 ) -> None:
+    """Made on the two-worker replica, canceled on the one-worker replica: only the
+    creator sends the ``completed`` delivery, signed with the shared secret."""
     first, second = replicas
     secrets = {
         httpx.get(f"{mock.api}/webhooks/default/secret", headers=AUTH).json()["key"]
@@ -140,16 +142,21 @@ def test_one_webhook_secret_and_one_delivery_for_a_cancel_made_elsewhere(
     }
     assert len(secrets) == 1
     receiver = LocalReceiver()
+    stuck = {"X-Mock-Scenario": "stuck"}
     try:
         made = create(
-            first,
-            {"X-Mock-Scenario": "stuck"},
-            webhook=receiver.url("/hook"),
-            webhook_events_filter=["completed"],
+            second, stuck, webhook=receiver.url("/hook"), webhook_events_filter=["completed"]
         ).json()
-        httpx.post(f"{second.api}/predictions/{made['id']}/cancel", headers=AUTH)
+        httpx.post(f"{first.api}/predictions/{made['id']}/cancel", headers=AUTH)
+        # A later prediction made and canceled on the canceling replica: its delivery comes
+        # from that replica's dispatcher thread, which sends in due order, so once it has
+        # arrived a delivery of the first cancel by that replica would have arrived too.
+        later = create(
+            first, stuck, webhook=receiver.url("/later"), webhook_events_filter=["completed"]
+        ).json()
+        httpx.post(f"{first.api}/predictions/{later['id']}/cancel", headers=AUTH)
+        wait_for(lambda: receiver.at("/later"))
         [delivery] = wait_for(at_least(1, lambda: receiver.at("/hook")))
-        time.sleep(0.5)  # a second replica sending it too would show up by now
         assert len(receiver.at("/hook")) == 1
         body = json.loads(delivery.body)
         assert (body["id"], body["status"]) == (made["id"], "canceled")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from contract_tests.support.constants import AUTH, CREATE, REPO
+from contract_tests.support.waiting import wait_for
 from mock_server import AdjustableClock, FakeClock, SystemClock, create_app
 from mock_server.http import api
 from mock_server.http.api import MockState
@@ -244,8 +246,9 @@ def test_a_held_wait_sees_the_jump(slow_app: tuple[Flask, list[httpx.Request]]) 
 
     thread = threading.Thread(target=hold, daemon=True)
     thread.start()
-    time.sleep(0.2)
-    assert thread.is_alive()
+    listed = app.test_client().get
+    wait_for(lambda: listed("/v1/predictions", headers=AUTH).get_json()["results"], BOUND)
+    assert thread.is_alive()  # its prediction made, it holds: 200 s are left to run
     assert advance(app.test_client(), 250).status_code == 200
     thread.join(BOUND)
     assert not thread.is_alive()
@@ -257,8 +260,7 @@ def test_the_dispatcher_sees_the_jump(slow_app: tuple[Flask, list[httpx.Request]
     app, sent = slow_app
     client = app.test_client()
     created = create(client, webhook="http://127.0.0.1:9/hook")
-    time.sleep(0.2)
-    assert sent == []  # "start" is 100 s away
+    created_at = datetime.fromisoformat(created["created_at"])
     assert advance(client, 250).status_code == 200
     deadline = time.monotonic() + BOUND
     events: list[str] = []
@@ -268,6 +270,8 @@ def test_the_dispatcher_sees_the_jump(slow_app: tuple[Flask, list[httpx.Request]
         events = [item["event"] for item in shown]
     assert (events[0], events[-1]) == ("start", "completed")
     assert all(item["delivered"] for item in shown)
+    # "start" is due 100 s after the create: sent after the jump, never before it.
+    assert datetime.fromisoformat(shown[0]["attempted_at"]) >= created_at + timedelta(seconds=100)
     assert created["id"] in sent[-1].content.decode()
 
 
