@@ -261,12 +261,24 @@ def test_the_dispatcher_sees_the_jump(slow_app: tuple[Flask, list[httpx.Request]
     client = app.test_client()
     created = create(client, webhook="http://127.0.0.1:9/hook")
     created_at = datetime.fromisoformat(created["created_at"])
+    # A later prediction canceled at once: its "completed" is due now, so once the
+    # dispatcher thread has sent it, that thread has had its chance to send early.
+    other = create(client, webhook="http://127.0.0.1:9/other", webhook_events_filter=["completed"])
+    assert client.post(f"/v1/predictions/{other['id']}/cancel", headers=AUTH).status_code == 200
+    wait_for(lambda: [request for request in sent if request.url.path == "/other"], BOUND)
+    dispatcher = state_of(app).webhooks
+    assert dispatcher is not None
+    assert dispatcher.pump() == []  # waits for the thread's round to end; nothing else is due
+    assert [request.url.path for request in sent] == ["/other"]  # "start" is 100 s away
     assert advance(client, 250).status_code == 200
     deadline = time.monotonic() + BOUND
     events: list[str] = []
+    query = {"prediction_id": created["id"]}
     while "completed" not in events and time.monotonic() < deadline:
         time.sleep(0.02)
-        shown = client.get("/_mock/webhooks/deliveries", headers=AUTH).get_json()["results"]
+        shown = client.get(
+            "/_mock/webhooks/deliveries", headers=AUTH, query_string=query
+        ).get_json()["results"]
         events = [item["event"] for item in shown]
     assert (events[0], events[-1]) == ("start", "completed")
     assert all(item["delivered"] for item in shown)
