@@ -39,6 +39,10 @@ run: $(VENV)/.runtime ## Install only what serving needs, then serve the mock (H
 test: install lint ## Lint, type-check, check the generated client is fresh, run every test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+.PHONY: test-fast
+test-fast: $(VENV)/.installed ## The quick tier for the edit-test loop: unit/ and http/ (no servers, no lint)
+	$(BIN)/pytest -m "(unit or http) and not slow" contract_tests/unit contract_tests/http $(PYTEST_ARGS)
+
 lint: install ## Lint the spec (openapi-spec-validator, Redocly) and the code (ruff, mypy)
 	$(BIN)/openapi-spec-validator openapi/openapi.yaml
 	scripts/redocly.sh lint openapi/openapi.yaml --config redocly.yaml
@@ -59,7 +63,7 @@ drift: $(VENV)/.installed ## Compare the live API at BASE_URL with the mock (rep
 
 fuzz: $(VENV)/.installed ## schemathesis over HTTP at a higher example count (FUZZ_EXAMPLES=1000, FUZZ_MOCK_ARGS)
 	IMAGEN_FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),1000) IMAGEN_FUZZ_MOCK_ARGS="$(FUZZ_MOCK_ARGS)" \
-		$(BIN)/pytest contract_tests/test_schemathesis_http.py $(PYTEST_ARGS)
+		$(BIN)/pytest contract_tests/contract/test_schemathesis_http.py $(PYTEST_ARGS)
 
 bench: install ## Benchmark the mock against bare Flask and Prism (wrk, loopback)
 	scripts/install-bench-tools.sh

@@ -1,22 +1,60 @@
-"""Shared fixtures: an app on a fake clock, its test client, and auth headers."""
+"""Fixtures every layer shares (an app on a fake clock and its test client), and the
+layer markers: each test is marked by the folder it lives in.
+
+| folder | marker | what its tests start |
+|---|---|---|
+| ``unit/`` | ``unit`` | nothing: pure logic on a fake clock, no sockets |
+| ``http/`` | ``http`` | the Flask app in-process (test client, or a werkzeug thread on loopback) |
+| ``e2e/`` | ``e2e`` | real processes: ``imagen-mock serve``, redis-server, the official clients, a browser |
+| ``contract/``, ``live/`` | ``contract`` | schemathesis, the generated client, the live suite and drift |
+
+``make test-fast`` runs ``unit`` and ``http``; ``make test`` runs everything.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from contract_tests.servers import RunningMock, run_mock
 from mock_server import FakeClock, create_app
 
-TOKEN = "r8_test_token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-CREATE = "/v1/models/google/imagen-4-ultra/predictions"
-REPO = Path(__file__).resolve().parent.parent
-SPEC = REPO / "openapi" / "openapi.yaml"
+HERE: Final = Path(__file__).resolve().parent
+LAYERS: Final = {
+    "unit": "unit",
+    "http": "http",
+    "e2e": "e2e",
+    "contract": "contract",
+    "live": "contract",
+}
+
+
+def layer_of(path: Path) -> str | None:
+    """The layer marker of a test file under ``contract_tests/``, None outside a layer folder."""
+    parts = path.resolve().relative_to(HERE).parts
+    return LAYERS.get(parts[0]) if len(parts) > 1 else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its layer; a test file outside the layer folders is an error."""
+    strays: set[str] = set()
+    for item in items:
+        try:
+            layer = layer_of(item.path)
+        except ValueError:  # not under contract_tests/ (a pytester run, say)
+            continue
+        if layer is None:
+            strays.add(str(item.path.relative_to(HERE.parent)))
+            continue
+        item.add_marker(getattr(pytest.mark, layer))
+    if strays:
+        folders = ", ".join(f"{name}/" for name in LAYERS)
+        raise pytest.UsageError(
+            f"test files outside a layer folder ({folders}): {', '.join(sorted(strays))}"
+        )
 
 
 @pytest.fixture
@@ -40,12 +78,3 @@ def app(clock: FakeClock) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-@pytest.fixture(scope="session")
-def tls_mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningMock]:
-    """A real ``imagen-mock serve --tls`` process with short phases."""
-    tmp = tmp_path_factory.mktemp("tls")
-    args = ["--starting-seconds", "0.2", "--processing-seconds", "0.3"]
-    with run_mock(args, tls=True, tmp=tmp) as running:
-        yield running

@@ -8,7 +8,7 @@ DEST entirely with the output, so files the generator no longer writes do not su
 The tools are taken from the running interpreter's environment (its scripts directory
 goes first on PATH, since the generator's post-hooks call ``ruff`` by name).
 
-contract_tests/test_generated_client_fresh.py imports this file and calls
+contract_tests/contract/test_generated_client_fresh.py imports this file and calls
 :func:`regenerate` to check that the committed client is up to date.
 """
 

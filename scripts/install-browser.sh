@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure Debian's Chromium is at /usr/bin/chromium for the browser test
-# (contract_tests/test_web_page.py drives it with Playwright; Playwright's own
+# (contract_tests/e2e/test_browser.py drives it with Playwright; Playwright's own
 # browser download is never used). Quick and quiet when it is already there.
 set -euo pipefail
 chromium=/usr/bin/chromium

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure Debian's redis-server is on PATH for the Redis store and bus tests
-# (contract_tests/redis_server.py starts its own throwaway server on a free
+# (contract_tests/support/redis_server.py starts its own throwaway server on a free
 # loopback port; no system Redis service is used). Quick and quiet when it is
 # already there.
 set -euo pipefail

@@ -21,8 +21,8 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from PIL import Image
 
-from contract_tests.contract import LIVE_CONFIG, run_schemathesis
 from contract_tests.live.conftest import Budget, LiveTarget
+from contract_tests.support.schemathesis_cli import LIVE_CONFIG, run_schemathesis
 from mock_server.contract.spec import load_spec
 from mock_server.domain.images import SIZES
 

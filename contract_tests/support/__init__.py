@@ -1,0 +1,1 @@
+"""Helpers the tests share: constants, real servers and receivers, bounded waiting."""
