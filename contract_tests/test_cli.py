@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from contract_tests.servers import BIN, free_port, run_mock
-from mock_server.serving.cli import build_parser, main
+from mock_server.serving.cli import main, parse_settings
 
 CREATE = "/v1/models/google/imagen-4-ultra/predictions"
 OPTIONS = {
@@ -59,10 +59,14 @@ def test_environment_sets_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMAGEN_MOCK_TOKEN", "pinned")
     monkeypatch.setenv("IMAGEN_MOCK_TLS", "true")
     monkeypatch.setenv("IMAGEN_MOCK_PROCESSING_SECONDS", "0.5")
-    args = build_parser().parse_args(["serve"])
-    assert (args.port, args.token, args.tls, args.processing_seconds) == (9123, "pinned", True, 0.5)
-    flagged = build_parser().parse_args(["serve", "--port", "9000"])
-    assert flagged.port == 9000
+    settings = parse_settings([])
+    assert (settings.port, settings.token, settings.tls, settings.processing_seconds) == (
+        9123,
+        "pinned",
+        True,
+        0.5,
+    )
+    assert parse_settings(["--port", "9000"]).port == 9000
 
 
 def test_ca_file_needs_tls(capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,7 +20,12 @@ from mock_server.storage.memory import InMemoryStore
 @pytest.fixture
 def service(clock: FakeClock) -> PredictionService:
     return PredictionService(
-        store=InMemoryStore(), clock=clock, starting_seconds=1.0, processing_seconds=3.0
+        store=InMemoryStore(),
+        clock=clock,
+        starting_seconds=1.0,
+        processing_seconds=3.0,
+        retention_seconds=3600.0,
+        record_ttl_seconds=86400.0,
     )
 
 
@@ -104,7 +109,12 @@ class CancellingClock(FakeClock):
 def test_wait_notices_a_cancel() -> None:
     clock = CancellingClock(at=5.0)
     slow = PredictionService(
-        store=InMemoryStore(), clock=clock, starting_seconds=0, processing_seconds=1e6
+        store=InMemoryStore(),
+        clock=clock,
+        starting_seconds=0,
+        processing_seconds=1e6,
+        retention_seconds=3600.0,
+        record_ttl_seconds=86400.0,
     )
     record = slow.create({"prompt": "x"})
     clock.cancel = lambda: slow.cancel(record.id)
@@ -140,7 +150,7 @@ def test_create_answered_answers_for_the_stored_record_before_listeners_hear(
 
     service = PredictionService(
         store=store, clock=clock, starting_seconds=1.0, processing_seconds=3.0,
-        listener=Listener(),
+        listener=Listener(), retention_seconds=3600.0, record_ttl_seconds=86400.0
     )  # fmt: skip
     answered = service.create_answered(answer, {"prompt": "x"}, {"webhook": "https://h/x"})
     [record] = store.page(limit=10).records
@@ -155,6 +165,7 @@ def test_old_records_are_dropped_and_cursors_survive(clock: FakeClock) -> None:
         clock=clock,
         starting_seconds=0,
         processing_seconds=0,
+        retention_seconds=3600.0,
         record_ttl_seconds=100,
     )
     first = [service.create({"prompt": f"old {n}"}).id for n in range(3)]
@@ -173,7 +184,7 @@ def test_old_records_are_dropped_and_cursors_survive(clock: FakeClock) -> None:
 def test_expired_records_are_hidden_before_the_next_purge(clock: FakeClock) -> None:
     service = PredictionService(
         store=InMemoryStore(), clock=clock, starting_seconds=0, processing_seconds=0,
-        record_ttl_seconds=100,
+        retention_seconds=3600.0, record_ttl_seconds=100,
     )  # fmt: skip
     record = service.create({"prompt": "x"})
     clock.advance(101)
@@ -197,7 +208,14 @@ class CountingStore(InMemoryStore):
 
 def test_creates_purge_at_most_once_a_second(clock: FakeClock) -> None:
     store = CountingStore()
-    service = PredictionService(store=store, clock=clock, starting_seconds=0, processing_seconds=0)
+    service = PredictionService(
+        store=store,
+        clock=clock,
+        starting_seconds=0,
+        processing_seconds=0,
+        retention_seconds=3600.0,
+        record_ttl_seconds=86400.0,
+    )
     for _ in range(10):
         service.create({"prompt": "x"})
         clock.advance(0.09)

@@ -42,6 +42,7 @@ from mock_server.domain.scenarios import (
 )
 from mock_server.domain.service import PredictionService
 from mock_server.http import admin, api
+from mock_server.settings import Settings
 
 __all__ = ["EXTENSION", "ScenarioState", "apply", "bp", "init_app", "may_delay"]
 
@@ -73,16 +74,16 @@ class ScenarioState:
 
 
 def init_app(app: Flask) -> None:
-    """Set up rules and ``MOCK_FAULTS``/``MOCK_SEED`` global faults, the admin routes and
-    the API screen that applies them (the app's :class:`~mock_server.http.api.MockState` must
-    be in place).
+    """Set up rules and the global faults of the ``faults`` and ``seed`` settings, the admin
+    routes and the API screen that applies them (the app's
+    :class:`~mock_server.http.api.MockState` must be in place).
 
     Raises:
-        FaultError: if ``MOCK_FAULTS`` is not a valid ``KIND:RATE,...`` list.
+        FaultError: if the ``faults`` setting is not a valid ``KIND:RATE,...`` list.
     """
-    rates = parse_rates(str(app.config.get("MOCK_FAULTS") or ""))
-    seed = app.config.get("MOCK_SEED")
-    seed = secrets.randbelow(2**31) if seed is None else int(seed)
+    settings: Settings = app.config["MOCK_SETTINGS"]
+    rates = parse_rates(settings.faults)
+    seed = secrets.randbelow(2**31) if settings.seed is None else settings.seed
     dice = FaultDice(rates, seed) if rates else None
     if dice is not None:
         shown = ",".join(f"{fault.kind}:{share:g}" for fault, share in rates)
