@@ -65,8 +65,13 @@ def no_mock_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 def nothing_starts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Records any attempt to reach Redis or to serve (TLS certificates, granian)."""
     started: list[str] = []
+
+    def redis_answers(url: str) -> bool:
+        started.append("redis")
+        return True
+
     monkeypatch.setattr(cli, "_run", lambda settings: started.append("serve"))
-    monkeypatch.setattr(cli, "_redis_answers", lambda url: started.append("redis") or True)
+    monkeypatch.setattr(cli, "_redis_answers", redis_answers)
     return started
 
 
