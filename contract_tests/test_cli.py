@@ -224,16 +224,24 @@ def test_a_flag_wins_over_a_bad_variable(
 def test_the_command_refuses_in_one_line(
     args: list[str], env: dict[str, str], expected: str
 ) -> None:
-    done = subprocess.run(
+    # Its own process group: if a refusal ever fails and it serves, its workers go too.
+    process = subprocess.Popen(
         [str(BIN / "imagen-mock"), "serve", *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=clean_env(**env),
-        timeout=60,
+        start_new_session=True,
     )
-    assert done.returncode == 2
-    assert done.stdout == ""
-    assert_one_line_refusal(done.stderr, expected)
+    try:
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    assert process.returncode == 2
+    assert out == ""
+    assert_one_line_refusal(err, expected)
 
 
 @pytest.mark.slow
