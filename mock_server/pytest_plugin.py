@@ -29,7 +29,7 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from mock_server.settings import Settings
+    from mock_server.config import Settings
 
 __all__ = ["DEFAULT_TOKEN", "ImagenMock", "imagen_mock", "imagen_mock_config"]
 
@@ -136,10 +136,10 @@ def imagen_mock(
         pytest.UsageError: for an unknown option.
         pytest.fail.Exception: for a value a setting refuses (one line naming it).
     """
+    from mock_server.config import SettingError
     from mock_server.http import api
     from mock_server.http.app import create_app
     from mock_server.serving.server import serve_in_thread
-    from mock_server.settings import SettingError
 
     options: dict[str, Any] = {"token": DEFAULT_TOKEN, **imagen_mock_config}
     for marker in reversed(list(request.node.iter_markers("imagen_mock"))):
@@ -171,7 +171,7 @@ def _settings(options: Mapping[str, Any]) -> Settings:
     Raises:
         SettingError: naming the option as the marker spells it.
     """
-    from mock_server.settings import Settings
+    from mock_server.config import Settings
 
     chosen = {name: options[name] for name in _SETTINGS if name in options}
     return Settings.from_mapping(chosen, option=lambda name: name)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from mock_server import SettingError, Settings, create_app
+from mock_server.config import MAX_SECONDS, env_name, flag_name, key_name, setting_names
 from mock_server.http.app import settings_of
-from mock_server.settings import MAX_SECONDS, env_name, flag_name, key_name, setting_names
 
 SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo="
 

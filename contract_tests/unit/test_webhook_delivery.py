@@ -18,12 +18,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from replicate.webhook import Webhooks, WebhookSigningSecret
 
+from mock_server.config import SettingError, Settings
 from mock_server.domain import lifecycle
 from mock_server.domain.clock import FakeClock, SystemClock
 from mock_server.domain.lifecycle import Links, PredictionRecord
 from mock_server.domain.service import PredictionService
 from mock_server.http.app import new_webhook_secret
-from mock_server.settings import SettingError, Settings
 from mock_server.storage.memory import InMemoryStore
 from mock_server.webhooks import signing
 from mock_server.webhooks.delivery import WebhookDispatcher

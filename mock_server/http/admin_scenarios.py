@@ -29,6 +29,7 @@ from typing import Any, Final
 from flask import Blueprint, Flask, Response, current_app, g, request
 from jsonschema import Draft202012Validator, FormatChecker
 
+from mock_server.config import Settings
 from mock_server.contract import problems
 from mock_server.contract.spec import SpecNotFoundError, load_spec
 from mock_server.contract.validation import describe_errors
@@ -42,7 +43,6 @@ from mock_server.domain.scenarios import (
 )
 from mock_server.domain.service import PredictionService
 from mock_server.http import admin, api
-from mock_server.settings import Settings
 
 __all__ = ["EXTENSION", "ScenarioState", "apply", "bp", "init_app", "may_delay"]
 

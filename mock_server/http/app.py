@@ -14,6 +14,7 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from mock_server.config import Settings, key_name
 from mock_server.contract import problems
 from mock_server.contract.problems import Problem
 from mock_server.contract.spec import load_spec, spec_path
@@ -22,7 +23,6 @@ from mock_server.domain.clock import AdjustableClock, Clock
 from mock_server.domain.recording import RecordedRun, load_recording
 from mock_server.domain.service import ChangeSignal, Listeners, PredictionService
 from mock_server.http import admin, admin_scenarios, api, files, stream, web
-from mock_server.settings import Settings, key_name
 from mock_server.storage.memory import InMemoryStore
 from mock_server.storage.replicas import Announcer, Replicas, connect
 from mock_server.webhooks.delivery import WebhookDispatcher
@@ -31,7 +31,7 @@ __all__ = ["COLLABORATORS", "SETTINGS_KEY", "create_app", "settings_of"]
 
 log = logging.getLogger(__name__)
 
-#: Where the app keeps its :class:`~mock_server.settings.Settings`.
+#: Where the app keeps its :class:`~mock_server.config.Settings`.
 SETTINGS_KEY: Final = "MOCK_SETTINGS"
 #: ``create_app`` keys that are not settings but objects a test or tool puts in.
 COLLABORATORS: Final = frozenset(
@@ -43,7 +43,7 @@ COLLABORATORS: Final = frozenset(
 def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask:
     """Build a mock server.
 
-    ``test_config`` is a :class:`~mock_server.settings.Settings`, or a mapping of
+    ``test_config`` is a :class:`~mock_server.config.Settings`, or a mapping of
     ``MOCK_<SETTING>`` keys (``MOCK_PORT``, ``MOCK_STARTING_SECONDS``...; checked as a
     ``Settings`` is; ``MAX_CONTENT_LENGTH`` stands for ``MOCK_MAX_BODY_BYTES``) and of
     Flask's own keys (``TESTING``...). It may also hold ``MOCK_SETTINGS`` (a ``Settings``

@@ -1,6 +1,6 @@
 """``imagen-mock``: the command line. ``imagen-mock serve`` runs the mock under granian.
 
-Built on click. Every option is a field of :class:`~mock_server.settings.Settings`
+Built on click. Every option is a field of :class:`~mock_server.config.Settings`
 (which holds its default and its checks) and may also come from the environment
 variable ``IMAGEN_MOCK_<OPTION>``; the flag wins. A refused value, from a flag or a
 variable, stops the command before anything starts with one line on stderr and exit
@@ -18,7 +18,7 @@ from typing import Any, Final
 import click
 from click.core import ParameterSource
 
-from mock_server.settings import (
+from mock_server.config import (
     SettingError,
     Settings,
     env_name,

@@ -28,10 +28,10 @@ from typing import Any, Final
 
 from flask import Flask
 
+from mock_server.config import Settings
 from mock_server.http import admin_scenarios
 from mock_server.serving.bridge import WSGIBridge
 from mock_server.serving.tls import TlsFiles
-from mock_server.settings import Settings
 
 __all__ = [
     "APP_TARGET",

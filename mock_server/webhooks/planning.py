@@ -107,7 +107,7 @@ def _normal_host(host: str) -> str:
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:
     """How deliveries are made; the values and their checks come from
-    :class:`mock_server.settings.Settings` (``Settings().webhooks()``)."""
+    :class:`mock_server.config.Settings` (``Settings().webhooks()``)."""
 
     allowed_hosts: frozenset[str]
     """Hosts deliveries may go to; ``*`` means any. Others are refused, never contacted."""
