@@ -14,7 +14,8 @@ Each test gets a fresh mock (its own store and clock) served by werkzeug on a fr
 the ``imagen_mock`` marker or keys of a dict returned by an overridden
 ``imagen_mock_config`` fixture (the marker wins): ``token`` (default
 ``r8_imagen_mock``; ``None`` accepts any), ``starting_seconds`` (1.0),
-``processing_seconds`` (3.0), and ``config`` (more ``create_app`` settings).
+``processing_seconds`` (3.0), and ``config`` (more ``create_app`` keys: ``MOCK_*``
+settings, collaborators). A value a setting refuses fails the test with one line.
 ``-p no:imagen_mock`` turns the plugin off.
 """
 
@@ -22,15 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 import pytest
 
+if TYPE_CHECKING:
+    from mock_server.config import Settings
+
 __all__ = ["DEFAULT_TOKEN", "ImagenMock", "imagen_mock", "imagen_mock_config"]
 
 DEFAULT_TOKEN: Final = "r8_imagen_mock"  # noqa: S105 - the fixture's test token, not a secret
-_OPTIONS: Final = frozenset({"token", "starting_seconds", "processing_seconds", "config"})
+_SETTINGS: Final = ("token", "starting_seconds", "processing_seconds")
+_OPTIONS: Final = frozenset({*_SETTINGS, "config"})
 #: Longest the fixture waits for the server thread to stop (seconds).
 _STOP_TIMEOUT: Final = 10.0
 
@@ -129,7 +134,9 @@ def imagen_mock(
 
     Raises:
         pytest.UsageError: for an unknown option.
+        pytest.fail.Exception: for a value a setting refuses (one line naming it).
     """
+    from mock_server.config import SettingError
     from mock_server.http import context
     from mock_server.http.app import create_app
     from mock_server.serving.server import serve_in_thread
@@ -140,11 +147,10 @@ def imagen_mock(
     unknown = set(options) - _OPTIONS
     if unknown:
         raise pytest.UsageError(f"imagen_mock: unknown options {sorted(unknown)}")
-    config: dict[str, Any] = {"MOCK_TOKEN": options["token"], **options.get("config", {})}
-    for name in ("starting_seconds", "processing_seconds"):
-        if name in options:
-            config[f"MOCK_{name.upper()}"] = float(options[name])
-    app = create_app(config)
+    try:
+        app = create_app({"MOCK_SETTINGS": _settings(options), **options.get("config", {})})
+    except SettingError as exc:
+        pytest.fail(f"imagen_mock: {exc}", pytrace=False)
     token = options["token"]
     headers = {"Authorization": f"Bearer {token or DEFAULT_TOKEN}"}
     with (
@@ -157,3 +163,15 @@ def imagen_mock(
         state.webhooks.close()
     if state.replicas is not None:  # a config with MOCK_REDIS_URL
         state.replicas.close()
+
+
+def _settings(options: Mapping[str, Any]) -> Settings:
+    """The settings the fixture's options ask for (``token``, phase durations).
+
+    Raises:
+        SettingError: naming the option as the marker spells it.
+    """
+    from mock_server.config import Settings
+
+    chosen = {name: options[name] for name in _SETTINGS if name in options}
+    return Settings.from_mapping(chosen, option=lambda name: name)

@@ -62,3 +62,30 @@ def test_a_conftest_can_override_the_options(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_a_bad_marker_value_fails_the_test_in_one_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_user="""
+        import pytest
+
+        @pytest.mark.imagen_mock(starting_seconds=-1)
+        def test_negative(imagen_mock):
+            pass
+
+        @pytest.mark.imagen_mock(config={"MOCK_MAX_BODY_BYTES": 0})
+        def test_no_body(imagen_mock):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "imagen_mock: starting_seconds must be from 0 to 31536000 (got -1.0)",
+            "imagen_mock: MOCK_MAX_BODY_BYTES must be at least 1 (got 0)",
+        ],
+        consecutive=False,
+    )
+    assert "Traceback" not in result.stdout.str()
+    assert "SettingError" not in result.stdout.str()

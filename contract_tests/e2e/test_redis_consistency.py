@@ -69,7 +69,14 @@ def services(
             return decode(raw)
 
     one, two = (
-        PredictionService(store=store, clock=clock, starting_seconds=1.0, processing_seconds=3.0)
+        PredictionService(
+            store=store,
+            clock=clock,
+            starting_seconds=1.0,
+            processing_seconds=3.0,
+            retention_seconds=3600.0,
+            record_ttl_seconds=86400.0,
+        )
         for store in stores
     )
     return one, two, stored
@@ -155,7 +162,12 @@ def test_a_server_timed_cancel_takes_redis_time_plus_the_shared_offset(
 ) -> None:
     store, clock = server_timed_store(clients, redis_prefix, 1000.0)
     service = PredictionService(
-        store=store, clock=clock, starting_seconds=0.0, processing_seconds=60.0
+        store=store,
+        clock=clock,
+        starting_seconds=0.0,
+        processing_seconds=60.0,
+        retention_seconds=3600.0,
+        record_ttl_seconds=86400.0,
     )
     record = service.create({"prompt": "a cat"})
     before = clock.now()
@@ -172,13 +184,20 @@ def test_a_server_timed_cancel_sent_after_the_end_changes_nothing(
 ) -> None:
     store, clock = server_timed_store(clients, redis_prefix, 1000.0)
     canceler = PredictionService(
-        store=store, clock=clock, starting_seconds=0.0, processing_seconds=0.3
+        store=store,
+        clock=clock,
+        starting_seconds=0.0,
+        processing_seconds=0.3,
+        retention_seconds=3600.0,
+        record_ttl_seconds=86400.0,
     )
     reader = PredictionService(
         store=RedisStore(clients(), clock=clock, prefix=redis_prefix),
         clock=clock,
         starting_seconds=0.0,
         processing_seconds=0.3,
+        retention_seconds=3600.0,
+        record_ttl_seconds=86400.0,
     )
     record = canceler.create({"prompt": "a cat"})
     script = store._cancel_script
@@ -219,11 +238,15 @@ def test_a_create_whose_answer_is_lost_in_a_stall_is_not_stored_later(own_redis:
     store = RedisStore(client, clock=clock, prefix="stall:")
     try:
         store.add(lifecycle.new_record({"prompt": "x"}, now=clock.now(), starting_seconds=1,
-                                       processing_seconds=1))  # fmt: skip
+                                       processing_seconds=1, retention_seconds=3600.0))  # fmt: skip
         pid = int(observer.info("server")["process_id"])
         calls = _evalsha_calls(observer)
         record = lifecycle.new_record(
-            {"prompt": "stalled"}, now=clock.now(), starting_seconds=1, processing_seconds=1
+            {"prompt": "stalled"},
+            now=clock.now(),
+            starting_seconds=1,
+            processing_seconds=1,
+            retention_seconds=3600.0,
         )
         os.kill(pid, signal.SIGSTOP)
         try:
@@ -251,7 +274,11 @@ def test_a_retried_create_that_had_run_is_answered_as_stored(
 ) -> None:
     store = RedisStore(clients(socket_timeout=5.0), clock=FakeClock(), prefix=redis_prefix)
     record = lifecycle.new_record(
-        {"prompt": "x"}, now=time.time(), starting_seconds=1, processing_seconds=1
+        {"prompt": "x"},
+        now=time.time(),
+        starting_seconds=1,
+        processing_seconds=1,
+        retention_seconds=3600.0,
     )
     keys, args = store._add_arguments(record)
     assert store._add_script(keys=keys, args=args) == 0  # the first attempt ran...

@@ -36,6 +36,7 @@ def make(clock: FakeClock, prompt: str = "a cat", **changes: object) -> Predicti
         now=clock.now(),
         starting_seconds=1.0,
         processing_seconds=3.0,
+        retention_seconds=3600.0,
     )
     return replace(record, **changes)  # type: ignore[arg-type]
 

@@ -243,11 +243,19 @@ def test_several_workers_need_a_shared_store() -> None:
     assert main(["serve", "--workers", "2"]) == 2
 
 
-@pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0", "http://not-redis"])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("redis://127.0.0.1:1/0", "imagen-mock: cannot use --redis-url redis://127.0.0.1:1/0"),
+        ("http://not-redis", "imagen-mock: --redis-url must be a redis://, rediss:// or unix://"),
+    ],
+)
 def test_an_unusable_redis_is_refused_before_serving(
-    url: str, capsys: pytest.CaptureFixture[str]
+    url: str, expected: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from mock_server.serving.cli import main
 
     assert main(["serve", "--redis-url", url]) == 2
-    assert "cannot use --redis-url" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(expected)
+    assert len(err.splitlines()) == 1

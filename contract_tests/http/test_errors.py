@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from contract_tests.support.constants import AUTH, CREATE, TOKEN
 from mock_server import create_app
-from mock_server.http import context
+from mock_server.http import context, settings_of
 from mock_server.storage.memory import InMemoryStore
 
 PROBLEM = "application/problem+json"
@@ -231,7 +231,7 @@ def test_unexpected_errors_become_problem_500() -> None:
 
 
 def test_app_factory_applies_test_config(app: Flask) -> None:
-    assert app.config["MOCK_STARTING_SECONDS"] == 1.0
+    assert settings_of(app).starting_seconds == 1.0
     assert app.testing
 
 

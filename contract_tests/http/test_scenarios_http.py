@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from contract_tests.support.constants import AUTH, CREATE
 from contract_tests.support.hooks import create as webhook_create
 from contract_tests.support.hooks import dispatcher_of
-from mock_server import FakeClock, create_app
+from mock_server import FakeClock, SettingError, create_app
 from mock_server.domain.safety import SAFETY_ERROR
 
 PROBLEM = "application/problem+json"
@@ -310,7 +310,7 @@ def test_global_faults_are_off_by_default(client: FlaskClient) -> None:
 
 
 def test_bad_global_faults_stop_the_app() -> None:
-    with pytest.raises(ValueError, match="faults"):
+    with pytest.raises(SettingError, match=r"^MOCK_FAULTS must be a KIND:RATE,\.\.\. list"):
         create_app({"TESTING": True, "MOCK_FAULTS": "429:2"})
 
 
@@ -318,19 +318,20 @@ def test_bad_global_faults_stop_the_app() -> None:
 
 
 def test_cli_faults_and_seed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mock_server.serving.cli import build_parser
+    from mock_server.serving.cli import parse_settings
 
-    args = build_parser().parse_args(["serve", "--faults", "429:0.05,503:0.02", "--seed", "7"])
-    assert (args.faults, args.seed) == ("429:0.05,503:0.02", 7)
+    monkeypatch.delenv("IMAGEN_MOCK_FAULTS", raising=False)
+    monkeypatch.delenv("IMAGEN_MOCK_SEED", raising=False)
+    settings = parse_settings(["--faults", "429:0.05,503:0.02", "--seed", "7"])
+    assert (settings.faults, settings.seed) == ("429:0.05,503:0.02", 7)
     monkeypatch.setenv("IMAGEN_MOCK_FAULTS", "drop:0.1")
     monkeypatch.setenv("IMAGEN_MOCK_SEED", "9")
-    args = build_parser().parse_args(["serve"])
-    assert (args.faults, args.seed) == ("drop:0.1", 9)
+    settings = parse_settings([])
+    assert (settings.faults, settings.seed) == ("drop:0.1", 9)
 
 
 def test_cli_refuses_bad_faults(capsys: pytest.CaptureFixture[str]) -> None:
-    from mock_server.serving.cli import build_parser
+    from mock_server.serving.cli import main
 
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["serve", "--faults", "429:2"])
+    assert main(["serve", "--faults", "429:2"]) == 2
     assert "--faults" in capsys.readouterr().err

@@ -24,7 +24,11 @@ T0 = 1_753_846_126.805
 
 def record(prompt: str = "a red fox", **changes: Any) -> PredictionRecord:
     made = lifecycle.new_record(
-        {"prompt": prompt}, now=T0, starting_seconds=1.0, processing_seconds=3.0
+        {"prompt": prompt},
+        now=T0,
+        starting_seconds=1.0,
+        processing_seconds=3.0,
+        retention_seconds=3600.0,
     )
     return replace(made, **changes)
 

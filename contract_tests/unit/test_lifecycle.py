@@ -17,7 +17,11 @@ T0 = 1_000_000.0
 
 def record(prompt: str = "a red fox", **input_: str) -> PredictionRecord:
     return lifecycle.new_record(
-        {"prompt": prompt, **input_}, now=T0, starting_seconds=1.0, processing_seconds=3.0
+        {"prompt": prompt, **input_},
+        now=T0,
+        starting_seconds=1.0,
+        processing_seconds=3.0,
+        retention_seconds=3600.0,
     )
 
 
@@ -77,7 +81,9 @@ def test_succeeded_prediction_is_complete() -> None:
 
 
 def test_as_created_view_is_starting_even_with_instant_phases() -> None:
-    rec = lifecycle.new_record({"prompt": "x"}, now=T0, starting_seconds=0, processing_seconds=0)
+    rec = lifecycle.new_record(
+        {"prompt": "x"}, now=T0, starting_seconds=0, processing_seconds=0, retention_seconds=3600.0
+    )
     assert lifecycle.render(rec, T0, LINKS)["status"] == "succeeded"
     assert lifecycle.render(rec, T0, LINKS, as_created=True)["status"] == "starting"
 
@@ -139,7 +145,12 @@ def test_fake_clock_moves_only_forward() -> None:
 
 def test_deadline_before_start_aborts() -> None:
     rec = lifecycle.new_record(
-        {"prompt": "x"}, now=T0, starting_seconds=10.0, processing_seconds=3.0, cancel_after=5.0
+        {"prompt": "x"},
+        now=T0,
+        starting_seconds=10.0,
+        processing_seconds=3.0,
+        cancel_after=5.0,
+        retention_seconds=3600.0,
     )
     shown = lifecycle.render(rec, T0 + 6, LINKS)
     assert shown["status"] == "aborted"
@@ -151,7 +162,12 @@ def test_deadline_before_start_aborts() -> None:
 
 def test_deadline_while_running_cancels() -> None:
     rec = lifecycle.new_record(
-        {"prompt": "x"}, now=T0, starting_seconds=1.0, processing_seconds=30.0, cancel_after=5.0
+        {"prompt": "x"},
+        now=T0,
+        starting_seconds=1.0,
+        processing_seconds=30.0,
+        cancel_after=5.0,
+        retention_seconds=3600.0,
     )
     shown = lifecycle.render(rec, T0 + 6, LINKS)
     assert shown["status"] == "canceled"
@@ -161,14 +177,24 @@ def test_deadline_while_running_cancels() -> None:
 
 def test_deadline_after_the_end_changes_nothing() -> None:
     rec = lifecycle.new_record(
-        {"prompt": "x"}, now=T0, starting_seconds=1.0, processing_seconds=3.0, cancel_after=60.0
+        {"prompt": "x"},
+        now=T0,
+        starting_seconds=1.0,
+        processing_seconds=3.0,
+        cancel_after=60.0,
+        retention_seconds=3600.0,
     )
     assert lifecycle.status_at(rec, T0 + 4) == "succeeded"
 
 
 def test_earlier_of_cancel_and_deadline_wins() -> None:
     rec = lifecycle.new_record(
-        {"prompt": "x"}, now=T0, starting_seconds=10.0, processing_seconds=3.0, cancel_after=8.0
+        {"prompt": "x"},
+        now=T0,
+        starting_seconds=10.0,
+        processing_seconds=3.0,
+        cancel_after=8.0,
+        retention_seconds=3600.0,
     )
     canceled = lifecycle.cancel(rec, T0 + 2)
     assert lifecycle.status_at(canceled, T0 + 9) == "canceled"

@@ -86,7 +86,7 @@ def test_the_mock_replays_recorded_timings_and_logs(tmp_path: Path) -> None:
 
 
 def test_a_bad_recording_stops_start_up(tmp_path: Path) -> None:
-    from mock_server import create_app
+    from mock_server import SettingError, create_app
 
-    with pytest.raises(RecordingError):
+    with pytest.raises(SettingError, match=r"^MOCK_RECORDING must be a recording of a live run"):
         create_app({"MOCK_RECORDING": str(write(tmp_path, []))})

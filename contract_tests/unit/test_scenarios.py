@@ -22,7 +22,11 @@ LINKS = Links(api="https://mock.test/v1", root="https://mock.test")
 def shaped(outcome: Outcome, clock: FakeClock) -> PredictionRecord:
     """A prediction created now (1 s starting, 3 s processing) that ends as ``outcome``."""
     base = lifecycle.new_record(
-        {"prompt": "a red fox"}, now=clock.now(), starting_seconds=1.0, processing_seconds=3.0
+        {"prompt": "a red fox"},
+        now=clock.now(),
+        starting_seconds=1.0,
+        processing_seconds=3.0,
+        retention_seconds=3600.0,
     )
     return scenarios.shape(base, outcome)
 
@@ -88,7 +92,12 @@ def test_stuck_stays_starting_until_canceled() -> None:
 def test_stuck_past_its_deadline_is_aborted() -> None:
     clock = FakeClock()
     base = lifecycle.new_record(
-        {"prompt": "x"}, now=clock.now(), starting_seconds=1, processing_seconds=3, cancel_after=60
+        {"prompt": "x"},
+        now=clock.now(),
+        starting_seconds=1,
+        processing_seconds=3,
+        cancel_after=60,
+        retention_seconds=3600.0,
     )
     rec = scenarios.shape(base, parse_outcome("stuck"))
     assert shown_at(rec, clock, 59.0)["status"] == "starting"

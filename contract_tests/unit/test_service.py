@@ -25,7 +25,12 @@ from mock_server.storage.memory import InMemoryStore
 @pytest.fixture
 def service(clock: FakeClock) -> PredictionService:
     return PredictionService(
-        store=InMemoryStore(), clock=clock, starting_seconds=1.0, processing_seconds=3.0
+        store=InMemoryStore(),
+        clock=clock,
+        starting_seconds=1.0,
+        processing_seconds=3.0,
+        retention_seconds=3600.0,
+        record_ttl_seconds=86400.0,
     )
 
 
@@ -109,7 +114,12 @@ class CancellingClock(FakeClock):
 def test_wait_notices_a_cancel() -> None:
     clock = CancellingClock(at=5.0)
     slow = PredictionService(
-        store=InMemoryStore(), clock=clock, starting_seconds=0, processing_seconds=1e6
+        store=InMemoryStore(),
+        clock=clock,
+        starting_seconds=0,
+        processing_seconds=1e6,
+        retention_seconds=3600.0,
+        record_ttl_seconds=86400.0,
     )
     record = slow.create({"prompt": "x"})
     clock.cancel = lambda: slow.cancel(record.id)
@@ -145,7 +155,7 @@ def test_create_answered_answers_for_the_stored_record_before_listeners_hear(
 
     service = PredictionService(
         store=store, clock=clock, starting_seconds=1.0, processing_seconds=3.0,
-        listener=Listener(),
+        listener=Listener(), retention_seconds=3600.0, record_ttl_seconds=86400.0
     )  # fmt: skip
     answered = service.create_answered(answer, {"prompt": "x"}, {"webhook": "https://h/x"})
     [record] = store.page(limit=10).records
@@ -160,6 +170,7 @@ def test_old_records_are_dropped_and_cursors_survive(clock: FakeClock) -> None:
         clock=clock,
         starting_seconds=0,
         processing_seconds=0,
+        retention_seconds=3600.0,
         record_ttl_seconds=100,
     )
     created = clock.now()
@@ -179,7 +190,7 @@ def test_old_records_are_dropped_and_cursors_survive(clock: FakeClock) -> None:
 def test_expired_records_are_hidden_before_the_next_purge(clock: FakeClock) -> None:
     service = PredictionService(
         store=InMemoryStore(), clock=clock, starting_seconds=0, processing_seconds=0,
-        record_ttl_seconds=100,
+        retention_seconds=3600.0, record_ttl_seconds=100,
     )  # fmt: skip
     record = service.create({"prompt": "x"})
     clock.advance(101)
@@ -203,7 +214,14 @@ class CountingStore(InMemoryStore):
 
 def test_creates_purge_at_most_once_a_second(clock: FakeClock) -> None:
     store = CountingStore()
-    service = PredictionService(store=store, clock=clock, starting_seconds=0, processing_seconds=0)
+    service = PredictionService(
+        store=store,
+        clock=clock,
+        starting_seconds=0,
+        processing_seconds=0,
+        retention_seconds=3600.0,
+        record_ttl_seconds=86400.0,
+    )
     for _ in range(10):
         service.create({"prompt": "x"})
         clock.advance(0.09)
@@ -228,6 +246,8 @@ def test_a_stop_answers_a_held_wait_with_the_prediction_as_it_stands() -> None:
         starting_seconds=300,
         processing_seconds=300,
         changes=changes,
+        retention_seconds=3600.0,
+        record_ttl_seconds=86400.0,
     )
     record = service.create({"prompt": "held"})
     waiting = changes.generation
@@ -252,6 +272,8 @@ def test_a_stop_ends_an_event_stream_that_waits_for_its_next_event() -> None:
         starting_seconds=300,
         processing_seconds=300,
         changes=changes,
+        retention_seconds=3600.0,
+        record_ttl_seconds=86400.0,
     )
     record = service.create({"prompt": "streamed"})
     body = follow(lambda: service.get(record.id), clock, "http://mock", changes=changes)
@@ -288,6 +310,7 @@ def test_a_purge_runs_off_the_request_path(clock: FakeClock) -> None:
         processing_seconds=0,
         record_ttl_seconds=100,
         purger=purger.request,
+        retention_seconds=3600.0,
     )
     old = service.create({"prompt": "old"}).id
     clock.advance(150)

@@ -5,6 +5,7 @@ No test here opens a socket: deliveries go to an ``httpx.MockTransport``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import time
@@ -17,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from replicate.webhook import Webhooks, WebhookSigningSecret
 
+from mock_server.config import SettingError, Settings
 from mock_server.domain import lifecycle
 from mock_server.domain.clock import FakeClock, SystemClock
 from mock_server.domain.lifecycle import Links, PredictionRecord
@@ -46,7 +48,11 @@ def record(
     prompt: str = "a red fox", *, starting: float = 1.0, processing: float = 3.0
 ) -> PredictionRecord:
     return lifecycle.new_record(
-        {"prompt": prompt}, now=T0, starting_seconds=starting, processing_seconds=processing
+        {"prompt": prompt},
+        now=T0,
+        starting_seconds=starting,
+        processing_seconds=processing,
+        retention_seconds=3600.0,
     )
 
 
@@ -133,7 +139,12 @@ def test_a_cancel_drops_later_events_and_moves_completed() -> None:
 
 def test_a_deadline_before_the_start_aborts_with_only_completed() -> None:
     late = lifecycle.new_record(
-        {"prompt": "x"}, now=T0, starting_seconds=10, processing_seconds=3, cancel_after=5
+        {"prompt": "x"},
+        now=T0,
+        starting_seconds=10,
+        processing_seconds=3,
+        cancel_after=5,
+        retention_seconds=3600.0,
     )
     assert offsets(plan(late, ALL)) == [(5.0, "completed")]
     assert lifecycle.status_at(late, T0 + 5) == "aborted"
@@ -147,9 +158,9 @@ def test_a_blocked_prompt_has_no_output_event() -> None:
 
 
 def test_backoff_doubles_up_to_the_cap_and_attempts_are_bounded() -> None:
-    settings = WebhookSettings()
+    settings = webhook_settings()
     assert [settings.retry_delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 4.0, None]
-    capped = WebhookSettings(max_attempts=10, backoff_seconds=1, max_backoff_seconds=5)
+    capped = webhook_settings(max_attempts=10, backoff_seconds=1, max_backoff_seconds=5)
     assert [capped.retry_delay(n) for n in range(1, 11)] == [1, 2, 4, 5, 5, 5, 5, 5, 5, None]
 
 
@@ -163,7 +174,7 @@ def test_backoff_doubles_up_to_the_cap_and_attempts_are_bounded() -> None:
     ],
 )
 def test_loopback_is_allowed_by_default(url: str) -> None:
-    assert WebhookSettings().refusal(url) is None
+    assert webhook_settings().refusal(url) is None
 
 
 @pytest.mark.parametrize(
@@ -179,37 +190,35 @@ def test_loopback_is_allowed_by_default(url: str) -> None:
     ],
 )
 def test_other_hosts_are_refused_by_default(url: str) -> None:
-    refusal = WebhookSettings().refusal(url)
+    refusal = webhook_settings().refusal(url)
     assert refusal is not None
     assert "not in the allowed webhook hosts" in refusal
-    assert WebhookSettings(allowed_hosts=frozenset({"*"})).refusal(url) is None
+    assert webhook_settings(allowed_hosts=frozenset({"*"})).refusal(url) is None
 
 
 def test_unusable_urls_are_refused() -> None:
-    settings = WebhookSettings(allowed_hosts=frozenset({"*"}))
+    settings = webhook_settings(allowed_hosts=frozenset({"*"}))
     assert settings.refusal("ftp://localhost/x") == "not an absolute http(s) URL"
     assert settings.refusal("http:///nohost") is not None
     assert (settings.refusal("http://[::1/") or "").startswith("invalid URL")
 
 
-def test_settings_from_config() -> None:
-    assert WebhookSettings.from_config({}) == WebhookSettings()
-    settings = WebhookSettings.from_config(
+def test_settings_from_the_mock_settings() -> None:
+    settings = Settings.from_mapping(
         {
-            "MOCK_WEBHOOK_ALLOWED_HOSTS": " receiver.test , [::1],",
-            "MOCK_WEBHOOK_MAX_ATTEMPTS": "3",
-            "MOCK_WEBHOOK_BACKOFF_SECONDS": 0.1,
-            "MOCK_WEBHOOK_BACKGROUND": False,
+            "webhook_allowed_hosts": " receiver.test , [::1],",
+            "webhook_max_attempts": "3",
+            "webhook_backoff_seconds": 0.1,
         }
-    )
+    ).webhooks(background=False)
     assert settings.allowed_hosts == {"receiver.test", "::1"}
     assert (settings.max_attempts, settings.backoff_seconds) == (3, 0.1)
     assert settings.background is False
     assert parse_hosts(["*"]) == {"*"}
-    with pytest.raises(ValueError, match="at least 1"):
-        WebhookSettings.from_config({"MOCK_WEBHOOK_MAX_ATTEMPTS": 0})
-    with pytest.raises(ValueError, match="positive"):
-        WebhookSettings.from_config({"MOCK_WEBHOOK_TIMEOUT_SECONDS": 0})
+    with pytest.raises(SettingError, match="at least 1"):
+        Settings(webhook_max_attempts=0)
+    with pytest.raises(SettingError, match="above 0"):
+        Settings(webhook_timeout_seconds=0)
 
 
 # --- the dispatcher -------------------------------------------------------------------
@@ -230,6 +239,11 @@ class Receiver:
         return step(request)
 
 
+def webhook_settings(**changes: Any) -> WebhookSettings:
+    """The mock's default delivery settings, with ``changes``."""
+    return dataclasses.replace(Settings().webhooks(), **changes)
+
+
 class Harness:
     def __init__(self, receiver: Receiver, **settings: Any) -> None:
         self.clock = FakeClock(T0)
@@ -239,7 +253,7 @@ class Harness:
             store=self.store,
             clock=self.clock,
             secret=SECRET,
-            settings=WebhookSettings(**settings),
+            settings=webhook_settings(**settings),
             transport=httpx.MockTransport(receiver),
         )
         self.service = PredictionService(
@@ -248,6 +262,8 @@ class Harness:
             starting_seconds=1.0,
             processing_seconds=3.0,
             listener=self.dispatcher,
+            retention_seconds=3600.0,
+            record_ttl_seconds=86400.0,
         )
 
     def create(self, url: str = HOOK, **extra: Any) -> PredictionRecord:
@@ -417,6 +433,8 @@ def test_a_deadline_sends_completed_with_the_aborted_prediction(harness: Harness
         starting_seconds=10,
         processing_seconds=3,
         listener=harness.dispatcher,
+        retention_seconds=3600.0,
+        record_ttl_seconds=86400.0,
     )
     created = slow.create({"prompt": "x"}, {"webhook": HOOK}, cancel_after=5)
     harness.run_until_idle()
@@ -466,10 +484,20 @@ def test_the_thread_starts_with_the_first_webhook_and_stops_on_close() -> None:
     store = InMemoryStore()
     clock = SystemClock()
     dispatcher = WebhookDispatcher(
-        store=store, clock=clock, secret=SECRET, transport=httpx.MockTransport(receiver)
+        store=store,
+        clock=clock,
+        secret=SECRET,
+        settings=webhook_settings(),
+        transport=httpx.MockTransport(receiver),
     )
     service = PredictionService(
-        store=store, clock=clock, starting_seconds=0, processing_seconds=0, listener=dispatcher
+        store=store,
+        clock=clock,
+        starting_seconds=0,
+        processing_seconds=0,
+        listener=dispatcher,
+        retention_seconds=3600.0,
+        record_ttl_seconds=86400.0,
     )
     try:
         service.create({"prompt": "no webhook"})
@@ -489,7 +517,9 @@ def test_a_fake_clock_means_no_thread_unless_asked(harness: Harness) -> None:
     harness.create()
     assert not harness.dispatcher.is_running()
     with pytest.raises(ValueError, match="secret"):
-        WebhookDispatcher(store=InMemoryStore(), clock=FakeClock(), secret="whsec_!")
+        WebhookDispatcher(
+            store=InMemoryStore(), clock=FakeClock(), secret="whsec_!", settings=webhook_settings()
+        )
 
 
 def test_an_attempt_in_flight_during_a_reset_is_neither_logged_nor_retried() -> None:

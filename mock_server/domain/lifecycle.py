@@ -71,14 +71,14 @@ class PredictionRecord:
     """How long the model runs once started."""
     seed: int
     """The seed reported in the logs."""
+    retention_seconds: float
+    """How long after its end the prediction keeps its input, output and logs."""
     blocked: bool = False
     """Whether the safety filter rejects this prompt (the prediction then fails)."""
     canceled_at: float | None = None
     """When a cancel request arrived, if one did before the prediction ended."""
     deadline: float | None = None
     """When the prediction is stopped if it has not ended (from ``Cancel-After``)."""
-    retention_seconds: float = 3600.0
-    """How long after its end the prediction keeps its input, output and logs."""
     model: str = MODEL
     """``owner/name`` of the model."""
     source: str = "api"
@@ -116,8 +116,8 @@ def new_record(
     now: float,
     starting_seconds: float,
     processing_seconds: float,
+    retention_seconds: float,
     cancel_after: float | None = None,
-    retention_seconds: float = 3600.0,
     log_lines: tuple[str, ...] = (),
 ) -> PredictionRecord:
     """Create the record of a new prediction, with the safety filter applied.

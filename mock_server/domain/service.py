@@ -101,9 +101,9 @@ class PredictionService:
     clock: Clock
     starting_seconds: float
     processing_seconds: float
-    retention_seconds: float = 3600.0
+    retention_seconds: float
     """Input, output and logs are removed this long after a prediction ends."""
-    record_ttl_seconds: float = 24 * 3600.0
+    record_ttl_seconds: float
     """Records are dropped this long after creation."""
     log_lines: tuple[str, ...] = ()
     """Log lines of every prediction instead of the defaults (from a recording)."""

@@ -2,6 +2,6 @@
 API, files, event streams, web pages, and the ``/_mock`` admin API. Handlers stay thin:
 admit, validate, call the domain, render."""
 
-from mock_server.http.app import DEFAULTS, create_app
+from mock_server.http.app import create_app, settings_of
 
-__all__ = ["DEFAULTS", "create_app"]
+__all__ = ["create_app", "settings_of"]

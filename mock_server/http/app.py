@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, Final
 
 import redis
@@ -14,6 +14,7 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from mock_server.config import Settings, key_name
 from mock_server.contract import problems
 from mock_server.contract.predictions import RequestValidator
 from mock_server.contract.problems import Problem
@@ -27,82 +28,75 @@ from mock_server.domain.service import ChangeSignal, Listeners, PredictionServic
 from mock_server.http import admin, api, context, files, rules, screens, stream, web
 from mock_server.storage.memory import InMemoryStore
 from mock_server.storage.reachability import REDIS
-from mock_server.storage.replicas import DEFAULT_PREFIX, Announcer, Replicas, connect
-from mock_server.webhooks import signing
+from mock_server.storage.replicas import Announcer, Replicas, connect
 from mock_server.webhooks.delivery import WebhookDispatcher
-from mock_server.webhooks.planning import CONFIG_DEFAULTS, WebhookSettings
 
-__all__ = ["DEFAULTS", "create_app"]
+__all__ = ["COLLABORATORS", "SETTINGS_KEY", "create_app", "settings_of"]
 
 log = logging.getLogger(__name__)
 
-#: The embedded defaults: a run shaped like the real model, a few seconds end to end.
-DEFAULTS: Final[dict[str, Any]] = {
-    "MOCK_TOKEN": None,
-    "MOCK_STARTING_SECONDS": 1.0,
-    "MOCK_PROCESSING_SECONDS": 3.0,
-    "MOCK_RETENTION_SECONDS": 3600.0,
-    "MOCK_RECORD_TTL_SECONDS": 24 * 3600.0,
-    "MOCK_RECORDING": None,
-    "MOCK_TRUSTED_PROXIES": 0,
-    "MOCK_WEBHOOK_SECRET": None,
-    "MOCK_REDIS_URL": None,
-    "MOCK_REDIS_PREFIX": DEFAULT_PREFIX,
-    **CONFIG_DEFAULTS,  # MOCK_WEBHOOK_ALLOWED_HOSTS and the other delivery settings
-    "MAX_CONTENT_LENGTH": 1024 * 1024,
-}
+#: Where the app keeps its :class:`~mock_server.config.Settings`.
+SETTINGS_KEY: Final = "MOCK_SETTINGS"
+#: ``create_app`` keys that are not settings but objects a test or tool puts in.
+COLLABORATORS: Final = frozenset(
+    {"MOCK_CLOCK", "MOCK_STORE", "MOCK_SPEC_PATH", "MOCK_ADMIN_SPEC_PATH"}
+    | {"MOCK_WEBHOOK_TRANSPORT"}
+    | {"MOCK_WEBHOOK_BACKGROUND", SETTINGS_KEY}
+)
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask:
     """Build a mock server.
 
-    ``test_config`` overrides :data:`DEFAULTS`; besides those keys it may hold
-    ``MOCK_CLOCK`` (a :class:`~mock_server.domain.clock.Clock`; by default an
+    ``test_config`` is a :class:`~mock_server.config.Settings`, or a mapping of
+    ``MOCK_<SETTING>`` keys (``MOCK_PORT``, ``MOCK_STARTING_SECONDS``...; checked as a
+    ``Settings`` is; ``MAX_CONTENT_LENGTH`` stands for ``MOCK_MAX_BODY_BYTES``) and of
+    Flask's own keys (``TESTING``...). It may also hold ``MOCK_SETTINGS`` (a ``Settings``
+    the ``MOCK_*`` keys then change) and these objects: ``MOCK_CLOCK`` (a
+    :class:`~mock_server.domain.clock.Clock`; by default an
     :class:`~mock_server.domain.clock.AdjustableClock`, moved by ``POST /_mock/clock``),
-    ``MOCK_STORE`` (a
-    :class:`~mock_server.domain.store.Store`; by default in memory, or in the Redis of
-    ``MOCK_REDIS_URL``, shared with other replicas), ``MOCK_SPEC_PATH``,
-    ``MOCK_ADMIN_SPEC_PATH`` (the two documents requests are checked against) and
-    ``MOCK_WEBHOOK_TRANSPORT`` (an ``httpx.BaseTransport`` for deliveries). Webhook deliveries
-    run on a daemon thread (real clock) or through ``state.webhooks.pump()`` (fake
-    clock); ``state.webhooks.close()`` stops them.
+    ``MOCK_STORE`` (a :class:`~mock_server.domain.store.Store`; by default in memory, or
+    in the Redis of the ``redis_url`` setting, shared with other replicas),
+    ``MOCK_SPEC_PATH``, ``MOCK_ADMIN_SPEC_PATH`` (the two documents requests are checked
+    against), ``MOCK_WEBHOOK_TRANSPORT`` (an ``httpx.BaseTransport`` for deliveries) and
+    ``MOCK_WEBHOOK_BACKGROUND``. Webhook deliveries run on a daemon
+    thread (real clock) or through ``state.webhooks.pump()`` (fake clock);
+    ``state.webhooks.close()`` stops them.
 
     Raises:
+        SettingError: if a setting is refused (the message names its key).
         SpecNotFoundError: if an OpenAPI document cannot be found.
-        FaultError: if ``MOCK_FAULTS`` is not a valid ``KIND:RATE,...`` list.
-        ValueError: if ``MOCK_WEBHOOK_SECRET``, a ``MOCK_WEBHOOK_*`` setting or
-            ``MOCK_REDIS_URL`` is invalid.
-        redis.RedisError: if ``MOCK_REDIS_URL`` is set and Redis cannot be reached.
+        redis.RedisError: if the ``redis_url`` setting is set and Redis cannot be reached.
     """
+    settings, extra = _split(test_config)
     app = _MockFlask(__name__)
-    app.config.from_mapping(DEFAULTS)
-    if test_config:
-        app.config.from_mapping(test_config)
+    app.config.from_mapping(extra)
+    app.config[SETTINGS_KEY] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     path = app.config.get("MOCK_SPEC_PATH") or spec_path()
     spec = load_spec(path)
-    run = _phases(app.config)
+    run = _phases(settings)
     clock = app.config.get("MOCK_CLOCK") or AdjustableClock()
     changes = None
     if isinstance(clock, AdjustableClock):  # real time passes: held waits sleep until woken
         changes = ChangeSignal()
         clock.on_advance(changes.notify)
-    replicas = _join_replicas(app.config, clock)
+    replicas = _join_replicas(settings, clock)
     store = app.config.get("MOCK_STORE") or (replicas.store if replicas else InMemoryStore())
-    secret = replicas.secret if replicas else app.config["MOCK_WEBHOOK_SECRET"]
+    secret = replicas.secret if replicas else settings.webhook_secret
     secret = secret or new_webhook_secret()
     dispatcher = WebhookDispatcher(
         store=store,
         clock=clock,
         secret=secret,
-        settings=WebhookSettings.from_config(app.config),
+        settings=settings.webhooks(background=app.config.get("MOCK_WEBHOOK_BACKGROUND")),
         transport=app.config.get("MOCK_WEBHOOK_TRANSPORT"),
     )
     admin_path = app.config.get("MOCK_ADMIN_SPEC_PATH") or admin_spec_path()
     rule_book = RuleBook()
-    seed = app.config.get("MOCK_SEED")
-    dice = screens.fault_dice(str(app.config.get("MOCK_FAULTS") or ""), seed)
+    dice = screens.fault_dice(settings.faults, settings.seed)
     app.extensions[context.EXTENSION] = context.MockState(
         validator=RequestValidator(spec),
         admin=DocumentValidator(load_spec(admin_path)),
@@ -111,14 +105,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             clock=clock,
             starting_seconds=run.starting_seconds,
             processing_seconds=run.processing_seconds,
-            retention_seconds=float(app.config["MOCK_RETENTION_SECONDS"]),
-            record_ttl_seconds=float(app.config["MOCK_RECORD_TTL_SECONDS"]),
+            retention_seconds=settings.retention_seconds,
+            record_ttl_seconds=settings.record_ttl_seconds,
             log_lines=run.log_lines,
             listener=Listeners(dispatcher, Announcer(replicas)) if replicas else dispatcher,
             changes=changes,
             purger=BackgroundPurger(store).request if changes is not None else None,
         ),
-        token=app.config["MOCK_TOKEN"],
+        token=settings.token,
         spec_text=path.read_text(encoding="utf-8"),
         admin_spec_text=admin_path.read_text(encoding="utf-8"),
         webhook_secret=secret,
@@ -141,7 +135,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_error_handler(Exception, _send_unexpected)
     admin.follow_replicas(app)
 
-    hops = int(app.config["MOCK_TRUSTED_PROXIES"])
+    hops = settings.trusted_proxies
     if hops > 0:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
@@ -161,35 +155,74 @@ class _MockFlask(Flask):
         return func
 
 
-def _join_replicas(config: Mapping[str, Any], clock: Clock) -> Replicas | None:
-    """Connect to the shared Redis of ``MOCK_REDIS_URL``, if set.
+def settings_of(app: Flask) -> Settings:
+    """The settings ``app`` was built with."""
+    settings: Settings = app.config[SETTINGS_KEY]
+    return settings
+
+
+def _split(test_config: Settings | Mapping[str, Any] | None) -> tuple[Settings, dict[str, Any]]:
+    """The settings in ``test_config``, and the rest of it (Flask keys, collaborators).
+
+    Raises:
+        SettingError: if a ``MOCK_*`` key is not a setting or its value is refused.
+    """
+    if test_config is None:
+        return Settings(), {}
+    if isinstance(test_config, Settings):
+        return test_config, {}
+    base = test_config.get(SETTINGS_KEY) or Settings()
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in test_config.items():
+        if key == "MAX_CONTENT_LENGTH":
+            values["max_body_bytes"] = value
+        elif key.startswith("MOCK_") and key not in COLLABORATORS:
+            values[key.removeprefix("MOCK_").lower()] = value
+        else:
+            extra[key] = value
+    names = {"max_body_bytes": "MAX_CONTENT_LENGTH"} if "MAX_CONTENT_LENGTH" in test_config else {}
+    if values:
+        merged = {**_fields_of(base), **values}
+        base = Settings.from_mapping(merged, option=lambda name: names.get(name, key_name(name)))
+    return base, extra
+
+
+def _fields_of(settings: Settings) -> dict[str, Any]:
+    return {item.name: getattr(settings, item.name) for item in dataclasses.fields(settings)}
+
+
+def _join_replicas(settings: Settings, clock: Clock) -> Replicas | None:
+    """Connect to the shared Redis of the ``redis_url`` setting, if set.
 
     Raises:
         ValueError: if the URL is not a Redis URL.
         redis.RedisError: if Redis cannot be reached.
     """
-    url = config.get("MOCK_REDIS_URL")
-    if not url:
+    if not settings.redis_url:
         return None
-    prefix = str(config.get("MOCK_REDIS_PREFIX") or DEFAULT_PREFIX)
-    pinned = config.get("MOCK_WEBHOOK_SECRET")
-    if pinned:
-        signing.secret_key(pinned)  # refuse a malformed secret before sharing it
+    pinned = settings.webhook_secret
     secret = pinned or new_webhook_secret()
-    return connect(url, clock=clock, prefix=prefix, secret=secret, pin=bool(pinned))
+    return connect(
+        settings.redis_url,
+        clock=clock,
+        prefix=settings.redis_prefix,
+        secret=secret,
+        pin=bool(pinned),
+    )
 
 
-def _phases(config: Mapping[str, Any]) -> RecordedRun:
-    """Phase durations and log lines: from ``MOCK_RECORDING`` when set, else the settings.
+def _phases(settings: Settings) -> RecordedRun:
+    """Phase durations and log lines: from the recording when one is set, else the settings.
 
     Raises:
         OSError, RecordingError: if the recording cannot be read or used.
     """
-    if config.get("MOCK_RECORDING"):
-        return load_recording(Path(config["MOCK_RECORDING"]))
+    if settings.recording is not None:
+        return load_recording(settings.recording)
     return RecordedRun(
-        starting_seconds=float(config["MOCK_STARTING_SECONDS"]),
-        processing_seconds=float(config["MOCK_PROCESSING_SECONDS"]),
+        starting_seconds=settings.starting_seconds,
+        processing_seconds=settings.processing_seconds,
         log_lines=(),
     )
 
@@ -211,7 +244,8 @@ def _send_http_error(error: HTTPException) -> Response:
     if isinstance(error, RequestEntityTooLarge):
         from flask import current_app
 
-        return _send_problem(problems.payload_too_large(current_app.config["MAX_CONTENT_LENGTH"]))
+        limit = settings_of(current_app).max_body_bytes
+        return _send_problem(problems.payload_too_large(limit))
     if error.code == 404:
         return _send_problem(problems.route_not_found())
     code = error.code or 400

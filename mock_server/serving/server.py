@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import gc
 import importlib
-import json
 import os
 import signal
 import threading
@@ -30,22 +29,24 @@ from typing import Any, Final
 
 from flask import Flask
 
+from mock_server.config import Settings
 from mock_server.http import context, screens
 from mock_server.serving.bridge import DRAIN_SECONDS, WSGIBridge
 from mock_server.serving.tls import TlsFiles
 
 __all__ = [
     "APP_TARGET",
-    "CONFIG_VARIABLE",
+    "SETTINGS_VARIABLE",
     "app_from_environment",
     "bridged_from_environment",
     "may_be_held",
     "serve",
     "serve_in_thread",
+    "serve_target",
 ]
 
-#: The environment variable that carries the app's configuration to each worker.
-CONFIG_VARIABLE: Final = "IMAGEN_MOCK_APP_CONFIG"
+#: The environment variable that carries the app's settings (JSON) to each worker.
+SETTINGS_VARIABLE: Final = "IMAGEN_MOCK_APP_SETTINGS"
 #: The mock's WSGI app factory, which each worker process calls.
 APP_TARGET: Final = "mock_server.serving.server:app_from_environment"
 #: The environment variables that tell each worker which WSGI factory to call and how
@@ -63,20 +64,18 @@ _STOP_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 def app_from_environment() -> Flask:
-    """Build the mock from the JSON configuration in :data:`CONFIG_VARIABLE`.
+    """Build the mock from the settings in :data:`SETTINGS_VARIABLE` (JSON).
 
     Raises:
         KeyError: if the variable is not set.
+        SettingError: if a setting is refused.
         ValueError: if it is not a JSON object.
     """
     from mock_server.http.app import create_app
 
     # Taken out of this worker's environment, which nothing else needs and which outlives
-    # this call: the configuration may hold the pinned token and webhook secret.
-    config = json.loads(os.environ.pop(CONFIG_VARIABLE))
-    if not isinstance(config, dict):
-        raise ValueError(f"{CONFIG_VARIABLE} must hold a JSON object")
-    return create_app(config)
+    # this call: the settings may hold the pinned token and webhook secret.
+    return create_app(Settings.from_json(os.environ.pop(SETTINGS_VARIABLE)))
 
 
 def bridged_from_environment() -> WSGIBridge:
@@ -162,8 +161,26 @@ def _offload_for(app: object) -> Callable[[dict[str, Any]], bool]:
     return lambda environ: may_be_held(environ) or screens.may_delay(mock)
 
 
-def serve(
-    config: Mapping[str, Any],
+def serve(settings: Settings, *, tls: TlsFiles | None = None) -> None:
+    """Serve the mock with ``settings`` until interrupted. Blocks.
+
+    The settings reach each worker through the environment (:data:`SETTINGS_VARIABLE`);
+    ``tls`` holds the certificate when ``settings.tls`` is set.
+    """
+    os.environ[SETTINGS_VARIABLE] = settings.to_json()
+    serve_target(
+        APP_TARGET,
+        host=settings.host,
+        port=settings.port,
+        threads=settings.threads,
+        workers=settings.workers,
+        tls=tls,
+        access_log=settings.access_log,
+    )
+
+
+def serve_target(
+    target: str,
     *,
     host: str,
     port: int,
@@ -171,24 +188,17 @@ def serve(
     workers: int = 1,
     tls: TlsFiles | None = None,
     access_log: bool = False,
-    target: str = APP_TARGET,
 ) -> None:
-    """Serve until interrupted. Blocks.
-
-    ``config`` (JSON-serialisable) reaches each worker through the environment;
-    ``target`` names another WSGI app factory taking no arguments (the benchmark serves
-    its bare-Flask baseline this way, on identical settings). ``threads`` bounds each
-    worker's pool for held requests.
-
-    Raises:
-        TypeError: if ``config`` cannot be written as JSON.
+    """Serve the WSGI app that ``target`` (``module:factory``, a factory taking no
+    arguments) builds in each worker, until interrupted. Blocks. The benchmark serves its
+    bare-Flask baseline this way, on the mock's own serving settings. ``threads`` bounds
+    each worker's pool for held requests.
     """
     from granian import Granian
     from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
-    os.environ[CONFIG_VARIABLE] = json.dumps(dict(config))
     os.environ[TARGET_VARIABLE] = target
     os.environ[THREADS_VARIABLE] = str(max(threads, 1))
     server = Granian(

@@ -70,7 +70,7 @@ class WebhookDispatcher:
         store: Store,
         clock: Clock,
         secret: str,
-        settings: WebhookSettings | None = None,
+        settings: WebhookSettings,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         """``transport`` replaces the network (tests pass an ``httpx.MockTransport``).
@@ -82,7 +82,7 @@ class WebhookDispatcher:
         self._store = store
         self._clock = clock
         self._secret = secret
-        self.settings = settings or WebhookSettings()
+        self.settings = settings
         self._transport = transport
         background = self.settings.background
         real_time = isinstance(clock, SystemClock | AdjustableClock)

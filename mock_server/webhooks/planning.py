@@ -14,7 +14,7 @@ and ``completed`` moves earlier. :mod:`mock_server.webhooks.delivery` sends the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -22,8 +22,6 @@ from mock_server.domain import lifecycle
 from mock_server.domain.lifecycle import PredictionRecord
 
 __all__ = [
-    "CONFIG_DEFAULTS",
-    "DEFAULT_ALLOWED_HOSTS",
     "EVENTS",
     "THROTTLE_SECONDS",
     "Attempt",
@@ -36,17 +34,6 @@ __all__ = [
 
 EVENTS: Final = ("start", "output", "logs", "completed")
 THROTTLE_SECONDS: Final = 0.5
-DEFAULT_ALLOWED_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
-#: Flask config keys read by :meth:`WebhookSettings.from_config`, with their defaults.
-CONFIG_DEFAULTS: Final[dict[str, Any]] = {
-    "MOCK_WEBHOOK_ALLOWED_HOSTS": ",".join(sorted(DEFAULT_ALLOWED_HOSTS)),
-    "MOCK_WEBHOOK_MAX_ATTEMPTS": 5,
-    "MOCK_WEBHOOK_BACKOFF_SECONDS": 0.5,
-    "MOCK_WEBHOOK_MAX_BACKOFF_SECONDS": 30.0,
-    "MOCK_WEBHOOK_TIMEOUT_SECONDS": 5.0,
-    "MOCK_WEBHOOK_LOG_LIMIT": 10_000,
-    "MOCK_WEBHOOK_BACKGROUND": None,
-}
 _ORDER: Final = {"start": 0, "logs": 1, "output": 2, "completed": 3}
 _EPSILON: Final = 1e-6
 
@@ -119,49 +106,23 @@ def _normal_host(host: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:
-    """How deliveries are made."""
+    """How deliveries are made; the values and their checks come from
+    :class:`mock_server.config.Settings` (``Settings().webhooks()``)."""
 
-    allowed_hosts: frozenset[str] = DEFAULT_ALLOWED_HOSTS
+    allowed_hosts: frozenset[str]
     """Hosts deliveries may go to; ``*`` means any. Others are refused, never contacted."""
-    max_attempts: int = 5
+    max_attempts: int
     """Attempts per delivery, the first included."""
-    backoff_seconds: float = 0.5
+    backoff_seconds: float
     """Wait before the first retry; it doubles for each further retry."""
-    max_backoff_seconds: float = 30.0
+    max_backoff_seconds: float
     """Longest wait between two attempts."""
-    timeout_seconds: float = 5.0
+    timeout_seconds: float
     """Time allowed for one attempt (connect, send, answer)."""
-    log_limit: int = 10_000
+    log_limit: int
     """How many attempts the log keeps (the oldest go first)."""
     background: bool | None = None
     """Send from a background thread; None: only with a real clock (else call ``pump``)."""
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> WebhookSettings:
-        """Settings from ``MOCK_WEBHOOK_*`` keys (see :data:`CONFIG_DEFAULTS`).
-
-        Raises:
-            ValueError: if a value does not convert or is out of range.
-        """
-
-        def get(key: str) -> Any:
-            value = config.get(key)
-            return CONFIG_DEFAULTS[key] if value is None else value
-
-        settings = cls(
-            allowed_hosts=parse_hosts(get("MOCK_WEBHOOK_ALLOWED_HOSTS")),
-            max_attempts=int(get("MOCK_WEBHOOK_MAX_ATTEMPTS")),
-            backoff_seconds=float(get("MOCK_WEBHOOK_BACKOFF_SECONDS")),
-            max_backoff_seconds=float(get("MOCK_WEBHOOK_MAX_BACKOFF_SECONDS")),
-            timeout_seconds=float(get("MOCK_WEBHOOK_TIMEOUT_SECONDS")),
-            log_limit=int(get("MOCK_WEBHOOK_LOG_LIMIT")),
-            background=config.get("MOCK_WEBHOOK_BACKGROUND"),
-        )
-        if settings.max_attempts < 1 or settings.log_limit < 1:
-            raise ValueError("webhook attempts and log limit must be at least 1")
-        if min(settings.backoff_seconds, settings.timeout_seconds) <= 0:
-            raise ValueError("webhook backoff and timeout must be positive")
-        return settings
 
     def retry_delay(self, attempt: int) -> float | None:
         """Seconds to wait after failed attempt number ``attempt`` (from 1); None: give up."""

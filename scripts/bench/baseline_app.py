@@ -12,7 +12,7 @@ import sys
 
 from flask import Flask, Response
 
-from mock_server.serving.server import serve
+from mock_server.serving.server import serve_target
 
 BODY = json.dumps(
     {
@@ -55,7 +55,6 @@ def make_app() -> Flask:
 
 if __name__ == "__main__":
     port, threads, workers = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    serve(
-        {}, host="127.0.0.1", port=port, threads=threads, workers=workers,
-        target="baseline_app:make_app",
+    serve_target(
+        "baseline_app:make_app", host="127.0.0.1", port=port, threads=threads, workers=workers,
     )  # fmt: skip
