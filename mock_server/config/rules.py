@@ -15,7 +15,6 @@ from mock_server.domain.recording import RecordingError, load_recording
 from mock_server.webhooks import signing
 from mock_server.webhooks.planning import parse_hosts
 
-
 __all__ = [
     "CHECKS",
     "ENV_PREFIX",
