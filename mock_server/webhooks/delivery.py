@@ -219,7 +219,7 @@ class WebhookDispatcher:
             while self._timers:
                 at, _, followed, timer, retry = self._timers[0]
                 if self._is_live(followed, timer, retry):
-                    if retry is not None or self._store.get(followed.id) is not None:
+                    if retry is not None or self._has_record(followed.id):
                         return at
                     followed.planned = False  # the record is gone: nothing more to send
                     self._forget_if_done(followed)
@@ -466,6 +466,13 @@ class WebhookDispatcher:
         if attempt.error is not None:
             _log_failure(attempt, delay)
         return attempt
+
+    def _has_record(self, prediction_id: str) -> bool:
+        """Whether the store holds the record (True if the store cannot say)."""
+        try:
+            return self._store.get(prediction_id) is not None
+        except (redis.RedisError, OSError):
+            return True
 
     def _is_closed(self) -> bool:
         with self._lock:
