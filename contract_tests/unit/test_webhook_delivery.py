@@ -602,3 +602,33 @@ def test_an_unreachable_store_logs_once_and_deliveries_resume(
     assert "store answers again" in messages[1]
     assert all(record.exc_info is None for record in caplog.records)
     harness.dispatcher.close()
+
+
+def test_a_cancel_while_a_predictions_deliveries_are_out_is_not_lost() -> None:
+    holder: list[Harness] = []
+    created: list[PredictionRecord] = []
+
+    def cancel_meanwhile(request: httpx.Request) -> httpx.Response:
+        holder[0].service.cancel(created[0].id)  # arrives while "start" is being sent
+        return httpx.Response(200)
+
+    harness = Harness(Receiver(cancel_meanwhile))
+    holder.append(harness)
+    created.append(harness.create(webhook_events_filter=["start", "completed"]))
+    harness.clock.advance(1.0)
+    assert [a.event for a in harness.dispatcher.pump()] == ["start"]
+    assert harness.dispatcher.next_due() == harness.clock.now()  # the cancel is due now
+    [completed] = harness.dispatcher.pump()
+    assert completed.event == "completed"
+    assert json.loads(completed.body)["status"] == "canceled"
+    assert harness.dispatcher.next_due() is None
+    harness.dispatcher.close()
+
+
+def test_a_bad_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        WebhookDispatcher(store=InMemoryStore(), clock=FakeClock(), secret=SECRET, max_senders=0)
+    with pytest.raises(ValueError, match="at least 1"):
+        WebhookDispatcher(
+            store=InMemoryStore(), clock=FakeClock(), secret=SECRET, max_per_receiver=0
+        )

@@ -6,16 +6,20 @@ each delivery signed and POSTed (:class:`mock_server.webhooks.sending.Sender`), 
 failures with exponential backoff under the same ``webhook-id``. Every attempt goes to
 the delivery log; a failed one also writes one log line (no traceback).
 
-Timing: one heap of timers (a prediction's next planned delivery, a retry's due time).
-With a real clock a daemon thread sleeps on a condition until the earliest timer or
-until it is woken (new work, a cancel, a clock move); nothing is polled or rescanned. A
-due prediction's record is read from the store once, when its timer fires.
+Timing (:class:`~mock_server.webhooks.schedule.Schedule`): one heap of timers (a
+prediction's next planned delivery, a retry's due time). With a real clock a daemon
+thread sleeps on a condition until the earliest timer or until it is woken (a new
+earliest timer, a clock move, a close); nothing is polled or rescanned. A due
+prediction's record is read from the store once, when its timer fires (or it changes).
 
-Sending: due work waits in per-receiver queues (:class:`~mock_server.webhooks.queues.
-ReceiverQueues`) and is sent by a pool of at most ``max_senders`` threads, at most
-``max_per_receiver`` of them to one ``scheme://host:port`` at once, so a slow or dead
-receiver holds back only its own deliveries. One prediction's deliveries are sent by one
-thread at a time, in plan order (``start`` before ``output`` before ``completed``).
+Sending: due work waits in per-receiver queues and is sent by a pool of at most
+``max_senders`` threads, at most ``max_per_receiver`` of them to one
+``scheme://host:port`` at once, so a slow or dead receiver holds back only its own
+deliveries (and, with several dead receivers, at most its share of the pool). Threads
+rather than an event loop: the attempts stay the blocking httpx calls that ``pump`` makes
+under a fake clock, so tests and the server run the same code. One prediction's
+deliveries are sent by one thread at a time, in plan order (``start`` before ``output``
+before ``completed``).
 
 Under a fake clock no thread runs: tests call :meth:`~WebhookDispatcher.pump`, which
 sends everything due, in order, on the calling thread.
@@ -26,14 +30,11 @@ logged as a failed attempt and never contacted, nor retried.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 import redis
@@ -44,7 +45,7 @@ from mock_server.domain.lifecycle import Links, PredictionRecord
 from mock_server.domain.store import Store
 from mock_server.webhooks import signing
 from mock_server.webhooks.planning import Attempt, WebhookSettings, event_filter, plan
-from mock_server.webhooks.queues import ReceiverQueues
+from mock_server.webhooks.schedule import Followed, Schedule, Turn
 from mock_server.webhooks.sending import USER_AGENT, Delivery, Sender, receiver_of
 
 if TYPE_CHECKING:
@@ -62,40 +63,6 @@ MAX_PER_RECEIVER: Final = 4
 STORE_RETRY_SECONDS: Final = 1.0
 #: URLs in bodies of predictions whose creating request left no links.
 _FALLBACK_LINKS: Final = Links(api="http://localhost/v1", root="http://localhost")
-
-
-@dataclass(slots=True, eq=False)
-class _Followed:
-    """A prediction whose deliveries are not all made."""
-
-    id: str
-    url: str
-    receiver: str
-    events: frozenset[str]
-    links: Links
-    index: int
-    """Creation order: predictions due at once are looked at in this order."""
-    sent: set[tuple[str, float]] = field(default_factory=set)
-    timer: int = 0
-    """Number of its current look-again timer; older ones are stale."""
-    planned: bool = True
-    """Whether its plan may still hold deliveries to make."""
-    look: bool = False
-    """Read the record and send what is due, on its next turn."""
-    due: list[Delivery] = field(default_factory=list)
-    """Retries whose time has come."""
-    waiting: int = 0
-    """Retries on the timer heap."""
-    busy: bool = False
-    """A thread is sending its deliveries (one at a time per prediction)."""
-    queued: bool = False
-    """It waits in its receiver's queue."""
-
-
-#: (due time, tie-break, prediction, timer number, retry or None for a look-again timer)
-_Timer = tuple[float, int, _Followed, int, Delivery | None]
-#: What one turn of a prediction does: the retries to send and whether to look again.
-_Turn = tuple[_Followed, list[Delivery], bool]
 
 
 class WebhookDispatcher:
@@ -132,10 +99,7 @@ class WebhookDispatcher:
         self._wake = threading.Condition(self._lock)  # the timer thread
         self._work = threading.Condition(self._lock)  # the senders
         self._pumping = threading.Lock()
-        self._followed: dict[str, _Followed] = {}
-        self._timers: list[_Timer] = []
-        self._queues: ReceiverQueues[_Followed] = ReceiverQueues(max_per_receiver)
-        self._order = itertools.count()
+        self._schedule = Schedule(max_per_receiver)
         self._log: deque[Attempt] = deque(maxlen=self.settings.log_limit)
         self._thread: threading.Thread | None = None
         self._senders: list[threading.Thread] = []
@@ -156,20 +120,19 @@ class WebhookDispatcher:
         if not isinstance(url, str):
             return
         links = record.extra.get("links")
-        followed = _Followed(
+        followed = Followed(
             id=record.id,
             url=url,
             receiver=receiver_of(url),
             events=event_filter(record.extra.get("webhook_events_filter")),
             links=links if isinstance(links, Links) else _FALLBACK_LINKS,
-            index=next(self._order),
         )
         first = next(iter(plan(record, followed.events)), None)
         with self._lock:
             if self._closed or first is None:
                 return
-            self._followed[record.id] = followed
-            self._set_timer(followed, first.at)
+            if self._schedule.follow(followed, first.at):
+                self._wake.notify_all()
             if self._background and self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="imagen-mock-webhooks", daemon=True
@@ -179,10 +142,7 @@ class WebhookDispatcher:
     def changed(self, record: PredictionRecord) -> None:
         """Look again at a prediction whose record changed (a cancel moves ``completed``)."""
         with self._lock:
-            followed = self._followed.get(record.id)
-            if followed is not None:
-                followed.look = True
-                self._ready(followed)
+            self._hire(self._schedule.changed(record.id))
 
     def wake(self) -> None:
         """Look at the timers again now (the clock was moved)."""
@@ -206,25 +166,15 @@ class WebhookDispatcher:
             with self._lock:
                 if self._closed:
                     return []
-                self._fire(self._clock.now())
-                turns = [self._take(followed) for followed in self._queues.drain()]
+                self._schedule.fire(self._clock.now())
+                turns = self._schedule.take_all()
                 resets = self._resets
             return self._serve(turns, resets, counted=False)
 
     def next_due(self) -> float | None:
         """When the next attempt is due, None if nothing is pending."""
         with self._lock:
-            if self._queues.waiting():
-                return self._clock.now()
-            while self._timers:
-                at, _, followed, timer, retry = self._timers[0]
-                if self._is_live(followed, timer, retry):
-                    if retry is not None or self._has_record(followed.id):
-                        return at
-                    followed.planned = False  # the record is gone: nothing more to send
-                    self._forget_if_done(followed)
-                heapq.heappop(self._timers)
-            return None
+            return self._schedule.next_due(self._clock.now(), self._has_record)
 
     def attempts(self, prediction_id: str | None = None, event: str | None = None) -> list[Attempt]:
         """Logged attempts, oldest first, optionally of one prediction or event."""
@@ -246,9 +196,7 @@ class WebhookDispatcher:
         with self._lock:
             self._resets += 1
             self._log.clear()
-            self._followed.clear()
-            self._timers.clear()
-            self._queues.clear()
+            self._schedule.clear()
             self._wake.notify_all()
 
     def close(self) -> None:
@@ -268,99 +216,56 @@ class WebhookDispatcher:
         with self._pumping:
             self._sender.close()
 
-    # --- timers and queues (call with the lock held) --------------------------------------
-
-    def _set_timer(self, followed: _Followed, at: float) -> None:
-        followed.timer += 1
-        entry = (at, next(self._order), followed, followed.timer, None)
-        heapq.heappush(self._timers, entry)
-        if self._timers[0] is entry:
-            self._wake.notify_all()
-
-    def _is_live(self, followed: _Followed, timer: int, retry: Delivery | None) -> bool:
-        """Whether a timer still counts (not from before a reset, nor replaced)."""
-        current = self._followed.get(followed.id) is followed
-        return current and (retry is not None or timer == followed.timer)
-
-    def _fire(self, now: float) -> None:
-        """Move the work of every timer due at ``now`` to the receivers' queues."""
-        while self._timers and self._timers[0][0] <= now:
-            _, _, followed, timer, retry = heapq.heappop(self._timers)
-            if not self._is_live(followed, timer, retry):
-                continue
-            if retry is None:
-                followed.look = True
-            else:
-                followed.waiting -= 1
-                followed.due.append(retry)
-            self._ready(followed)
-
-    def _ready(self, followed: _Followed) -> None:
-        """Queue a prediction that has work, unless it is queued or being sent."""
-        if followed.busy or followed.queued or not (followed.look or followed.due):
-            return
-        followed.queued = True
-        self._queues.put(followed.receiver, followed)
-        if not self._background or self._closed:
-            return
-        if self._idle:
-            self._idle -= 1
-            self._work.notify()
-        elif len(self._senders) < self._max_senders:
-            sender = threading.Thread(
-                target=self._send, name=f"imagen-mock-webhooks-{len(self._senders)}", daemon=True
-            )
-            self._senders.append(sender)
-            sender.start()
-
-    def _take(self, followed: _Followed) -> _Turn:
-        followed.queued = False
-        followed.busy = True
-        retries, followed.due = followed.due, []
-        look, followed.look = followed.look, False
-        return followed, retries, look
-
-    def _forget_if_done(self, followed: _Followed) -> None:
-        idle = not (followed.busy or followed.queued or followed.look or followed.due)
-        current = self._followed.get(followed.id) is followed
-        if current and idle and not followed.planned and not followed.waiting:
-            del self._followed[followed.id]
-
     # --- the threads ------------------------------------------------------------------
 
     def _run(self) -> None:
-        """The timer thread: fire what is due, then sleep until the next timer or a wake."""
+        """The timer thread: queue what is due, then sleep until the next timer or a wake."""
         with self._lock:
             while not self._closed:
                 self._wakeups += 1
                 now = self._clock.now()
-                self._fire(now)
-                self._wake.wait(self._timers[0][0] - now if self._timers else None)
+                self._hire(self._schedule.fire(now))
+                earliest = self._schedule.earliest()
+                self._wake.wait(None if earliest is None else earliest - now)
+
+    def _hire(self, queued: int) -> None:
+        """Have senders take ``queued`` new turns: wake idle ones, else start new ones
+        (up to the limit; the rest wait for a sender to be free). Call with the lock."""
+        if not self._background or self._closed:
+            return
+        for _ in range(queued):
+            if self._idle:
+                self._idle -= 1
+                self._work.notify()
+            elif len(self._senders) < self._max_senders:
+                name = f"imagen-mock-webhooks-{len(self._senders) + 1}"
+                sender = threading.Thread(target=self._send, name=name, daemon=True)
+                self._senders.append(sender)
+                sender.start()
 
     def _send(self) -> None:
-        """A sender thread: take a prediction whose receiver has room, send its due work."""
+        """A sender thread: take a turn whose receiver has room, send its due work."""
         while True:
             with self._lock:
-                while True:
+                turn = None
+                while turn is None:
                     if self._closed:
                         return
-                    taken = self._queues.take()
-                    if taken is not None:
-                        break
-                    self._idle += 1
-                    self._work.wait()
-                turn = self._take(taken[1])
+                    turn = self._schedule.take()
+                    if turn is None:
+                        self._idle += 1
+                        self._work.wait()
                 resets = self._resets
             try:
                 self._serve([turn], resets, counted=True)
             except Exception:
                 log.exception("webhook sending failed unexpectedly")
 
-    # --- one turn: look, send, schedule -----------------------------------------------
+    # --- turns: look, send, schedule --------------------------------------------------
 
-    def _serve(self, turns: list[_Turn], resets: int, *, counted: bool) -> list[Attempt]:
-        """Send the due work of ``turns`` (predictions marked busy), oldest due first."""
-        looked: list[tuple[_Followed, float | None]] = []
+    def _serve(self, turns: list[Turn], resets: int, *, counted: bool) -> list[Attempt]:
+        """Send the due work of ``turns``, oldest due first, then end them."""
+        looked: list[tuple[Followed, float | None]] = []
         made: list[Attempt] = []
         try:
             now = self._clock.now()
@@ -377,10 +282,14 @@ class WebhookDispatcher:
                     break
                 made.append(self._attempt(delivery, resets))
         finally:
-            self._end_turns(turns, looked, resets, counted=counted)
+            with self._lock:
+                queued, earliest = self._schedule.end(turns, looked, counted=counted)
+                self._hire(queued)
+                if earliest:
+                    self._wake.notify_all()
         return made
 
-    def _look(self, followed: _Followed, now: float) -> tuple[list[Delivery], float | None]:
+    def _look(self, followed: Followed, now: float) -> tuple[list[Delivery], float | None]:
         """Read the record; the deliveries now due and when the next one is (None: no more)."""
         try:
             record = self._store.get(followed.id)
@@ -400,34 +309,11 @@ class WebhookDispatcher:
             shown = lifecycle.render(record, item.at, followed.links)
             body = json.dumps(shown, separators=(",", ":"), ensure_ascii=False)
             message = signing.new_message_id()
-            order = next(self._order)
+            order = self._schedule.next_order()
             found.append(
                 Delivery(followed.id, item.event, message, followed.url, body, item.at, order)
             )
         return found, None
-
-    def _end_turns(
-        self,
-        turns: list[_Turn],
-        looked: list[tuple[_Followed, float | None]],
-        resets: int,
-        *,
-        counted: bool,
-    ) -> None:
-        with self._lock:
-            for followed, _, _ in turns:
-                followed.busy = False
-                if counted:
-                    self._queues.done(followed.receiver)
-            if resets != self._resets:
-                return
-            for followed, next_at in looked:
-                followed.planned = next_at is not None
-                if next_at is not None:
-                    self._set_timer(followed, next_at)
-            for followed, _, _ in turns:
-                self._ready(followed)
-                self._forget_if_done(followed)
 
     def _attempt(self, delivery: Delivery, resets: int) -> Attempt:
         """Try one delivery once; log it and schedule the retry it earns, unless a reset
@@ -435,9 +321,8 @@ class WebhookDispatcher:
         delivery.attempts += 1
         attempted_at = self._clock.now()
         result = self._sender.attempt(delivery, attempted_at)
-        delay = (
-            self.settings.retry_delay(delivery.attempts) if result.error and result.retry else None
-        )
+        retrying = result.error is not None and result.retry
+        delay = self.settings.retry_delay(delivery.attempts) if retrying else None
         retry_at = None if delay is None else self._clock.now() + delay
         attempt = Attempt(
             prediction_id=delivery.prediction_id,
@@ -456,13 +341,9 @@ class WebhookDispatcher:
             if resets != self._resets:
                 return attempt
             self._log.append(attempt)
-            followed = self._followed.get(delivery.prediction_id)
-            if retry_at is not None and followed is not None and not self._closed:
-                delivery.at, delivery.order = retry_at, next(self._order)
-                followed.waiting += 1
-                heapq.heappush(self._timers, (retry_at, delivery.order, followed, 0, delivery))
-                if self._timers[0][4] is delivery:
-                    self._wake.notify_all()
+            retried = retry_at is not None and not self._closed
+            if retried and self._schedule.add_retry(delivery, retry_at or 0.0):
+                self._wake.notify_all()
         if attempt.error is not None:
             _log_failure(attempt, delay)
         return attempt
