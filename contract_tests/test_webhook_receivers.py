@@ -9,6 +9,7 @@ is stopped, and every wait is bounded.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import socket
@@ -79,14 +80,17 @@ class Arrival:
     prediction_id: str
     arrived: float
     answered: float
+    status: int
 
 
 class SlowReceiver:
-    """An HTTP server on 127.0.0.1 answering 200 after ``pause`` seconds; it records each
-    request's arrival and answer times and how many requests it held at once."""
+    """An HTTP server on 127.0.0.1 answering after ``pause`` seconds (500 to the first
+    request of each prediction with ``fail_first``, else 200); it records each request's
+    arrival and answer times and how many requests it held at once."""
 
-    def __init__(self, pause: float = 0.0) -> None:
+    def __init__(self, pause: float = 0.0, *, fail_first: bool = False) -> None:
         self.pause = pause
+        self.fail_first = fail_first
         self.lock = threading.Lock()
         self.arrivals: list[Arrival] = []
         self.inside = 0
@@ -102,13 +106,14 @@ class SlowReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 owner.enter()
                 time.sleep(owner.pause)
-                self.send_response(200)
+                # counted as answered before the answer leaves, so that the sender's next
+                # request cannot seem to overlap this one
+                answered = time.monotonic()
+                prediction_id = json.loads(body)["id"]
+                status = owner.leave(self.headers["webhook-id"], prediction_id, arrived, answered)
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-                prediction_id = json.loads(body)["id"]
-                owner.leave(
-                    Arrival(self.headers["webhook-id"], prediction_id, arrived, time.monotonic())
-                )
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -127,11 +132,15 @@ class SlowReceiver:
             self.inside += 1
             self.most_inside = max(self.most_inside, self.inside)
 
-    def leave(self, arrival: Arrival) -> None:
+    def leave(self, webhook_id: str, prediction_id: str, arrived: float, answered: float) -> int:
+        """Record a request; the status to answer."""
         with self.changed:
             self.inside -= 1
-            self.arrivals.append(arrival)
+            seen = any(item.prediction_id == prediction_id for item in self.arrivals)
+            status = 500 if self.fail_first and not seen else 200
+            self.arrivals.append(Arrival(webhook_id, prediction_id, arrived, answered, status))
             self.changed.notify_all()
+            return status
 
     def wait_for(self, done: Callable[[list[Arrival]], bool], seconds: float) -> bool:
         """Wait (at most ``seconds``) until ``done(arrivals)`` holds; say whether it did."""
@@ -211,41 +220,83 @@ def test_a_dead_receiver_does_not_delay_another_receivers_deliveries(
     assert not mock.dispatcher.is_running()
 
 
+def arrivals_of(receivers: list[SlowReceiver], prediction_id: str) -> list[Arrival]:
+    """The requests of one prediction, in the order they arrived."""
+    found = [a for r in receivers for a in r.arrivals if a.prediction_id == prediction_id]
+    return sorted(found, key=lambda arrival: arrival.arrived)
+
+
+def all_answered(mock: Mock, expected: dict[SlowReceiver, int]) -> None:
+    """Wait until each receiver has answered its expected number of requests and the
+    dispatcher has logged them all."""
+    for receiver, count in expected.items():
+        assert receiver.wait_for(functools.partial(_at_least, count), seconds=30.0)
+    deadline = time.monotonic() + 5.0  # the last answers are being logged
+    total = sum(expected.values())
+    while len(mock.dispatcher.attempts()) < total and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _at_least(count: int, got: list[Arrival]) -> bool:
+    return len(got) >= count
+
+
+def requests_per_receiver(
+    made: list[tuple[SlowReceiver, PredictionRecord]], extra: int = 0
+) -> dict[SlowReceiver, int]:
+    """How many requests each receiver gets: one per planned delivery, and ``extra`` more
+    per prediction."""
+    counts: dict[SlowReceiver, int] = {}
+    for receiver, record in made:
+        counts[receiver] = counts.get(receiver, 0) + len(plan(record, event_filter(None))) + extra
+    return counts
+
+
 def test_one_predictions_deliveries_keep_their_order_while_others_go_concurrently() -> None:
-    receivers = [SlowReceiver(pause=0.1), SlowReceiver(pause=0.1)]
-    mock = Mock(max_senders=4, max_per_receiver=3)
+    # Each prediction's first request fails; its retry comes due while later deliveries
+    # of that prediction are still being sent, with senders and room to spare: it waits
+    # for that prediction's turn to end.
+    receivers = [SlowReceiver(pause=0.3, fail_first=True) for _ in range(2)]
+    mock = Mock(max_per_receiver=4, settings={"backoff_seconds": 0.1})
     try:
-        made = [mock.create(receivers[n % 2].url, starting=0.1, processing=0.6) for n in range(8)]
+        sent = [
+            (receivers[n % 2], mock.create(receivers[n % 2].url, starting=0.1, processing=0.6))
+            for n in range(6)
+        ]
+        made = [record for _, record in sent]
         expected = {record.id: plan(record, event_filter(None)) for record in made}
-        total = sum(len(items) for items in expected.values())
-
-        def all_arrived(got: list[Arrival]) -> bool:
-            return len(got) == total // 2
-
-        assert all(receiver.wait_for(all_arrived, seconds=20.0) for receiver in receivers)
-        deadline = time.monotonic() + 5.0  # the last answers are being logged
-        while len(mock.dispatcher.attempts()) < total and time.monotonic() < deadline:
-            time.sleep(0.01)
+        all_answered(mock, requests_per_receiver(sent, extra=1))  # and a retry each
         events = {attempt.webhook_id: attempt.event for attempt in mock.dispatcher.attempts()}
         for record in made:
-            arrivals = sorted(
-                (
-                    arrival
-                    for receiver in receivers
-                    for arrival in receiver.arrivals
-                    if arrival.prediction_id == record.id
-                ),
-                key=lambda arrival: arrival.arrived,
-            )
-            assert [events[arrival.webhook_id] for arrival in arrivals] == [
+            arrivals = arrivals_of(receivers, record.id)
+            firsts = list(dict.fromkeys(arrival.webhook_id for arrival in arrivals))
+            assert [events[webhook_id] for webhook_id in firsts] == [
                 item.event for item in expected[record.id]
             ]
+            assert [arrival.status for arrival in arrivals].count(500) == 1
             for before, after in itertools.pairwise(arrivals):
                 assert after.arrived >= before.answered  # one at a time per prediction
+        assert all(receiver.most_inside >= 2 for receiver in receivers)  # concurrent
+        assert all(a.delivered for a in mock.dispatcher.attempts() if a.attempt == 2)
+    finally:
+        mock.dispatcher.close()
         for receiver in receivers:
-            assert 2 <= receiver.most_inside <= 3  # concurrent, within the per-receiver limit
+            receiver.close()
+
+
+def test_deliveries_stay_within_the_per_receiver_and_overall_limits() -> None:
+    receivers = [SlowReceiver(pause=0.1) for _ in range(3)]
+    mock = Mock(max_senders=4, max_per_receiver=2)
+    try:
+        sent = [
+            (receivers[n % 3], mock.create(receivers[n % 3].url, starting=0.1, processing=0.6))
+            for n in range(9)
+        ]
+        all_answered(mock, requests_per_receiver(sent))
+        assert all(1 <= receiver.most_inside <= 2 for receiver in receivers)
+        assert max(receiver.most_inside for receiver in receivers) == 2
         everywhere = _most_at_once([a for receiver in receivers for a in receiver.arrivals])
-        assert 3 <= everywhere <= 4  # within the overall limit
+        assert 3 <= everywhere <= 4
     finally:
         mock.dispatcher.close()
         for receiver in receivers:
