@@ -632,3 +632,21 @@ def test_a_bad_limit_is_refused() -> None:
         WebhookDispatcher(
             store=InMemoryStore(), clock=FakeClock(), secret=SECRET, max_per_receiver=0
         )
+
+
+def test_after_a_cancel_only_the_pending_retry_is_due() -> None:
+    harness = Harness(Receiver(500), backoff_seconds=10.0)
+    created = harness.create(webhook_events_filter=["start", "completed"])
+    harness.clock.advance(1.0)
+    [start] = harness.dispatcher.pump()
+    assert (start.event, start.retry_at) == ("start", T0 + 11.0)
+    harness.clock.advance(1.0)
+    harness.service.cancel(created.id)
+    [completed] = harness.dispatcher.pump()
+    assert (completed.event, json.loads(completed.body)["status"]) == ("completed", "canceled")
+    assert harness.dispatcher.next_due() == T0 + 11.0  # not the completed planned for T0 + 4
+    harness.clock.advance(9.0)
+    [retry] = harness.dispatcher.pump()
+    assert (retry.event, retry.attempt, retry.delivered) == ("start", 2, True)
+    assert harness.dispatcher.next_due() is None
+    harness.dispatcher.close()

@@ -162,7 +162,9 @@ class Schedule:
                 self._queues.done(followed.receiver)
         for followed, next_at in looked:
             followed.planned = next_at is not None
-            if next_at is not None and self.followed.get(followed.id) is followed:
+            if next_at is None:
+                followed.timer += 1  # its plan is done: any timer left is stale
+            elif self.followed.get(followed.id) is followed:
                 earliest = self.set_timer(followed, next_at) or earliest
         queued = 0
         for followed, _, _ in turns:
