@@ -1,4 +1,5 @@
-"""Webhook planning, throttling, retries, backoff and the allow-list, on a fake clock.
+"""Webhook planning, throttling, retries, backoff, the allow-list, the per-receiver queues
+and log lines, on a fake clock.
 
 No test here opens a socket: deliveries go to an ``httpx.MockTransport``.
 """
@@ -8,12 +9,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import redis
 from hypothesis import given
 from hypothesis import strategies as st
 from replicate.webhook import Webhooks, WebhookSigningSecret
@@ -26,7 +29,7 @@ from mock_server.domain.service import PredictionService
 from mock_server.http.app import new_webhook_secret
 from mock_server.storage.memory import InMemoryStore
 from mock_server.webhooks import signing
-from mock_server.webhooks.delivery import WebhookDispatcher
+from mock_server.webhooks.delivery import STORE_RETRY_SECONDS, WebhookDispatcher
 from mock_server.webhooks.planning import (
     THROTTLE_SECONDS,
     Planned,
@@ -36,6 +39,8 @@ from mock_server.webhooks.planning import (
     parse_hosts,
     plan,
 )
+from mock_server.webhooks.queues import ReceiverQueues
+from mock_server.webhooks.sending import receiver_of
 
 T0 = 1_000_000.0
 HOOK = "http://127.0.0.1:9/hook"
@@ -245,10 +250,12 @@ def webhook_settings(**changes: Any) -> WebhookSettings:
 
 
 class Harness:
-    def __init__(self, receiver: Receiver, **settings: Any) -> None:
+    def __init__(
+        self, receiver: Receiver, store: InMemoryStore | None = None, **settings: Any
+    ) -> None:
         self.clock = FakeClock(T0)
         self.receiver = receiver
-        self.store = InMemoryStore()
+        self.store = store or InMemoryStore()
         self.dispatcher = WebhookDispatcher(
             store=self.store,
             clock=self.clock,
@@ -536,5 +543,150 @@ def test_an_attempt_in_flight_during_a_reset_is_neither_logged_nor_retried() -> 
     [attempt] = harness.dispatcher.pump()
     assert attempt.error == "HTTP 500"  # it was made, and would have earned a retry
     assert harness.dispatcher.attempts() == []
+    assert harness.dispatcher.next_due() is None
+    harness.dispatcher.close()
+
+
+# --- per-receiver queues, log lines, an unreachable store -----------------------------
+
+
+def test_receiver_queues_take_in_turn_within_each_receivers_limit() -> None:
+    queues: ReceiverQueues[str] = ReceiverQueues(limit=2)
+    for item in ["a1", "a2", "a3", "a4"]:
+        queues.put("a", item)
+    queues.put("b", "b1")
+    taken = [queues.take() for _ in range(4)]
+    assert taken == [("a", "a1"), ("b", "b1"), ("a", "a2"), None]  # a is at its limit
+    assert (queues.out("a"), queues.waiting()) == (2, 2)
+    queues.done("a")
+    assert queues.take() == ("a", "a3")
+    assert queues.take() is None
+    assert queues.drain() == ["a4"]
+    assert queues.waiting() == 0
+    with pytest.raises(ValueError, match="at least 1"):
+        ReceiverQueues(limit=0)
+
+
+def test_receiver_of_names_scheme_host_and_port() -> None:
+    assert receiver_of("http://127.0.0.1:8080/a?b") == "http://127.0.0.1:8080"
+    assert receiver_of("https://LocalHost./x") == "https://localhost:443"
+    assert receiver_of("http://[::1]/") == "http://::1:80"
+    assert receiver_of("http://[::1/") == "http://[::1/"  # does not parse: itself
+
+
+def test_a_failed_attempt_is_one_log_line_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    harness = Harness(Receiver(refused, timeout, 500), max_attempts=3)
+    harness.create(webhook_events_filter=["completed"])
+    harness.create("https://example.com/hook", webhook_events_filter=["completed"])
+    with caplog.at_level(logging.INFO, logger="mock_server.webhooks"):
+        harness.run_until_idle()
+    attempts = harness.dispatcher.attempts()
+    failed = [attempt for attempt in attempts if not attempt.delivered]
+    assert len(failed) == 4  # three to the failing receiver, one refused host
+    lines = [record for record in caplog.records if record.name.startswith("mock_server.webhooks")]
+    assert len(lines) == len(failed)
+    assert all(record.exc_info is None and "\n" not in record.getMessage() for record in lines)
+    assert [record.levelname for record in lines] == ["INFO", "WARNING", "INFO", "WARNING"]
+    assert "giving up" in lines[-1].getMessage()
+    assert "next attempt in 0.5 s" in lines[0].getMessage()
+    assert "not in the allowed webhook hosts" in lines[1].getMessage()
+    harness.dispatcher.close()
+
+
+class FlakyStore(InMemoryStore):
+    """Raises a Redis connection error on reads while ``down``."""
+
+    down = False
+
+    def get(self, prediction_id: str) -> PredictionRecord | None:
+        if self.down:
+            raise redis.ConnectionError("Error 111 connecting to localhost:6379")
+        return super().get(prediction_id)
+
+
+def test_an_unreachable_store_logs_once_and_deliveries_resume(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = FlakyStore()
+    harness = Harness(Receiver(), store)
+    created = harness.create(webhook_events_filter=["completed"])
+    store.down = True
+    with caplog.at_level(logging.INFO, logger="mock_server.webhooks"):
+        harness.clock.advance(4.0)
+        for _ in range(5):
+            assert harness.dispatcher.pump() == []
+            assert harness.dispatcher.next_due() == harness.clock.now() + STORE_RETRY_SECONDS
+            harness.clock.advance(STORE_RETRY_SECONDS)
+        store.down = False
+        [attempt] = harness.dispatcher.pump()
+    assert (attempt.prediction_id, attempt.event, attempt.delivered) == (
+        created.id,
+        "completed",
+        True,
+    )
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2
+    assert "store cannot be reached (ConnectionError" in messages[0]
+    assert "store answers again" in messages[1]
+    assert all(record.exc_info is None for record in caplog.records)
+    harness.dispatcher.close()
+
+
+def test_a_cancel_while_a_predictions_deliveries_are_out_is_not_lost() -> None:
+    holder: list[Harness] = []
+    created: list[PredictionRecord] = []
+
+    def cancel_meanwhile(request: httpx.Request) -> httpx.Response:
+        holder[0].service.cancel(created[0].id)  # arrives while "start" is being sent
+        return httpx.Response(200)
+
+    harness = Harness(Receiver(cancel_meanwhile))
+    holder.append(harness)
+    created.append(harness.create(webhook_events_filter=["start", "completed"]))
+    harness.clock.advance(1.0)
+    assert [a.event for a in harness.dispatcher.pump()] == ["start"]
+    assert harness.dispatcher.next_due() == harness.clock.now()  # the cancel is due now
+    [completed] = harness.dispatcher.pump()
+    assert completed.event == "completed"
+    assert json.loads(completed.body)["status"] == "canceled"
+    assert harness.dispatcher.next_due() is None
+    harness.dispatcher.close()
+
+
+def test_a_bad_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        WebhookDispatcher(
+            store=InMemoryStore(),
+            clock=FakeClock(),
+            secret=SECRET,
+            settings=webhook_settings(),
+            max_senders=0,
+        )
+    with pytest.raises(ValueError, match="at least 1"):
+        WebhookDispatcher(
+            store=InMemoryStore(),
+            clock=FakeClock(),
+            secret=SECRET,
+            settings=webhook_settings(),
+            max_per_receiver=0,
+        )
+
+
+def test_after_a_cancel_only_the_pending_retry_is_due() -> None:
+    harness = Harness(Receiver(500), backoff_seconds=10.0)
+    created = harness.create(webhook_events_filter=["start", "completed"])
+    harness.clock.advance(1.0)
+    [start] = harness.dispatcher.pump()
+    assert (start.event, start.retry_at) == ("start", T0 + 11.0)
+    harness.clock.advance(1.0)
+    harness.service.cancel(created.id)
+    [completed] = harness.dispatcher.pump()
+    assert (completed.event, json.loads(completed.body)["status"]) == ("completed", "canceled")
+    assert harness.dispatcher.next_due() == T0 + 11.0  # not the completed planned for T0 + 4
+    harness.clock.advance(9.0)
+    [retry] = harness.dispatcher.pump()
+    assert (retry.event, retry.attempt, retry.delivered) == ("start", 2, True)
     assert harness.dispatcher.next_due() is None
     harness.dispatcher.close()

@@ -1,11 +1,28 @@
 """Sending webhook deliveries, off the request path.
 
-:class:`WebhookDispatcher` follows every prediction created with a ``webhook``:
-it works out what is due from the record (:func:`mock_server.webhooks.planning.plan`), signs
-each delivery (:mod:`mock_server.webhooks.signing`) and POSTs it with httpx, retrying
-failures with exponential backoff under the same ``webhook-id``. Every attempt is
-logged. With a real clock a daemon thread, started with the first webhook, sleeps
-until the next delivery is due; under a fake clock tests call :meth:`pump`.
+:class:`WebhookDispatcher` follows every prediction created with a ``webhook``: it works
+out what is due from the record (:func:`mock_server.webhooks.planning.plan`) and has
+each delivery signed and POSTed (:class:`mock_server.webhooks.sending.Sender`), retrying
+failures with exponential backoff under the same ``webhook-id``. Every attempt goes to
+the delivery log; a failed one also writes one log line (no traceback).
+
+Timing (:class:`~mock_server.webhooks.schedule.Schedule`): one heap of timers (a
+prediction's next planned delivery, a retry's due time). With a real clock a daemon
+thread sleeps on a condition until the earliest timer or until it is woken (a new
+earliest timer, a clock move, a close); nothing is polled or rescanned. A due
+prediction's record is read from the store once, when its timer fires (or it changes).
+
+Sending: due work waits in per-receiver queues and is sent by a pool of at most
+``max_senders`` threads, at most ``max_per_receiver`` of them to one
+``scheme://host:port`` at once, so a slow or dead receiver holds back only its own
+deliveries (and, with several dead receivers, at most its share of the pool). Threads
+rather than an event loop: the attempts stay the blocking httpx calls that ``pump`` makes
+under a fake clock, so tests and the server run the same code. One prediction's
+deliveries are sent by one thread at a time, in plan order (``start`` before ``output``
+before ``completed``).
+
+Under a fake clock no thread runs: tests call :meth:`~WebhookDispatcher.pump`, which
+sends everything due, in order, on the calling thread.
 
 Deliveries go only to the allowed hosts (loopback by default): a refused URL is
 logged as a failed attempt and never contacted, nor retried.
@@ -13,14 +30,14 @@ logged as a failed attempt and never contacted, nor retried.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import logging
 import threading
+import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
+
+import redis
 
 from mock_server.domain import lifecycle
 from mock_server.domain.clock import AdjustableClock, Clock, SystemClock
@@ -28,37 +45,24 @@ from mock_server.domain.lifecycle import Links, PredictionRecord
 from mock_server.domain.store import Store
 from mock_server.webhooks import signing
 from mock_server.webhooks.planning import Attempt, WebhookSettings, event_filter, plan
+from mock_server.webhooks.schedule import Followed, Schedule, Turn
+from mock_server.webhooks.sending import USER_AGENT, Delivery, Sender, receiver_of
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["WebhookDispatcher"]
+__all__ = ["MAX_PER_RECEIVER", "MAX_SENDERS", "USER_AGENT", "WebhookDispatcher"]
 
 log = logging.getLogger(__name__)
 
-USER_AGENT: Final = "imagen-mock-webhooks"
-#: Longest the thread sleeps without looking again (a safety net; it is woken on changes).
-IDLE_SECONDS: Final = 1.0
+#: Threads sending deliveries at once, over all receivers.
+MAX_SENDERS: Final = 16
+#: Attempts in flight at once to one receiver (``scheme://host:port``).
+MAX_PER_RECEIVER: Final = 4
+#: Wait before reading a record again after the store could not be reached.
+STORE_RETRY_SECONDS: Final = 1.0
 #: URLs in bodies of predictions whose creating request left no links.
 _FALLBACK_LINKS: Final = Links(api="http://localhost/v1", root="http://localhost")
-
-
-@dataclass(slots=True)
-class _Tracked:
-    url: str
-    events: frozenset[str]
-    links: Links
-    sent: set[tuple[str, float]] = field(default_factory=set)
-
-
-@dataclass(slots=True)
-class _Delivery:
-    prediction_id: str
-    event: str
-    webhook_id: str
-    url: str
-    body: str
-    attempts: int = 0
 
 
 class WebhookDispatcher:
@@ -72,36 +76,43 @@ class WebhookDispatcher:
         secret: str,
         settings: WebhookSettings,
         transport: httpx.BaseTransport | None = None,
+        max_senders: int = MAX_SENDERS,
+        max_per_receiver: int = MAX_PER_RECEIVER,
     ) -> None:
         """``transport`` replaces the network (tests pass an ``httpx.MockTransport``).
 
         Raises:
-            ValueError: if ``secret`` is not a valid ``whsec_`` secret.
+            ValueError: if ``secret`` is not a valid ``whsec_`` secret, or a limit is below 1.
         """
         signing.secret_key(secret)
+        if max_senders < 1:
+            raise ValueError("the webhook sender limit must be at least 1")
         self._store = store
         self._clock = clock
-        self._secret = secret
         self.settings = settings
-        self._transport = transport
+        self._sender = Sender(secret, self.settings, transport)
         background = self.settings.background
         real_time = isinstance(clock, SystemClock | AdjustableClock)
         self._background = real_time if background is None else background
+        self._max_senders = max_senders
         self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
+        self._wake = threading.Condition(self._lock)  # the timer thread
+        self._work = threading.Condition(self._lock)  # the senders
         self._pumping = threading.Lock()
-        self._tracked: dict[str, _Tracked] = {}
-        self._retries: list[tuple[float, int, _Delivery]] = []
-        self._order = itertools.count()
+        self._schedule = Schedule(max_per_receiver)
         self._log: deque[Attempt] = deque(maxlen=self.settings.log_limit)
         self._thread: threading.Thread | None = None
-        self._client: httpx.Client | None = None
-        self._woken = False
+        self._senders: list[threading.Thread] = []
+        self._idle = 0  # senders waiting for work and not yet signalled
+        self._wakeups = 0
         self._closed = False
+        self._store_down = False
         self._resets = 0  # an attempt begun before a reset is neither logged nor retried
         self._stop_listening = (
             clock.on_advance(self.wake) if isinstance(clock, AdjustableClock) else None
         )
+
+    # --- the listener and the public API -------------------------------------------------
 
     def created(self, record: PredictionRecord) -> None:
         """Follow a new prediction if it has a webhook (starting the thread if needed)."""
@@ -109,16 +120,19 @@ class WebhookDispatcher:
         if not isinstance(url, str):
             return
         links = record.extra.get("links")
-        tracked = _Tracked(
+        followed = Followed(
+            id=record.id,
             url=url,
+            receiver=receiver_of(url),
             events=event_filter(record.extra.get("webhook_events_filter")),
             links=links if isinstance(links, Links) else _FALLBACK_LINKS,
         )
-        with self._wake:
-            if self._closed:
+        first = next(iter(plan(record, followed.events)), None)
+        with self._lock:
+            if self._closed or first is None:
                 return
-            self._tracked[record.id] = tracked
-            self._poke()
+            if self._schedule.follow(followed, first.at):
+                self._wake.notify_all()
             if self._background and self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="imagen-mock-webhooks", daemon=True
@@ -127,19 +141,24 @@ class WebhookDispatcher:
 
     def changed(self, record: PredictionRecord) -> None:
         """Look again at a prediction whose record changed (a cancel moves ``completed``)."""
-        with self._wake:
-            if record.id in self._tracked:
-                self._poke()
+        with self._lock:
+            self._hire(self._schedule.changed(record.id))
 
     def wake(self) -> None:
-        """Look again now (the clock was moved)."""
-        with self._wake:
-            self._poke()
+        """Look at the timers again now (the clock was moved)."""
+        with self._lock:
+            self._wake.notify_all()
 
     def is_running(self) -> bool:
         """Whether the background thread is alive."""
         with self._lock:
             return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def wakeups(self) -> int:
+        """How many times the timer thread has woken to look at its timers."""
+        with self._lock:
+            return self._wakeups
 
     def pump(self) -> list[Attempt]:
         """Make every attempt due at the clock's current time, in order; return them."""
@@ -147,14 +166,15 @@ class WebhookDispatcher:
             with self._lock:
                 if self._closed:
                     return []
-                due = self._take_due(self._clock.now())
+                self._schedule.fire(self._clock.now())
+                turns = self._schedule.take_all()
                 resets = self._resets
-            return [self._attempt(delivery, resets) for delivery in due]
+            return self._serve(turns, resets, counted=False)
 
     def next_due(self) -> float | None:
         """When the next attempt is due, None if nothing is pending."""
         with self._lock:
-            return self._next_due()
+            return self._schedule.next_due(self._clock.now(), self._has_record)
 
     def attempts(self, prediction_id: str | None = None, event: str | None = None) -> list[Attempt]:
         """Logged attempts, oldest first, optionally of one prediction or event."""
@@ -173,106 +193,136 @@ class WebhookDispatcher:
 
     def reset(self) -> None:
         """Forget everything: logged attempts, followed predictions and pending retries."""
-        with self._wake:
+        with self._lock:
             self._resets += 1
             self._log.clear()
-            self._tracked.clear()
-            self._retries.clear()
-            self._poke()
+            self._schedule.clear()
+            self._wake.notify_all()
 
     def close(self) -> None:
-        """Stop the thread (waiting for an attempt in flight) and close connections."""
+        """Stop the threads (waiting, within the attempt timeout, for attempts in flight)
+        and close connections."""
         if self._stop_listening is not None:
             self._stop_listening()
-        with self._wake:
+        with self._lock:
             self._closed = True
             self._wake.notify_all()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=self.settings.timeout_seconds + 5.0)
-        with self._pumping, self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+            self._work.notify_all()
+            threads = [self._thread, *self._senders]
+        deadline = time.monotonic() + self.settings.timeout_seconds + 1.0
+        for thread in threads:
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=max(deadline - time.monotonic(), 0.0))
+        with self._pumping:
+            self._sender.close()
 
-    def _poke(self) -> None:
-        self._woken = True
-        self._wake.notify_all()
+    # --- the threads ------------------------------------------------------------------
 
-    def _take_due(self, now: float) -> list[_Delivery]:
-        """New deliveries and retries due at ``now``, oldest first; call with the lock held."""
-        work: list[tuple[float, int, _Delivery]] = []
-        for prediction_id, tracked in list(self._tracked.items()):
-            record = self._store.get(prediction_id)
-            if record is None:
-                del self._tracked[prediction_id]
-                continue
-            pending = [
-                item
-                for item in plan(record, tracked.events)
-                if (item.event, item.at) not in tracked.sent
-            ]
-            for item in pending:
-                if item.at > now:
+    def _run(self) -> None:
+        """The timer thread: queue what is due, then sleep until the next timer or a wake."""
+        with self._lock:
+            while not self._closed:
+                self._wakeups += 1
+                now = self._clock.now()
+                self._hire(self._schedule.fire(now))
+                earliest = self._schedule.earliest()
+                self._wake.wait(None if earliest is None else earliest - now)
+
+    def _hire(self, queued: int) -> None:
+        """Have senders take ``queued`` new turns: wake idle ones, else start new ones
+        (up to the limit; the rest wait for a sender to be free). Call with the lock."""
+        if not self._background or self._closed:
+            return
+        for _ in range(queued):
+            if self._idle:
+                self._idle -= 1
+                self._work.notify()
+            elif len(self._senders) < self._max_senders:
+                name = f"imagen-mock-webhooks-{len(self._senders) + 1}"
+                sender = threading.Thread(target=self._send, name=name, daemon=True)
+                self._senders.append(sender)
+                sender.start()
+
+    def _send(self) -> None:
+        """A sender thread: take a turn whose receiver has room, send its due work."""
+        while True:
+            with self._lock:
+                turn = None
+                while turn is None:
+                    if self._closed:
+                        return
+                    turn = self._schedule.take()
+                    if turn is None:
+                        self._idle += 1
+                        self._work.wait()
+                resets = self._resets
+            try:
+                self._serve([turn], resets, counted=True)
+            except Exception:
+                log.exception("webhook sending failed unexpectedly")
+
+    # --- turns: look, send, schedule --------------------------------------------------
+
+    def _serve(self, turns: list[Turn], resets: int, *, counted: bool) -> list[Attempt]:
+        """Send the due work of ``turns``, oldest due first, then end them."""
+        looked: list[tuple[Followed, float | None]] = []
+        made: list[Attempt] = []
+        try:
+            now = self._clock.now()
+            work: list[Delivery] = []
+            for followed, retries, look in sorted(turns, key=lambda turn: turn[0].index):
+                work += retries
+                if look:
+                    found, next_at = self._look(followed, now)
+                    work += found
+                    looked.append((followed, next_at))
+            work.sort(key=lambda delivery: (delivery.at, delivery.order))
+            for delivery in work:
+                if self._is_closed():
                     break
-                tracked.sent.add((item.event, item.at))
-                shown = lifecycle.render(record, item.at, tracked.links)
-                body = json.dumps(shown, separators=(",", ":"), ensure_ascii=False)
-                delivery = _Delivery(
-                    prediction_id, item.event, signing.new_message_id(), tracked.url, body
-                )
-                work.append((item.at, next(self._order), delivery))
-            if all(item.at <= now for item in pending):
-                del self._tracked[prediction_id]
-        while self._retries and self._retries[0][0] <= now:
-            work.append(heapq.heappop(self._retries))
-        work.sort(key=lambda entry: entry[:2])
-        return [delivery for _, _, delivery in work]
+                made.append(self._attempt(delivery, resets))
+        finally:
+            with self._lock:
+                queued, earliest = self._schedule.end(turns, looked, counted=counted)
+                self._hire(queued)
+                if earliest:
+                    self._wake.notify_all()
+        return made
 
-    def _next_due(self) -> float | None:
-        times = [entry[0] for entry in self._retries[:1]]
-        for prediction_id, tracked in self._tracked.items():
-            record = self._store.get(prediction_id)
-            if record is None:
+    def _look(self, followed: Followed, now: float) -> tuple[list[Delivery], float | None]:
+        """Read the record; the deliveries now due and when the next one is (None: no more)."""
+        try:
+            record = self._store.get(followed.id)
+        except (redis.RedisError, OSError) as exc:
+            self._store_state(down=True, error=exc)
+            return [], now + STORE_RETRY_SECONDS
+        self._store_state(down=False)
+        if record is None:
+            return [], None
+        found: list[Delivery] = []
+        for item in plan(record, followed.events):
+            if (item.event, item.at) in followed.sent:
                 continue
-            times += [
-                item.at
-                for item in plan(record, tracked.events)
-                if (item.event, item.at) not in tracked.sent
-            ][:1]
-        return min(times, default=None)
+            if item.at > now:
+                return found, item.at
+            followed.sent.add((item.event, item.at))
+            shown = lifecycle.render(record, item.at, followed.links)
+            body = json.dumps(shown, separators=(",", ":"), ensure_ascii=False)
+            message = signing.new_message_id()
+            order = self._schedule.next_order()
+            found.append(
+                Delivery(followed.id, item.event, message, followed.url, body, item.at, order)
+            )
+        return found, None
 
-    def _attempt(self, delivery: _Delivery, resets: int) -> Attempt:
+    def _attempt(self, delivery: Delivery, resets: int) -> Attempt:
         """Try one delivery once; log it and schedule the retry it earns, unless a reset
         came after ``resets`` were counted (the attempt then belongs to the past)."""
         delivery.attempts += 1
         attempted_at = self._clock.now()
-        headers = {
-            "content-type": "application/json",
-            "user-agent": USER_AGENT,
-            **signing.headers(self._secret, delivery.webhook_id, int(attempted_at), delivery.body),
-        }
-        status: int | None = None
-        error = self.settings.refusal(delivery.url)
-        retry = error is None
-        if error is None:
-            import httpx  # imported on the first delivery, not at start-up
-
-            try:
-                response = self._http().post(
-                    delivery.url, content=delivery.body.encode(), headers=headers
-                )
-            except httpx.TimeoutException as exc:
-                error = f"timed out after {self.settings.timeout_seconds:g} s ({exc!r})"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            else:
-                status = response.status_code
-                if 300 <= status < 400:
-                    error = f"HTTP {status}; redirects are not followed"
-                elif not response.is_success:
-                    error = f"HTTP {status}"
-        delay = self.settings.retry_delay(delivery.attempts) if error and retry else None
+        result = self._sender.attempt(delivery, attempted_at)
+        retrying = result.error is not None and result.retry
+        delay = self.settings.retry_delay(delivery.attempts) if retrying else None
         retry_at = None if delay is None else self._clock.now() + delay
         attempt = Attempt(
             prediction_id=delivery.prediction_id,
@@ -281,54 +331,59 @@ class WebhookDispatcher:
             url=delivery.url,
             attempt=delivery.attempts,
             attempted_at=attempted_at,
-            status_code=status,
-            error=error,
+            status_code=result.status_code,
+            error=result.error,
             retry_at=retry_at,
-            headers=headers,
+            headers=result.headers,
             body=delivery.body,
         )
-        with self._wake:
+        with self._lock:
             if resets != self._resets:
                 return attempt
             self._log.append(attempt)
-            if retry_at is not None and not self._closed:
-                heapq.heappush(self._retries, (retry_at, next(self._order), delivery))
-                self._poke()
+            retried = retry_at is not None and not self._closed
+            if retried and self._schedule.add_retry(delivery, retry_at or 0.0):
+                self._wake.notify_all()
+        if attempt.error is not None:
+            _log_failure(attempt, delay)
         return attempt
 
-    def _http(self) -> httpx.Client:
-        import httpx
+    def _has_record(self, prediction_id: str) -> bool:
+        """Whether the store holds the record (True if the store cannot say)."""
+        try:
+            return self._store.get(prediction_id) is not None
+        except (redis.RedisError, OSError):
+            return True
 
+    def _is_closed(self) -> bool:
         with self._lock:
-            if self._client is None:
-                self._client = httpx.Client(
-                    transport=self._transport,
-                    timeout=self.settings.timeout_seconds,
-                    follow_redirects=False,
-                    trust_env=False,
-                )
-            return self._client
+            return self._closed
 
-    def _run(self) -> None:
-        """The thread: pump, then sleep until the next due time or a change."""
-        while self._begin_round():
-            try:
-                self.pump()
-            except Exception:
-                log.exception("webhook dispatch failed unexpectedly")
-            self._sleep()
+    def _store_state(self, *, down: bool, error: Exception | None = None) -> None:
+        """Log one line when the store stops or starts answering the dispatcher."""
+        with self._lock:
+            changed, self._store_down = self._store_down != down, down
+        if changed and down:
+            log.warning(
+                "webhooks: the store cannot be reached (%s: %s); looking again every %g s",
+                type(error).__name__,
+                error,
+                STORE_RETRY_SECONDS,
+            )
+        elif changed:
+            log.warning("webhooks: the store answers again")
 
-    def _begin_round(self) -> bool:
-        with self._wake:
-            self._woken = False
-            return not self._closed
 
-    def _sleep(self) -> None:
-        with self._wake:
-            if self._closed or self._woken:
-                return
-            due = self._next_due()
-            now = self._clock.now()
-            wait = IDLE_SECONDS if due is None else min(max(due - now, 0.0), IDLE_SECONDS)
-            if wait > 0:
-                self._wake.wait(wait)
+def _log_failure(attempt: Attempt, delay: float | None) -> None:
+    """One line for a failed attempt (an expected condition: no traceback)."""
+    then = "giving up" if delay is None else f"next attempt in {delay:g} s"
+    log.log(
+        logging.INFO if delay is not None else logging.WARNING,
+        "webhook %s of prediction %s to %s failed (attempt %d): %s; %s",
+        attempt.event,
+        attempt.prediction_id,
+        attempt.url,
+        attempt.attempt,
+        attempt.error,
+        then,
+    )

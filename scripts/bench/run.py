@@ -10,8 +10,9 @@ Flask, Prism; five each by default) and create likewise (mock, Prism; three each
 that drift in the machine's load hits every side alike; each side's figure is its
 median round (the mock's create: its median by p99; the ratio to Prism compares median
 rates). Then: 500 concurrent ``Prefer: wait``
-creates held while GET is measured, and the resident memory of the embedded default
-(one process, in-memory store) over 100k creates. The ratios and targets are printed;
+creates held while GET is measured, the resident memory of the embedded default
+(one process, in-memory store) over 100k creates, and the webhook delivery lag of a live
+receiver while dead receivers (accepting, never answering) hold deliveries. The ratios and targets are printed;
 results also go to ``artifacts/bench.json`` and ``.md``.
 """
 
@@ -44,6 +45,7 @@ THREADS = int(os.environ.get("BENCH_SERVER_THREADS", "1024"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 HELD = int(os.environ.get("BENCH_HELD_WAITS", "500"))
 MEMORY_PREDICTIONS = int(os.environ.get("BENCH_MEMORY_PREDICTIONS", "100000"))
+DEAD_RECEIVERS = int(os.environ.get("BENCH_DEAD_RECEIVERS", "30"))
 AUTH = {"Authorization": "Bearer bench-token"}
 CREATE = "/v1/models/google/imagen-4-ultra/predictions"
 
@@ -330,6 +332,7 @@ def main() -> int:
             made += wrk(memory + CREATE, "create.lua", "default", "memory", seconds).requests
         extra["memory_predictions"] = made
         extra["memory_rss_growth_mib"] = round((rss_kib(process.pid) - before) / 1024, 1)
+    extra.update(measure_webhook_lag(DEAD_RECEIVERS))
     report(results, extra)
     return 0
 
@@ -350,6 +353,96 @@ def measure_held(base: str, get_url: str, results: list[Result]) -> dict[str, fl
     answered, errors, slowest = outcome.get("held", (0, HELD, 0.0))
     return {"held_waits": HELD, "held_answered": answered, "held_errors": errors,
             "held_slowest_seconds": round(slowest, 2)}  # fmt: skip
+
+
+@contextmanager
+def dead_receiver() -> Iterator[str]:
+    """A socket on 127.0.0.1 that accepts connections and never answers; yields its URL."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/dead"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+@contextmanager
+def live_receiver() -> Iterator[tuple[str, list[tuple[float, dict[str, object]]]]]:
+    """An HTTP server on 127.0.0.1 answering 200; yields its URL and the (arrival time,
+    body) of each POST."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    got: list[tuple[float, dict[str, object]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            got.append((time.time(), json.loads(body)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/hook", got
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def measure_webhook_lag(dead: int) -> dict[str, float]:
+    """Seconds from a prediction's ``completed_at`` to its ``completed`` webhook reaching a
+    live receiver, while ``dead`` predictions' webhooks go to a receiver that accepts and
+    never answers (each attempt held for the mock's 5 s timeout)."""
+    from datetime import datetime
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [str(BIN / "imagen-mock"), "serve", "--port", str(port),
+               "--starting-seconds", "0.5", "--processing-seconds", "0.5"]  # fmt: skip
+    # the receivers stop before the mock (exit order), so no delivery is left held
+    with server(command, f"{base}/v1/predictions"), live_receiver() as (live_url, got):
+        with dead_receiver() as dead_url:
+            for n in range(dead):
+                httpx.post(base + CREATE, headers=AUTH, timeout=10,
+                           json={"input": {"prompt": f"dead {n}"}, "webhook": dead_url})  # fmt: skip
+            httpx.post(base + CREATE, headers=AUTH, timeout=10,
+                       json={"input": {"prompt": "live"}, "webhook": live_url,
+                             "webhook_events_filter": ["completed"]})  # fmt: skip
+            deadline = time.monotonic() + 30 + 6 * dead  # one at a time would take 5 s each
+            while not got and time.monotonic() < deadline:
+                time.sleep(0.01)
+        if not got:
+            return {"webhook_dead_receivers": dead, "webhook_lag_seconds": float("inf")}
+        arrived, body = got[0]
+        completed = datetime.fromisoformat(str(body["completed_at"])).timestamp()
+    return {"webhook_dead_receivers": dead, "webhook_lag_seconds": round(arrived - completed, 3)}
 
 
 def report(results: list[Result], extra: dict[str, float | str]) -> None:
@@ -416,6 +509,10 @@ def targets(
         if during is not None:
             ok = during.p99_ms < 50 and during.errors == 0
             found.append(("get p99 < 50 ms while they are held", f"{during.p99_ms:.2f} ms", ok))
+    if "webhook_lag_seconds" in extra:
+        lag = float(extra["webhook_lag_seconds"])
+        name = f"webhook lag with {extra['webhook_dead_receivers']} dead receivers < 1 s"
+        found.append((name, f"{lag} s", lag < 1))
     if "memory_rss_growth_mib" in extra:
         growth = float(extra["memory_rss_growth_mib"])
         found.append(("RSS growth over 100k creates < 100 MiB", f"{growth} MiB", growth < 100))
