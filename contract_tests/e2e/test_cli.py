@@ -27,6 +27,7 @@ OPTIONS = {
     "--tls": ("IMAGEN_MOCK_TLS", "(off)"),
     "--ca-file": ("IMAGEN_MOCK_CA_FILE", "(unset)"),
     "--access-log": ("IMAGEN_MOCK_ACCESS_LOG", "(off)"),
+    "--drain-seconds": ("IMAGEN_MOCK_DRAIN_SECONDS", "10.0"),
     "--token": ("IMAGEN_MOCK_TOKEN", "(unset)"),
     "--starting-seconds": ("IMAGEN_MOCK_STARTING_SECONDS", "1.0"),
     "--processing-seconds": ("IMAGEN_MOCK_PROCESSING_SECONDS", "3.0"),
@@ -53,6 +54,27 @@ def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without IMAGEN_MOCK_* variables, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEN_MOCK_")}
     return {**env, **extra}
+
+
+def serve_until_exit(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run ``imagen-mock serve ARGS``, which is expected to refuse and exit; its exit code,
+    stdout and stderr. It runs in its own process group: if it serves after all, it is
+    killed whole after 30 s (and the test fails on its exit code)."""
+    process = subprocess.Popen(
+        [str(BIN / "imagen-mock"), "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(**(env or {})),
+        start_new_session=True,
+    )
+    try:
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    return process.returncode, out, err
 
 
 @pytest.fixture
@@ -225,22 +247,8 @@ def test_a_flag_wins_over_a_bad_variable(
 def test_the_command_refuses_in_one_line(
     args: list[str], env: dict[str, str], expected: str
 ) -> None:
-    # Its own process group: if a refusal ever fails and it serves, its workers go too.
-    process = subprocess.Popen(
-        [str(BIN / "imagen-mock"), "serve", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(**env),
-        start_new_session=True,
-    )
-    try:
-        out, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-    assert process.returncode == 2
+    code, out, err = serve_until_exit(args, env)
+    assert code == 2
     assert out == ""
     assert_one_line_refusal(err, expected)
 
@@ -271,6 +279,20 @@ def test_the_port_variable_chooses_the_port() -> None:
         stop(server)
         if server.stderr is not None:
             server.stderr.close()
+
+
+@pytest.mark.slow
+def test_a_port_already_served_is_refused_in_one_line() -> None:
+    with run_mock() as first:
+        port = int(first.root.rsplit(":", 1)[1])
+        code, out, err = serve_until_exit(["--port", str(port)])
+        assert code == 1
+        assert out == ""
+        assert err.splitlines() == [
+            f"imagen-mock: cannot serve on 127.0.0.1:{port}: the address is already in use"
+        ]
+        # The first server still has the port to itself.
+        assert httpx.get(f"{first.root}/openapi.yaml").status_code == 200
 
 
 @pytest.mark.slow

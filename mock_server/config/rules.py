@@ -90,6 +90,7 @@ _INTS: Final = frozenset(
 )
 _FLOATS: Final = frozenset(
     {"starting_seconds", "processing_seconds", "retention_seconds", "record_ttl_seconds"}
+    | {"drain_seconds"}
     | {"webhook_backoff_seconds", "webhook_max_backoff_seconds", "webhook_timeout_seconds"}
 )
 _BOOLS: Final = frozenset({"tls", "access_log"})
@@ -244,6 +245,7 @@ CHECKS: Final[dict[str, Check]] = {
     "port": _between(1, 65535),
     "threads": _between(1),
     "workers": _workers,
+    "drain_seconds": _between(0, 300, above=True),
     "ca_file": _ca_file,
     "token": _not_empty,
     "starting_seconds": _between(0, MAX_SECONDS),

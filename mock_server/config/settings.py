@@ -67,6 +67,13 @@ class Settings:
         ),
     )
     access_log: bool = field(default=False, metadata=_about("log every request to stderr"))
+    drain_seconds: float = field(
+        default=10.0,
+        metadata=_about(
+            "on SIGTERM or SIGINT, how long held requests and event streams get to answer "
+            "before the server exits (above 0, to 300)"
+        ),
+    )
     # -- the API ---------------------------------------------------------------------
     token: str | None = field(
         default=None,

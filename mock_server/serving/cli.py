@@ -91,8 +91,26 @@ def serve(ctx: click.Context, /, **values: Any) -> int:
     settings = _settings(ctx, values)
     if settings.redis_url and not _redis_answers(settings.redis_url):
         return EXIT_USAGE
+    if not _address_free(settings.host, settings.port):
+        return 1
     _run(settings)
     return 0
+
+
+def _address_free(host: str, port: int) -> bool:
+    """Whether the server can listen on ``host:port`` (else say why on stderr): another
+    server already there would otherwise share the port with this one."""
+    from mock_server.serving.server import AddressInUseError, refuse_busy_address
+
+    try:
+        refuse_busy_address(host, port)
+    except AddressInUseError:
+        _say(f"cannot serve on {host}:{port}: the address is already in use")
+        return False
+    except OSError as exc:
+        _say(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
+        return False
+    return True
 
 
 def _settings(ctx: click.Context, values: dict[str, Any]) -> Settings:

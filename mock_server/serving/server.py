@@ -17,11 +17,14 @@ create.
 
 from __future__ import annotations
 
+import errno
 import functools
 import gc
 import importlib
+import math
 import os
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -53,10 +56,13 @@ APP_TARGET: Final = "mock_server.serving.server:app_from_environment"
 #: many threads its pool for held requests may start.
 TARGET_VARIABLE: Final = "IMAGEN_MOCK_WSGI_TARGET"
 THREADS_VARIABLE: Final = "IMAGEN_MOCK_HELD_THREADS"
+#: The environment variable that tells each worker how long it may drain when stopped.
+DRAIN_VARIABLE: Final = "IMAGEN_MOCK_DRAIN"
 #: Connections a worker serves at once, besides those held in its pool.
 QUICK_CONNECTIONS: Final = 1024
-#: Paths whose requests may wait: event streams, and admin calls that wait for replicas.
-_HELD_PREFIXES: Final = ("/stream/", "/_mock/")
+#: Paths whose requests may wait or take long: event streams, admin calls that wait for
+#: replicas, and output files (an image not yet rendered takes 25-60 ms to draw).
+_HELD_PREFIXES: Final = ("/stream/", "/_mock/", "/delivery/")
 #: The most a request's line and headers may take; more is refused with 431.
 MAX_HEAD_BYTES: Final = 64 * 1024
 #: The signals that stop a worker (granian's).
@@ -103,6 +109,7 @@ def bridged_from_environment() -> WSGIBridge:
         app,
         offload=_offload_for(app),
         threads=int(os.environ[THREADS_VARIABLE]),
+        drain_seconds=float(os.environ.get(DRAIN_VARIABLE, DRAIN_SECONDS)),
         max_body_bytes=limit,
         multiprocess=True,
         on_start=functools.partial(_let_stop_signals_in, stop),
@@ -176,6 +183,7 @@ def serve(settings: Settings, *, tls: TlsFiles | None = None) -> None:
         workers=settings.workers,
         tls=tls,
         access_log=settings.access_log,
+        drain_seconds=settings.drain_seconds,
     )
 
 
@@ -188,11 +196,16 @@ def serve_target(
     workers: int = 1,
     tls: TlsFiles | None = None,
     access_log: bool = False,
+    drain_seconds: float = DRAIN_SECONDS,
 ) -> None:
     """Serve the WSGI app that ``target`` (``module:factory``, a factory taking no
     arguments) builds in each worker, until interrupted. Blocks. The benchmark serves its
     bare-Flask baseline this way, on the mock's own serving settings. ``threads`` bounds
-    each worker's pool for held requests.
+    each worker's pool for held requests; a stopped worker drains for at most
+    ``drain_seconds``.
+
+    Raises:
+        AddressInUseError: if something already listens on ``host:port``.
     """
     from granian import Granian
     from granian.constants import Interfaces, Loops
@@ -200,7 +213,9 @@ def serve_target(
     from granian.log import LogLevels
 
     os.environ[TARGET_VARIABLE] = target
+    refuse_busy_address(host, port)
     os.environ[THREADS_VARIABLE] = str(max(threads, 1))
+    os.environ[DRAIN_VARIABLE] = repr(drain_seconds)
     server = Granian(
         "mock_server.serving.server:bridged_from_environment",
         factory=True,
@@ -218,11 +233,40 @@ def serve_target(
         ssl_cert=tls.cert_file if tls else None,
         ssl_key=tls.key_file if tls else None,
         respawn_failed_workers=True,
-        # A worker drains its held requests for DRAIN_SECONDS when stopped; one that has
+        # A worker drains its held requests for drain_seconds when stopped; one that has
         # not ended a few seconds later is killed.
-        workers_kill_timeout=int(DRAIN_SECONDS) + 5,
+        workers_kill_timeout=math.ceil(drain_seconds) + 5,
     )
     server.serve()
+
+
+class AddressInUseError(OSError):
+    """Something already listens on the address the server was asked to serve on."""
+
+
+def refuse_busy_address(host: str, port: int) -> None:
+    """Fail if something already listens on ``host:port``.
+
+    granian's workers share their port through ``SO_REUSEPORT``, and so would a second
+    server started on a port already served: Linux would split the connections between
+    the two, each with its own predictions. A socket bound here without that option is
+    refused while any listener holds the port (``SO_REUSEADDR`` still lets a port in
+    ``TIME_WAIT`` be taken again at once).
+
+    Raises:
+        AddressInUseError: if the address is taken.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise AddressInUseError(
+                    errno.EADDRINUSE, f"{host}:{port} is already in use"
+                ) from None
+            raise
 
 
 @contextmanager
