@@ -294,6 +294,7 @@ def test_environ_follows_pep_3333() -> None:
         ("/stream/abc", [], True),
         ("/_mock/reset", [], True),
         ("/p/abc", [], False),
+        ("/delivery/abc/output.jpg", [], True),
         ("/v1/predictions", [("x-mock-latency-ms", "100")], True),
     ],
 )
