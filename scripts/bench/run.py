@@ -21,196 +21,40 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from contextlib import ExitStack
+from dataclasses import asdict
 from pathlib import Path
 
 import httpx
+from measure import (
+    AUTH,
+    BIN,
+    CONNECTIONS,
+    CREATE,
+    HERE,
+    SECONDS,
+    Result,
+    free_port,
+    median,
+    redis_server,
+    rss_kib,
+    server,
+    wrk,
+    wrk_watching,
+)
+from webhook_lag import measure_webhook_lag
 
 ROOT = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
-BIN = Path(sys.executable).parent
-SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 CREATE_ROUNDS = int(os.environ.get("BENCH_CREATE_ROUNDS", "3"))
-CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 THREADS = int(os.environ.get("BENCH_SERVER_THREADS", "1024"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 HELD = int(os.environ.get("BENCH_HELD_WAITS", "500"))
 MEMORY_PREDICTIONS = int(os.environ.get("BENCH_MEMORY_PREDICTIONS", "100000"))
 DEAD_RECEIVERS = int(os.environ.get("BENCH_DEAD_RECEIVERS", "30"))
-AUTH = {"Authorization": "Bearer bench-token"}
-CREATE = "/v1/models/google/imagen-4-ultra/predictions"
-
-
-@dataclass
-class Result:
-    """One wrk run (or the median of several)."""
-
-    target: str
-    scenario: str
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    requests: int
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def server(
-    command: Sequence[str], probe: str, env: dict[str, str] | None = None
-) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
-    """Start a server; yield it and how long it took to answer ``probe``.
-
-    Raises:
-        RuntimeError: if it does not answer within 30 s.
-    """
-    started = time.monotonic()
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
-    )
-    try:
-        while time.monotonic() - started < 30:
-            try:
-                if httpx.get(probe, headers=AUTH, timeout=1).status_code < 500:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.02)
-        else:
-            raise RuntimeError(f"{command[0]} did not start")
-        yield process, time.monotonic() - started
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@contextmanager
-def redis_server() -> Iterator[str]:
-    """A throwaway redis-server on a free port; yields its URL."""
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="bench-redis-") as directory:
-        command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                   "--appendonly", "no", "--dir", directory]  # fmt: skip
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        try:
-            import redis
-
-            client = redis.Redis(port=port)
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-            client.close()
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-
-
-def wrk(url: str, script: str, target: str, scenario: str, seconds: int = SECONDS) -> Result:
-    """Run wrk and parse its report."""
-    done = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(HERE / script), url],
-        capture_output=True, text=True, check=True, env={**os.environ, "BENCH_PREFIX": "/v1"},
-    )  # fmt: skip
-    out = done.stdout
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    sockets = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
-    )
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    errors += sum(int(n) for n in sockets.groups()) if sockets else 0
-    return Result(
-        target=target,
-        scenario=scenario,
-        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        p50_ms=_ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
-        p99_ms=_ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
-        errors=errors,
-        requests=int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
-    )
-
-
-def median(runs: list[Result], by: str = "requests_per_second") -> Result:
-    """The run with the median ``by`` (rate unless told), its errors replaced by the sum
-    over all runs."""
-    ordered = sorted(runs, key=lambda r: float(getattr(r, by)))
-    middle = ordered[len(ordered) // 2]
-    return Result(**{**asdict(middle), "errors": sum(r.errors for r in runs),
-                     "requests": sum(r.requests for r in runs)})  # fmt: skip
-
-
-def _ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
-
-
-def workers_of(pid: int) -> list[int]:
-    """The child processes of ``pid`` (granian's workers)."""
-    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-            for child in (task / "children").read_text().split()]  # fmt: skip
-
-
-def connections_per_worker(pid: int, port: int) -> list[int]:
-    """How many established connections to ``port`` each worker of ``pid`` holds."""
-    established: set[str] = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
-            established.add(fields[9])  # the socket's inode
-    counts = []
-    for worker in workers_of(pid):
-        held = 0
-        for fd in Path(f"/proc/{worker}/fd").iterdir():
-            try:
-                target = str(fd.readlink())
-            except OSError:
-                continue  # closed meanwhile
-            held += target.startswith("socket:[") and target[8:-1] in established
-        counts.append(held)
-    return sorted(counts, reverse=True)
-
-
-def wrk_watching(pid: int, port: int, url: str, script: str, scenario: str) -> Result:
-    """:func:`wrk` against the mock, noting in the scenario how the connections were
-    split between its workers (read 2 s into the run)."""
-    import threading
-
-    split: list[int] = []
-    timer = threading.Timer(2.0, lambda: split.extend(connections_per_worker(pid, port)))
-    timer.start()
-    result = wrk(url, script, "mock", scenario)
-    timer.join()
-    result.scenario += f" [{'/'.join(map(str, split))}]"
-    return result
-
-
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process and all its descendants (granian's workers are children)."""
-    own = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-               if line.startswith("VmRSS:"))  # fmt: skip
-    return int(own.split()[1]) + sum(rss_kib(child) for child in workers_of(pid))
 
 
 def create(base: str, prompt: str = "x") -> dict[str, object]:
@@ -353,96 +197,6 @@ def measure_held(base: str, get_url: str, results: list[Result]) -> dict[str, fl
     answered, errors, slowest = outcome.get("held", (0, HELD, 0.0))
     return {"held_waits": HELD, "held_answered": answered, "held_errors": errors,
             "held_slowest_seconds": round(slowest, 2)}  # fmt: skip
-
-
-@contextmanager
-def dead_receiver() -> Iterator[str]:
-    """A socket on 127.0.0.1 that accepts connections and never answers; yields its URL."""
-    import socket
-    import threading
-
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/dead"
-    finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
-        for conn in held:
-            conn.close()
-
-
-@contextmanager
-def live_receiver() -> Iterator[tuple[str, list[tuple[float, dict[str, object]]]]]:
-    """An HTTP server on 127.0.0.1 answering 200; yields its URL and the (arrival time,
-    body) of each POST."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    got: list[tuple[float, dict[str, object]]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            got.append((time.time(), json.loads(body)))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/hook", got
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
-
-
-def measure_webhook_lag(dead: int) -> dict[str, float]:
-    """Seconds from a prediction's ``completed_at`` to its ``completed`` webhook reaching a
-    live receiver, while ``dead`` predictions' webhooks go to a receiver that accepts and
-    never answers (each attempt held for the mock's 5 s timeout)."""
-    from datetime import datetime
-
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    command = [str(BIN / "imagen-mock"), "serve", "--port", str(port),
-               "--starting-seconds", "0.5", "--processing-seconds", "0.5"]  # fmt: skip
-    # the receivers stop before the mock (exit order), so no delivery is left held
-    with server(command, f"{base}/v1/predictions"), live_receiver() as (live_url, got):
-        with dead_receiver() as dead_url:
-            for n in range(dead):
-                httpx.post(base + CREATE, headers=AUTH, timeout=10,
-                           json={"input": {"prompt": f"dead {n}"}, "webhook": dead_url})  # fmt: skip
-            httpx.post(base + CREATE, headers=AUTH, timeout=10,
-                       json={"input": {"prompt": "live"}, "webhook": live_url,
-                             "webhook_events_filter": ["completed"]})  # fmt: skip
-            deadline = time.monotonic() + 30 + 6 * dead  # one at a time would take 5 s each
-            while not got and time.monotonic() < deadline:
-                time.sleep(0.01)
-        if not got:
-            return {"webhook_dead_receivers": dead, "webhook_lag_seconds": float("inf")}
-        arrived, body = got[0]
-        completed = datetime.fromisoformat(str(body["completed_at"])).timestamp()
-    return {"webhook_dead_receivers": dead, "webhook_lag_seconds": round(arrived - completed, 3)}
 
 
 def report(results: list[Result], extra: dict[str, float | str]) -> None:
