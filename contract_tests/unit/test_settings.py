@@ -74,7 +74,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"workers": 0}, "--workers", "must be at least 1"),
     ({"workers": 2}, "--workers", "needs --redis-url"),
     ({"drain_seconds": 0.0}, "--drain-seconds", "must be above 0"),
-    ({"drain_seconds": 301.0}, "--drain-seconds", "to 300"),
+    ({"drain_seconds": 301.0}, "--drain-seconds", "must be above 0 and at most 300"),
     ({"starting_seconds": -1.0}, "--starting-seconds", "must be from 0 to 31536000"),
     ({"processing_seconds": -0.5}, "--processing-seconds", "must be from 0 to 31536000"),
     ({"processing_seconds": float("nan")}, "--processing-seconds", "must be from 0"),
