@@ -473,6 +473,14 @@ def test_codec_round_trips_every_field(clock: FakeClock) -> None:
     assert _decode(_encode(plain)) == plain
 
 
+def test_codec_round_trips_a_lone_surrogate(clock: FakeClock) -> None:
+    record = lifecycle.replace_extra(make(clock), {"note": "half a pair: \ud800"})
+    record = replace(record, input={"prompt": "odd \udfff text"})
+    encoded = _encode(record)
+    encoded.decode()  # valid UTF-8: the surrogates are escaped
+    assert _decode(encoded) == record
+
+
 def test_codec_refuses_foreign_data() -> None:
     with pytest.raises(ValueError, match="JSON object"):
         _decode(b"[1, 2]")

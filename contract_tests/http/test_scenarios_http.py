@@ -240,6 +240,28 @@ def test_a_prompt_rule_picks_the_scenario(client: FlaskClient, clock: FakeClock)
     assert status_after(client, clock, fine, 0)["status"] == "succeeded"
 
 
+def test_a_lone_surrogate_is_read_as_u_fffd_as_replicate_reads_it(
+    client: FlaskClient, clock: FakeClock
+) -> None:
+    # JSON lets a string hold half a surrogate pair, which UTF-8 cannot carry: Replicate's
+    # server (Go) reads it as U+FFFD, and so does the mock, in a rule and in a prompt.
+    rule = client.post(
+        RULES,
+        data=b'{"match": {"prompt": "\\ud800$"}, "scenario": "fail", "error": "boom"}',
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert rule.status_code == 201
+    assert rule.get_json()["match"]["prompt"] == "\ufffd$"
+    created = client.post(
+        CREATE,
+        data=b'{"input": {"prompt": "odd \\udfff"}}',
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert created.status_code == 201
+    assert created.get_json()["input"]["prompt"] == "odd \ufffd"
+    assert status_after(client, clock, created.get_json()["id"], 5)["error"] == "boom"
+
+
 def test_a_burst_rule_answers_the_next_n_requests(client: FlaskClient) -> None:
     pid = create(client).get_json()["id"]
     add_rule(client, {"match": {"route": "get"}, "fault": "503", "times": 2})

@@ -221,3 +221,10 @@ def test_parse_rule_compiles_the_prompt() -> None:
     assert [(item.type, item.field) for item in caught.value.fields] == [
         ("pattern", "match.prompt")
     ]
+
+
+def test_a_prompt_pattern_re2_cannot_read_is_refused_and_odd_text_still_matches() -> None:
+    with pytest.raises(ScenarioError, match="not UTF-8 text"):
+        parse_rule({"match": {"prompt": "\ud800"}, "fault": "503"}, "r1")
+    rule = parse_rule({"match": {"prompt": "^odd"}, "fault": "503"}, "r2")
+    assert rule.matches("create", lambda: "odd \udfff text")

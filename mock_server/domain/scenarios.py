@@ -122,7 +122,7 @@ class Rule:
         if self.prompt is None:
             return True
         text = prompt()
-        return text is not None and self.prompt.search(text) is not None
+        return text is not None and self.prompt.search(_utf8(text)) is not None
 
     def as_dict(self) -> dict[str, Any]:
         """The rule as the admin API shows it."""
@@ -191,11 +191,25 @@ def _prompt(value: str | None) -> Any:
         return None
     try:
         return re2.compile(value, _RE2_OPTIONS)
+    except UnicodeEncodeError:  # a lone surrogate: not text RE2 can read
+        raise _invalid(
+            "pattern", "match.prompt", "match.prompt is not a valid regex: it is not UTF-8 text"
+        ) from None
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
         raise _invalid(
             "pattern", "match.prompt", f"match.prompt is not a valid regex: {reason}"
         ) from None
+
+
+def _utf8(text: str) -> str:
+    """``text`` as RE2 can read it: a lone surrogate (JSON allows ``"\\ud800"``) becomes
+    U+FFFD."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+    return text
 
 
 def _re2_options() -> Any:

@@ -8,6 +8,7 @@ Blueprints import this module, never each other.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
@@ -176,10 +177,29 @@ def read_json() -> Any:
         raise problems.unsupported_media_type(req.content_type)
     raw = req.get_data(cache=False)
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        doc = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise problems.bad_json("it is not UTF-8 text") from None
     except RecursionError:
         raise problems.bad_json("it is nested too deeply") from None
     except ValueError as exc:
         raise problems.bad_json(str(exc)) from None
+    return _whole_characters(doc) if _SURROGATE_ESCAPE.search(raw) else doc
+
+
+#: A ``\uD800``-``\uDFFF`` escape: JSON lets a string hold half a surrogate pair.
+_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
+#: What is left of such an escape once parsed (a whole pair parses to one character).
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _whole_characters(value: Any) -> Any:
+    """``value`` with every lone surrogate replaced by U+FFFD, as Replicate's server (Go)
+    decodes it: such a string cannot be written as UTF-8, in a response or a store."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_whole_characters(item) for item in value]
+    if isinstance(value, dict):
+        return {_whole_characters(key): _whole_characters(item) for key, item in value.items()}
+    return value

@@ -52,7 +52,11 @@ def encode(record: PredictionRecord) -> bytes:
     if links:
         data["extra"] = {key: value for key, value in record.extra.items() if key not in links}
         data[_LINKS_KEY] = {key: [value.api, value.root] for key, value in links.items()}
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate (JSON allows "\ud800"): escape it
+        return json.dumps(data, separators=(",", ":")).encode()
 
 
 def cancel_tail(record: PredictionRecord) -> bytes:
