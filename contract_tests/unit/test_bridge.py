@@ -193,6 +193,30 @@ def test_a_quick_request_runs_on_the_loop_thread(bridge: WSGIBridge) -> None:
     assert doc["thread"] == threading.current_thread().name  # asyncio.run's loop: this thread
 
 
+class SlowBodyProto(FakeProto):
+    """A client still sending its body when the worker stops."""
+
+    async def __call__(self) -> bytes:
+        await asyncio.sleep(0.05)
+        return await super().__call__()
+
+
+def test_a_stopping_worker_finishes_a_quick_request_still_reading_its_body() -> None:
+    bridge = WSGIBridge(make_app(), offload=lambda environ: False, threads=1, drain_seconds=5)
+    proto = SlowBodyProto([b"hello"])
+    scope = FakeScope("/echo", "POST", header_items=[("content-length", "5")])
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(bridge.__rsgi__(scope, proto))  # type: ignore[arg-type]
+        loop.run_until_complete(asyncio.sleep(0))  # it starts, and waits for its body
+        assert not task.done()
+        bridge.__rsgi_del__(loop)  # the loop had stopped: the drain runs it to its answer
+        assert task.done()
+        assert proto.status == 200
+    finally:
+        loop.close()
+
+
 def test_a_request_that_may_be_held_runs_in_the_pool(bridge: WSGIBridge) -> None:
     proto = run(bridge, FakeScope("/echo", header_items=[("prefer", "wait")]), FakeProto())
     assert proto.status == 200

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from mock_server.domain.changes import ChangeSignal
-from mock_server.domain.clock import FakeClock, SystemClock
+from mock_server.domain.clock import AdjustableClock, FakeClock, SystemClock
 from mock_server.domain.events import follow
 from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.domain.purging import BackgroundPurger
@@ -322,3 +322,21 @@ def test_a_purge_runs_off_the_request_path(clock: FakeClock) -> None:
     assert store.purged.wait(5)
     assert store.get(old) is None
     assert purger.purged >= 1
+
+
+def test_a_held_latency_ends_when_the_server_stops_or_the_clock_moves() -> None:
+    changes = ChangeSignal()
+    clock = AdjustableClock()
+    clock.on_advance(changes.notify)
+    moved, moved_result = _in_thread(lambda: changes.hold(clock, 60))
+    for _ in range(100):  # whenever the hold began, a move of its 60 s ends it
+        clock.advance(60)
+        moved.join(0.1)
+        if not moved.is_alive():
+            break
+    assert not moved.is_alive(), "clock moves did not end the hold"
+    stopped, _ = _in_thread(lambda: changes.hold(clock, 60))
+    changes.stop()
+    stopped.join(10)
+    assert not stopped.is_alive(), "the stop did not end the hold"
+    assert moved_result == [None]

@@ -70,8 +70,10 @@ def test_every_setting_has_help_and_names() -> None:
 BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"port": 0}, "--port", "must be from 1 to 65535"),
     ({"port": 99999}, "--port", "must be from 1 to 65535"),
-    ({"threads": 0}, "--threads", "must be at least 1"),
-    ({"workers": 0}, "--workers", "must be at least 1"),
+    ({"threads": 0}, "--threads", "must be from 1 to 65536"),
+    ({"threads": 10**20}, "--threads", "must be from 1 to 65536"),
+    ({"workers": 0}, "--workers", "must be from 1 to 256"),
+    ({"workers": 100000, "redis_url": "redis://localhost"}, "--workers", "must be from 1 to 256"),
     ({"workers": 2}, "--workers", "needs --redis-url"),
     ({"drain_seconds": 0.0}, "--drain-seconds", "must be above 0"),
     ({"drain_seconds": 301.0}, "--drain-seconds", "must be above 0 and at most 300"),

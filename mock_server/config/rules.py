@@ -40,6 +40,10 @@ class Settings(Protocol):
 
 
 ENV_PREFIX: Final = "IMAGEN_MOCK_"
+#: Most pool threads a worker may start, and most worker processes: beyond these a value
+#: is a typo, and the server would fail while starting (or fork without end).
+MAX_THREADS: Final = 65536
+MAX_WORKERS: Final = 256
 #: Longest duration a setting may have: one year, as far as the admin clock moves at once.
 MAX_SECONDS: Final = 365 * 24 * 3600.0
 _REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
@@ -198,7 +202,7 @@ def _ca_file(value: Path | None, settings: Settings) -> str | None:
 
 
 def _workers(value: int, settings: Settings) -> str | None:
-    rule = _between(1)(value, settings)
+    rule = _between(1, MAX_WORKERS)(value, settings)
     if rule is None and value > 1 and not settings.redis_url:
         return "above 1 needs --redis-url, or each process keeps its own predictions"
     return rule
@@ -243,7 +247,7 @@ def _redis_url(value: str | None, _: Settings) -> str | None:
 CHECKS: Final[dict[str, Check]] = {
     "host": _not_empty,
     "port": _between(1, 65535),
-    "threads": _between(1),
+    "threads": _between(1, MAX_THREADS),
     "workers": _workers,
     "drain_seconds": _between(0, 300, above=True),
     "ca_file": _ca_file,

@@ -49,12 +49,12 @@ class Settings:
         default=1024,
         metadata=_about(
             "most pool threads per worker process, started as needed, for requests that may "
-            "wait; each held 'Prefer: wait' request uses one (at least 1)"
+            "wait; each held 'Prefer: wait' request uses one (1 to 65536)"
         ),
     )
     workers: int = field(
         default=1,
-        metadata=_about("worker processes (at least 1); more than one needs --redis-url"),
+        metadata=_about("worker processes (1 to 256); more than one needs --redis-url"),
     )
     tls: bool = field(
         default=False,

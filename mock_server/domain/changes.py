@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from mock_server.domain.clock import Clock
+
 __all__ = ["ChangeSignal"]
 
 
@@ -50,3 +52,14 @@ class ChangeSignal:
         with self._condition:
             if self._generation == seen and seconds > 0 and not self._stopping:
                 self._condition.wait(seconds)
+
+    def hold(self, clock: Clock, seconds: float) -> None:
+        """Sleep ``seconds`` of ``clock``'s time (a clock move counts, as it wakes this
+        signal), or less if the server stops meanwhile."""
+        end = clock.now() + seconds
+        while not self._stopping:
+            seen = self._generation
+            left = end - clock.now()
+            if left <= 0:
+                return
+            self.wait(seen, left)

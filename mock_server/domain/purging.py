@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Final
 
 from mock_server.domain.store import Store
 
@@ -17,10 +18,15 @@ __all__ = ["BackgroundPurger"]
 
 log = logging.getLogger(__name__)
 
+#: How long the purging thread waits for another request before it ends.
+IDLE_SECONDS: Final = 10.0
+
 
 class BackgroundPurger:
-    """Runs ``store.purge`` on a daemon thread, started with the first request; requests
-    made while one runs are folded into the next (the latest cut-off wins)."""
+    """Runs ``store.purge`` on a daemon thread, started by a request and ended after
+    :data:`IDLE_SECONDS` without one (so an app that is dropped leaves no thread
+    behind); requests made while one runs are folded into the next (the latest cut-off
+    wins)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -42,8 +48,11 @@ class BackgroundPurger:
     def _run(self) -> None:
         while True:
             with self._condition:
-                while self._cutoff is None:
-                    self._condition.wait()
+                if self._cutoff is None:
+                    self._condition.wait(IDLE_SECONDS)
+                if self._cutoff is None:  # nothing asked for a while: end; a request restarts it
+                    self._thread = None
+                    return
                 cutoff, self._cutoff = self._cutoff, None
             try:
                 self.purged += self._store.purge(cutoff)

@@ -148,7 +148,7 @@ class _MockFlask(Flask):
 
     Flask asks of every view and hook, on every request, whether it is a coroutine
     function, to run async ones in a loop. The mock has none (a test in
-    ``contract_tests/mock`` checks), so each is called as it is.
+    ``contract_tests/http/test_errors.py`` checks), so each is called as it is.
     """
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:

@@ -97,7 +97,11 @@ def _apply(rules: RuleBook, dice: FaultDice | None) -> Response | None:
         fault = rule.fault if rule is not None and rule.fault is not None else rolled
     g.mock_outcome = outcome if route == "create" else None
     if latency:
-        state().service.clock.sleep(latency / 1000)
+        service = state().service
+        if service.changes is None:  # a fake clock: its sleep moves time
+            service.clock.sleep(latency / 1000)
+        else:  # woken early, and answered, when the server stops
+            service.changes.hold(service.clock, latency / 1000)
     if fault is None:
         return None
     problem = fault.problem()

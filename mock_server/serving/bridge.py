@@ -11,8 +11,8 @@ loop. ``make bench`` measures both ways; ARCHITECTURE.md draws the flow.
 
 When the worker stops (SIGTERM or SIGINT: granian stops accepting and ends the
 worker's loop), the bridge drains: it calls the caller's ``on_stop`` (the mock wakes
-its held requests and ends its event streams), runs the loop again until the held
-requests have answered, for at most ``drain_seconds``, and only then lets the worker
+its held requests and ends its event streams), runs the loop again until every request
+in flight has answered, for at most ``drain_seconds``, and only then lets the worker
 end. A thread still busy after that (a client that does not read) is left behind:
 the process exits without waiting for it.
 
@@ -43,8 +43,6 @@ __all__ = ["WSGIBridge", "environ_for"]
 
 log = logging.getLogger(__name__)
 
-#: How long a stopping worker waits for its held requests to answer, by default.
-DRAIN_SECONDS: Final = 10.0
 #: Methods whose requests carry no body unless they say so.
 _BODILESS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 #: Answer when the app itself raises (Flask's handlers catch everything in the mock).
@@ -97,7 +95,7 @@ class WSGIBridge:
         multiprocess: bool = False,
         on_start: Callable[[], None] | None = None,
         on_stop: Callable[[], None] | None = None,
-        drain_seconds: float = DRAIN_SECONDS,
+        drain_seconds: float | None = None,
     ) -> None:
         """``on_start`` is called on the worker's event loop as soon as it runs (the
         server's signal handlers are set by then); ``on_stop`` when the worker stops,
@@ -105,8 +103,8 @@ class WSGIBridge:
         self.app = app
         self._on_start = on_start
         self._on_stop = on_stop
-        self._drain_seconds = drain_seconds
-        self._held: set[asyncio.Future[None]] = set()
+        self._drain_seconds = drain_seconds  # None: as long as they take
+        self._in_flight: set[asyncio.Task[object]] = set()
         self._offload = offload
         self._pool = ThreadPoolExecutor(max_workers=max(threads, 1), thread_name_prefix="held")
         self._max_body = max_body_bytes
@@ -115,6 +113,15 @@ class WSGIBridge:
     async def __rsgi__(self, scope: Scope, proto: HTTPProtocol) -> None:
         if scope.proto != "http":  # websockets are turned off in serving; refuse any other
             return
+        task = asyncio.current_task()
+        if task is not None:  # in flight until answered: a stopping worker waits for it
+            self._in_flight.add(task)
+        try:
+            await self._serve(scope, proto)
+        finally:
+            self._in_flight.discard(task)
+
+    async def _serve(self, scope: Scope, proto: HTTPProtocol) -> None:
         body = await self._read_body(scope, proto)
         environ = environ_for(scope, body, multiprocess=self._multiprocess)
         if body and "CONTENT_LENGTH" not in environ:  # de-chunked: now its length is known
@@ -124,27 +131,28 @@ class WSGIBridge:
             await _send(proto, self._answer_inline(environ))
             return
         loop = asyncio.get_running_loop()
-        held = loop.run_in_executor(self._pool, self._answer_held, environ, proto, loop)
-        self._held.add(held)
-        held.add_done_callback(self._held.discard)
-        await held
+        await loop.run_in_executor(self._pool, self._answer_held, environ, proto, loop)
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._on_start is not None:
             loop.call_soon(self._on_start)  # once the loop runs and can take signals
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Drain: wake the held requests, let them answer, then let the worker end."""
+        """Drain: wake the held requests, let every request in flight answer (quick ones
+        still reading their body, held ones), then let the worker end."""
         if self._on_stop is not None:
             try:
                 self._on_stop()
             except Exception:
                 log.exception("on_stop failed; draining anyway")
-        if self._held and not loop.is_closed():
-            loop.run_until_complete(asyncio.wait(set(self._held), timeout=self._drain_seconds))
+        if self._in_flight and not loop.is_closed():
+            waiting = asyncio.wait(set(self._in_flight), timeout=self._drain_seconds)
+            loop.run_until_complete(waiting)
         self._pool.shutdown(wait=False, cancel_futures=True)
-        if self._held:  # still busy after the drain bound: do not wait for them at exit
-            log.warning("%d held request(s) still busy after draining; exiting", len(self._held))
+        if self._in_flight:  # still busy after the drain bound: do not wait for them at exit
+            log.warning(
+                "%d request(s) still unanswered after draining; exiting", len(self._in_flight)
+            )
             logging.shutdown()
             os._exit(0)
 

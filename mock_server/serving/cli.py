@@ -93,8 +93,7 @@ def serve(ctx: click.Context, /, **values: Any) -> int:
         return EXIT_USAGE
     if not _address_free(settings.host, settings.port):
         return 1
-    _run(settings)
-    return 0
+    return _run(settings)
 
 
 def _address_free(host: str, port: int) -> bool:
@@ -157,9 +156,9 @@ def _redis_answers(url: str) -> bool:
     return True
 
 
-def _run(settings: Settings) -> None:
-    """Make the TLS certificates if asked, then serve until interrupted."""
-    from mock_server.serving.server import serve
+def _run(settings: Settings) -> int:
+    """Make the TLS certificates if asked, then serve until interrupted; the exit code."""
+    from mock_server.serving.server import AddressInUseError, serve
 
     tls_dir = tempfile.TemporaryDirectory(prefix="imagen-mock-tls-") if settings.tls else None
     try:
@@ -172,9 +171,13 @@ def _run(settings: Settings) -> None:
         scheme = "https" if tls else "http"
         _say(f"serving {scheme}://{settings.host}:{settings.port}/v1")
         serve(settings, tls=tls)
+    except AddressInUseError:  # taken since the check, by a server started at once
+        _say(f"cannot serve on {settings.host}:{settings.port}: the address is already in use")
+        return 1
     finally:
         if tls_dir is not None:
             tls_dir.cleanup()
+    return 0
 
 
 def _say(line: str) -> None:

@@ -34,7 +34,7 @@ from flask import Flask
 
 from mock_server.config import Settings
 from mock_server.http import context, screens
-from mock_server.serving.bridge import DRAIN_SECONDS, WSGIBridge
+from mock_server.serving.bridge import WSGIBridge
 from mock_server.serving.tls import TlsFiles
 
 __all__ = [
@@ -109,7 +109,7 @@ def bridged_from_environment() -> WSGIBridge:
         app,
         offload=_offload_for(app),
         threads=int(os.environ[THREADS_VARIABLE]),
-        drain_seconds=float(os.environ.get(DRAIN_VARIABLE, DRAIN_SECONDS)),
+        drain_seconds=float(os.environ[DRAIN_VARIABLE]),
         max_body_bytes=limit,
         multiprocess=True,
         on_start=functools.partial(_let_stop_signals_in, stop),
@@ -196,7 +196,7 @@ def serve_target(
     workers: int = 1,
     tls: TlsFiles | None = None,
     access_log: bool = False,
-    drain_seconds: float = DRAIN_SECONDS,
+    drain_seconds: float = Settings().drain_seconds,
 ) -> None:
     """Serve the WSGI app that ``target`` (``module:factory``, a factory taking no
     arguments) builds in each worker, until interrupted. Blocks. The benchmark serves its

@@ -10,13 +10,16 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from mock_server.domain import lifecycle
 from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.domain.store import SEQUENCE_BITS, Page, key_range, micros, sort_key
 
-__all__ = ["InMemoryStore"]
+__all__ = ["PURGE_BATCH", "InMemoryStore"]
+
+#: Records a purge drops at a time, under the lock.
+PURGE_BATCH: Final = 1000
 
 T = TypeVar("T")
 
@@ -114,12 +117,20 @@ class InMemoryStore:
         return start, stop
 
     def purge(self, created_before: float) -> int:
-        with self._lock:
-            cut = bisect.bisect_left(self._keys, micros(created_before) << SEQUENCE_BITS)
-            for key in self._keys[:cut]:
-                del self._by_id[self._id_of.pop(key)]
-            del self._keys[:cut]
-            return cut
+        """Drop the expired records :data:`PURGE_BATCH` at a time, letting other threads
+        in between: a purge of many never holds up a create or a read for long."""
+        end = micros(created_before) << SEQUENCE_BITS
+        dropped = 0
+        while True:
+            with self._lock:
+                batch = min(len(self._keys), PURGE_BATCH)
+                cut = bisect.bisect_left(self._keys, end, hi=batch)
+                for key in self._keys[:cut]:
+                    del self._by_id[self._id_of.pop(key)]
+                del self._keys[:cut]
+            dropped += cut
+            if cut < PURGE_BATCH:
+                return dropped
 
     def clear(self) -> int:
         with self._lock:

@@ -352,12 +352,14 @@ class RedisStore:
             redis.RedisError: if Redis cannot be reached.
         """
         cut = f"({index_member_prefix(micros(created_before) << SEQUENCE_BITS)}"
-        entries = members(self._client.zrangebylex(self._index, "-", cut))
-        if not entries:
-            return 0
-        dropped = self._drop(entries)
-        self._forget_many(id_of(entry) for entry in entries)
-        return dropped
+        dropped = 0
+        while True:  # a batch at a time, so Redis serves the others in between
+            entries = members(self._client.zrangebylex(self._index, "-", cut, 0, _CHUNK))
+            if entries:
+                dropped += self._drop(entries)
+                self._forget_many(id_of(entry) for entry in entries)
+            if len(entries) < _CHUNK:
+                return dropped
 
     def clear(self) -> int:
         """Drop every record; return how many went. Positions handed out stay unused.
