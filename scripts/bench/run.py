@@ -29,6 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import httpx
+from list_cost import measure_list_cost
 from measure import (
     AUTH,
     BIN,
@@ -164,6 +165,8 @@ def main() -> int:
             done_id = create(held)["id"]
             time.sleep(10.5)  # let it succeed, so the GETs below are of a finished prediction
             extra.update(measure_held(held, f"{held}/v1/predictions/{done_id}", results))
+        if not os.environ.get("BENCH_SKIP_LISTS"):
+            extra.update(measure_list_cost(redis_url))
     memory_port = free_port()
     memory = f"http://127.0.0.1:{memory_port}"
     memory_cmd = [str(BIN / "imagen-mock"), "serve", "--port", str(memory_port), *instant]
@@ -267,6 +270,11 @@ def targets(
         lag = float(extra["webhook_lag_seconds"])
         name = f"webhook lag with {extra['webhook_dead_receivers']} dead receivers < 1 s"
         found.append((name, f"{lag} s", lag < 1))
+    for key, value in extra.items():
+        if key.startswith("list_") and key.endswith("_ratio"):
+            name = key.removeprefix("list_").removesuffix("_ratio").replace("_", " ")
+            ok = float(value) >= 0.5
+            found.append((f"list ({name}) at 100k within 2x of 100", f"{value}x", ok))
     if "memory_rss_growth_mib" in extra:
         growth = float(extra["memory_rss_growth_mib"])
         found.append(("RSS growth over 100k creates < 100 MiB", f"{growth} MiB", growth < 100))
