@@ -47,6 +47,8 @@ from __future__ import annotations
 
 from typing import Final
 
+import redis
+
 __all__ = [
     "ADD",
     "ADD_DUPLICATE",
@@ -58,6 +60,8 @@ __all__ = [
     "CANCEL_GONE",
     "CANCEL_LOST",
     "SHARE",
+    "CreateTooLateError",
+    "check_added",
 ]
 
 #: :data:`ADD` answers: the id holds another record; too late, nothing stored; this very
@@ -143,3 +147,18 @@ end
 redis.call('SET', KEYS[1], ARGV[4], 'NX')
 return {redis.call('GET', KEYS[2]), offset or '0', redis.call('GET', KEYS[1])}
 """
+
+
+class CreateTooLateError(redis.TimeoutError):
+    """Redis ran a create after its deadline, so stored nothing (it had stalled)."""
+
+
+def check_added(position: object, prediction_id: str) -> None:
+    """Raises: KeyError: if the add script answered that the id was already taken;
+    CreateTooLateError: if it ran past its deadline and stored nothing."""
+    if position == ADD_DUPLICATE:
+        raise KeyError(f"duplicate prediction id {prediction_id}")
+    if position == ADD_TOO_LATE:
+        raise CreateTooLateError(
+            f"Redis ran the create of {prediction_id} past its deadline; nothing was stored"
+        )

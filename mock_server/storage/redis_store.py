@@ -57,7 +57,7 @@ from mock_server.storage.redis_index import read_page
 from mock_server.storage.redis_writer import CreateDeadline, WriteConnection
 from mock_server.storage.shared_state import SharedState
 
-__all__ = ["DEFAULT_PREFIX", "CreateTooLateError", "RedisStore"]
+__all__ = ["DEFAULT_PREFIX", "RedisStore"]
 
 DEFAULT_PREFIX: Final = "imagen-mock:"
 #: Ids per DEL / ZREM command when purging or clearing.
@@ -67,10 +67,6 @@ _CHUNK: Final = 1000
 _CANCEL_ATTEMPTS: Final = 8
 
 T = TypeVar("T")
-
-
-class CreateTooLateError(redis.TimeoutError):
-    """Redis ran a create after its deadline, so stored nothing (it had stalled)."""
 
 
 class RedisStore:
@@ -171,7 +167,7 @@ class RedisStore:
             redis.RedisError: if Redis cannot be reached or refuses.
         """
         keys, args = self._add_arguments(record)
-        _check_added(self._add_script(keys=keys, args=args), record.id)
+        scripts.check_added(self._add_script(keys=keys, args=args), record.id)
         REDIS.answered()
 
     def add_while(self, record: PredictionRecord, meanwhile: Callable[[], T]) -> T:
@@ -218,7 +214,7 @@ class RedisStore:
             self._writes.give_back(connection)
         if position is None:
             position = self._add_script(keys=keys, args=args)  # loads the script again
-        _check_added(position, record.id)
+        scripts.check_added(position, record.id)
         REDIS.answered()
         return result
 
@@ -319,10 +315,8 @@ class RedisStore:
         created_after: float | None = None,
         created_before: float | None = None,
     ) -> Page:
-        """Up to ``limit`` records newest first, older than position ``before`` or
-        newer than position ``after``, created in ``[created_after, created_before)``.
-
-        ``after`` wins when both cursors are given; a ``limit`` below 1 gives an empty page.
+        """As :meth:`~mock_server.domain.store.Store.page` says: two ranged reads of the
+        index (:func:`~mock_server.storage.redis_index.read_page`), then one MGET.
 
         Raises:
             redis.RedisError: if Redis cannot be reached.
@@ -423,14 +417,3 @@ class RedisStore:
                 pipe.zrem(self._index, *chunk)
             results = pipe.execute()
         return sum(int(count) for count in results[1::2])
-
-
-def _check_added(position: object, prediction_id: str) -> None:
-    """Raises: KeyError: if the add script answered that the id was already taken;
-    CreateTooLateError: if it ran past its deadline and stored nothing."""
-    if position == scripts.ADD_DUPLICATE:
-        raise KeyError(f"duplicate prediction id {prediction_id}")
-    if position == scripts.ADD_TOO_LATE:
-        raise CreateTooLateError(
-            f"Redis ran the create of {prediction_id} past its deadline; nothing was stored"
-        )
