@@ -44,6 +44,8 @@ ENV_PREFIX: Final = "IMAGEN_MOCK_"
 #: is a typo, and the server would fail while starting (or fork without end).
 MAX_THREADS: Final = 65536
 MAX_WORKERS: Final = 256
+#: Most requests the journal may keep: past this its reads (a whole list) grow too long.
+MAX_JOURNAL: Final = 1_000_000
 #: Longest duration a setting may have: one year, as far as the admin clock moves at once.
 MAX_SECONDS: Final = 365 * 24 * 3600.0
 _REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
@@ -90,7 +92,7 @@ def key_name(name: str) -> str:
 
 _INTS: Final = frozenset(
     {"port", "threads", "workers", "trusted_proxies", "max_body_bytes", "seed"}
-    | {"webhook_max_attempts", "webhook_log_limit"}
+    | {"webhook_max_attempts", "webhook_log_limit", "journal_limit"}
 )
 _FLOATS: Final = frozenset(
     {"starting_seconds", "processing_seconds", "retention_seconds", "record_ttl_seconds"}
@@ -265,6 +267,7 @@ CHECKS: Final[dict[str, Check]] = {
     "webhook_max_backoff_seconds": _between(0, MAX_SECONDS, above=True),
     "webhook_timeout_seconds": _between(0, MAX_SECONDS, above=True),
     "webhook_log_limit": _between(1),
+    "journal_limit": _between(0, MAX_JOURNAL),
     "faults": _faults,
     "redis_url": _redis_url,
     "redis_prefix": _not_empty,

@@ -147,6 +147,14 @@ class Settings:
     webhook_log_limit: int = field(
         default=10_000, metadata=_about("webhook attempts the admin log keeps (at least 1)")
     )
+    # -- request journal -------------------------------------------------------------
+    journal_limit: int = field(
+        default=1000,
+        metadata=_about(
+            "predictions API requests the journal (/_mock/requests) keeps, the oldest dropped "
+            "first (0 to 1000000; 0 keeps none)"
+        ),
+    )
     # -- faults ----------------------------------------------------------------------
     faults: str = field(
         default="",

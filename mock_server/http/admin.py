@@ -14,8 +14,8 @@ its request bodies and queries are checked against that document (the app state'
     ``Prefer: wait`` requests, streams and webhook deliveries see the jump at once.
     Answers like ``GET``.
 ``POST /_mock/reset``
-    Forgets every prediction, webhook delivery (logged, pending and retried) and
-    scenario rule (204).
+    Forgets every prediction, webhook delivery (logged, pending and retried),
+    scenario rule and journaled request (204).
 ``GET /_mock/webhooks/deliveries``
     Every webhook delivery attempt, oldest first, as ``{"results": [...]}``; each
     has ``prediction_id``, ``event``, ``webhook_id``, ``url``, ``attempt``,
@@ -34,12 +34,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Response, current_app, request
 
 from mock_server.contract import problems
 from mock_server.contract.problems import InvalidField, Problem
 from mock_server.domain import lifecycle
 from mock_server.domain.clock import AdvanceableClock, check_step
+from mock_server.http import admin_observe
 from mock_server.http.context import MockState, json_response, read_json, state
 from mock_server.http.context import authenticate as _authenticate
 
@@ -115,6 +116,7 @@ def reset() -> Response:
     mock = state()
     mock.service.clear()
     _forget_local(mock)
+    admin_observe.forget(current_app)  # the journal (shared on Redis) and endings followed
     if mock.replicas is not None:
         mock.replicas.announce_reset()
     return Response(status=204)

@@ -25,7 +25,18 @@ from mock_server.domain.purging import BackgroundPurger
 from mock_server.domain.recording import RecordedRun, load_recording
 from mock_server.domain.scenarios import RuleBook
 from mock_server.domain.service import ChangeSignal, Listeners, PredictionService
-from mock_server.http import admin, api, context, files, rules, screens, stream, web
+from mock_server.http import (
+    admin,
+    admin_observe,
+    admin_requests,
+    api,
+    context,
+    files,
+    rules,
+    screens,
+    stream,
+    web,
+)
 from mock_server.storage.memory import InMemoryStore
 from mock_server.storage.reachability import REDIS
 from mock_server.storage.replicas import Announcer, Replicas, connect
@@ -87,13 +98,16 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     store = app.config.get("MOCK_STORE") or (replicas.store if replicas else InMemoryStore())
     secret = replicas.secret if replicas else settings.webhook_secret
     secret = secret or new_webhook_secret()
+    watching = admin_observe.build(settings, store, clock, replicas, background=changes is not None)
     dispatcher = WebhookDispatcher(
         store=store,
         clock=clock,
         secret=secret,
         settings=settings.webhooks(background=app.config.get("MOCK_WEBHOOK_BACKGROUND")),
         transport=app.config.get("MOCK_WEBHOOK_TRANSPORT"),
+        on_attempt=watching.metrics.attempted,
     )
+    listeners = (dispatcher, watching.endings, *((Announcer(replicas),) if replicas else ()))
     admin_path = app.config.get("MOCK_ADMIN_SPEC_PATH") or admin_spec_path()
     rule_book = RuleBook()
     dice = screens.fault_dice(settings.faults, settings.seed)
@@ -108,7 +122,7 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
             retention_seconds=settings.retention_seconds,
             record_ttl_seconds=settings.record_ttl_seconds,
             log_lines=run.log_lines,
-            listener=Listeners(dispatcher, Announcer(replicas)) if replicas else dispatcher,
+            listener=Listeners(*listeners),
             changes=changes,
             purger=BackgroundPurger(store).request if changes is not None else None,
         ),
@@ -126,6 +140,8 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
         app.register_blueprint(api.bp, url_prefix=prefix, name=name)
     app.register_blueprint(files.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(admin_requests.bp)
+    app.register_blueprint(admin_requests.metrics_bp)
     app.register_blueprint(rules.bp)
     app.register_blueprint(stream.bp)
     app.register_blueprint(web.bp)
@@ -134,6 +150,7 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     app.register_error_handler(redis.RedisError, _send_store_down)
     app.register_error_handler(Exception, _send_unexpected)
     admin.follow_replicas(app)
+    admin_observe.install(app, watching)  # journal, metrics, held connections
 
     hops = settings.trusted_proxies
     if hops > 0:

@@ -34,6 +34,7 @@ from flask import Flask
 
 from mock_server.config import Settings
 from mock_server.http import context, screens
+from mock_server.http.admin_metrics import metrics_directory
 from mock_server.serving.bridge import WSGIBridge
 from mock_server.serving.tls import TlsFiles
 
@@ -175,16 +176,17 @@ def serve(settings: Settings, *, tls: TlsFiles | None = None) -> None:
     ``tls`` holds the certificate when ``settings.tls`` is set.
     """
     os.environ[SETTINGS_VARIABLE] = settings.to_json()
-    serve_target(
-        APP_TARGET,
-        host=settings.host,
-        port=settings.port,
-        threads=settings.threads,
-        workers=settings.workers,
-        tls=tls,
-        access_log=settings.access_log,
-        drain_seconds=settings.drain_seconds,
-    )
+    with metrics_directory(settings.workers):  # several workers: metrics added up from files
+        serve_target(
+            APP_TARGET,
+            host=settings.host,
+            port=settings.port,
+            threads=settings.threads,
+            workers=settings.workers,
+            tls=tls,
+            access_log=settings.access_log,
+            drain_seconds=settings.drain_seconds,
+        )
 
 
 def serve_target(

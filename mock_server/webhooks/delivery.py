@@ -35,6 +35,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 import redis
@@ -78,8 +79,10 @@ class WebhookDispatcher:
         transport: httpx.BaseTransport | None = None,
         max_senders: int = MAX_SENDERS,
         max_per_receiver: int = MAX_PER_RECEIVER,
+        on_attempt: Callable[[Attempt], None] | None = None,
     ) -> None:
-        """``transport`` replaces the network (tests pass an ``httpx.MockTransport``).
+        """``transport`` replaces the network (tests pass an ``httpx.MockTransport``);
+        ``on_attempt`` is told of every attempt logged (the metrics count them).
 
         Raises:
             ValueError: if ``secret`` is not a valid ``whsec_`` secret, or a limit is below 1.
@@ -91,6 +94,7 @@ class WebhookDispatcher:
         self._clock = clock
         self.settings = settings
         self._sender = Sender(secret, self.settings, transport)
+        self._on_attempt = on_attempt
         background = self.settings.background
         real_time = isinstance(clock, SystemClock | AdjustableClock)
         self._background = real_time if background is None else background
@@ -344,6 +348,8 @@ class WebhookDispatcher:
             retried = retry_at is not None and not self._closed
             if retried and self._schedule.add_retry(delivery, retry_at or 0.0):
                 self._wake.notify_all()
+        if self._on_attempt is not None:
+            self._on_attempt(attempt)
         if attempt.error is not None:
             _log_failure(attempt, delay)
         return attempt

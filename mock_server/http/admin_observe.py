@@ -1,0 +1,242 @@
+"""Watching the predictions API: each request journaled and counted, held ones gauged.
+
+:func:`build` makes the app's :class:`Observer` (journal, metrics, the watch that counts
+predictions as they end); :func:`install` hooks it into the app: a ``before_request``
+that notes the arrival (and reads the body once, cached, for the journal) and an
+``after_request`` that writes the entry and counts the answer. Only the predictions API
+(``/v1``, ``/replicate/v1``) is journaled and counted; the admin API, health checks,
+files, pages and ``/metrics`` are not.
+
+Recording never fails a request: an error writing the journal (Redis unreachable) is
+logged once, the request answered as usual, and one more line is logged when writing
+works again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Final
+
+from flask import Flask, Request, Response, current_app
+
+from mock_server.config import Settings
+from mock_server.domain.clock import Clock
+from mock_server.domain.endings import EndingWatch
+from mock_server.domain.journal import (
+    BODY_LIMIT,
+    Journal,
+    JournalEntry,
+    MemoryJournal,
+    bearer_token,
+    mask_headers,
+    scrub,
+)
+from mock_server.domain.store import Store
+from mock_server.http.admin_metrics import Metrics
+from mock_server.http.context import PREFIXES, current_request
+from mock_server.storage.redis_journal import RedisJournal
+from mock_server.storage.replicas import Replicas
+
+__all__ = ["EXTENSION", "Observer", "build", "forget", "install", "observer"]
+
+log = logging.getLogger(__name__)
+
+#: Where the app keeps its :class:`Observer`.
+EXTENSION: Final = "imagen_mock_observer"
+#: The API's paths start so.
+_API_PATHS: Final = tuple(prefix + "/" for prefix in PREFIXES.values())
+#: A view function's name -> its route's name (as rules and the journal name routes).
+ROUTE_OF: Final = {
+    "create_prediction": "create",
+    "get_prediction": "get",
+    "cancel_prediction": "cancel",
+    "list_predictions": "list",
+    "webhook_secret": "secret",
+}
+#: Where a request's arrival is noted in its WSGI environ.
+_STARTED: Final = "imagen_mock.started"
+_AT: Final = "imagen_mock.at"
+_HELD: Final = "imagen_mock.held"
+_TEXT_TYPES: Final = ("application/json", "application/problem+json", "text/")
+
+
+@dataclass(frozen=True, slots=True)
+class Observer:
+    """What watches the API: the journal (None: kept off), metrics and endings."""
+
+    journal: Journal | None
+    metrics: Metrics
+    endings: EndingWatch
+    clock: Clock
+    _failing: threading.Event
+
+    def record(self, entry: JournalEntry) -> None:
+        """Append to the journal; a failure is logged once, never raised."""
+        if self.journal is None:
+            return
+        try:
+            self.journal.append(entry)
+        except Exception as error:
+            if not self._failing.is_set():
+                self._failing.set()
+                log.warning(
+                    "the request journal cannot be written (%s: %s); requests are answered "
+                    "but not journaled until it can",
+                    type(error).__name__,
+                    error,
+                )
+            return
+        if self._failing.is_set():
+            self._failing.clear()
+            log.warning("the request journal is written again")
+
+    def close(self) -> None:
+        self.endings.close()
+
+
+def build(
+    settings: Settings, store: Store, clock: Clock, replicas: Replicas | None, *, background: bool
+) -> Observer:
+    """The observer of an app with these settings, store, clock and replicas."""
+    metrics = Metrics()
+    journal: Journal | None = None
+    if settings.journal_limit > 0:
+        journal = (
+            RedisJournal(
+                replicas.store.client, prefix=replicas.store.prefix, limit=settings.journal_limit
+            )
+            if replicas is not None
+            else MemoryJournal(settings.journal_limit)
+        )
+    endings = EndingWatch(store, clock, metrics.ended_as, background=background)
+    return Observer(journal, metrics, endings, clock, threading.Event())
+
+
+def observer(app: Flask) -> Observer:
+    found: Observer = app.extensions[EXTENSION]
+    return found
+
+
+def forget(app: Flask) -> None:
+    """Empty the journal and stop following predictions to their end (a reset).
+
+    Raises:
+        redis.RedisError: if the journal is in Redis and Redis cannot be reached.
+    """
+    watching = observer(app)
+    watching.endings.clear()
+    if watching.journal is not None:
+        watching.journal.clear()
+
+
+def install(app: Flask, watching: Observer) -> None:
+    """Hook ``watching`` into ``app``'s requests."""
+    app.extensions[EXTENSION] = watching
+    app.before_request(_arrived)
+    app.after_request(_answered)
+    app.teardown_request(_done)
+
+
+def _arrived() -> None:
+    req = current_request()
+    environ = req.environ
+    path: str = environ.get("PATH_INFO", "")
+    if not path.startswith(_API_PATHS) and path.rpartition("/")[0] != "/stream":
+        return
+    watching = _observer_of(req)
+    environ[_STARTED] = time.perf_counter()
+    environ[_AT] = watching.clock.now()
+    if path.startswith("/stream/") or ("HTTP_PREFER" in environ and _route(req) == "create"):
+        environ[_HELD] = True
+        watching.metrics.held.inc()
+    if watching.journal is not None and path.startswith(_API_PATHS):
+        length = req.content_length
+        limit = req.max_content_length
+        if length and (limit is None or length <= limit):
+            req.get_data(cache=True)  # the handler's read then takes it from the cache
+
+
+def _answered(response: Response) -> Response:
+    req = current_request()
+    environ = req.environ
+    started = environ.get(_STARTED)
+    if started is None:
+        return response
+    try:
+        seconds = time.perf_counter() - started
+        watching = _observer_of(req)
+        path: str = environ.get("PATH_INFO", "")
+        if path.startswith(_API_PATHS):
+            route = _route(req)
+            watching.metrics.answered(route, response.status_code, seconds)
+            if watching.journal is not None:
+                watching.record(_entry(req, response, route, environ[_AT], seconds))
+        elif environ.pop(_HELD, False):  # an event stream: held until its body ends
+            response.call_on_close(watching.metrics.held.dec)
+    except Exception:
+        log.exception("observing a request failed; it is answered all the same")
+    return response
+
+
+def _done(_: BaseException | None) -> None:
+    environ = current_request().environ
+    if environ.pop(_HELD, False):
+        _observer_of(current_request()).metrics.held.dec()
+
+
+def _observer_of(req: Request) -> Observer:
+    found: Observer = current_app.extensions[EXTENSION]
+    return found
+
+
+def _route(req: Request) -> str | None:
+    endpoint = req.url_rule.endpoint if req.url_rule is not None else ""
+    return ROUTE_OF.get(endpoint.rpartition(".")[2])
+
+
+def _text(data: bytes | None) -> tuple[str | None, bool]:
+    if data is None:
+        return None, False
+    cut = len(data) > BODY_LIMIT
+    return data[:BODY_LIMIT].decode("utf-8", errors="replace"), cut
+
+
+def _entry(
+    req: Request, response: Response, route: str | None, at: float, seconds: float
+) -> JournalEntry:
+    environ: dict[str, Any] = req.environ
+    token = bearer_token(environ.get("HTTP_AUTHORIZATION"))
+    secrets = (token,) if token else ()
+    headers = mask_headers(req.headers.items())
+    if secrets:
+        headers = tuple((name, scrub(value, secrets)) for name, value in headers)
+    cached = getattr(req, "_cached_data", None)
+    body, cut_in = _text(cached if cached else None)
+    answer: bytes | None = None
+    if not response.is_streamed and (response.mimetype or "").startswith(_TEXT_TYPES):
+        answer = response.get_data()
+    response_body, cut_out = _text(answer)
+    prediction_id = (req.view_args or {}).get("prediction_id")
+    if route == "create":
+        location = response.headers.get("Location")
+        prediction_id = location.rpartition("/")[2] if location else None
+    return JournalEntry(
+        id="req_" + uuid.uuid4().hex[:20],
+        at=at,
+        method=req.method,
+        path=scrub(req.path, secrets),
+        route=route,
+        query_string=scrub(environ.get("QUERY_STRING", ""), secrets),
+        headers=headers,
+        body=scrub(body, secrets) if body is not None else None,
+        status=response.status_code,
+        duration_ms=round(seconds * 1000, 3),
+        prediction_id=prediction_id,
+        response_headers=tuple(response.headers.items()),
+        response_body=scrub(response_body, secrets) if response_body is not None else None,
+        truncated=cut_in or cut_out,
+    )
