@@ -8,6 +8,7 @@ test suite in the same environment can ask for it::
         prediction = app.start("a lighthouse")
         imagen_mock.advance(5)          # the prediction has ended
         assert app.poll(prediction) == "succeeded"
+        imagen_mock.assert_requested("create", prompt="a lighthouse")  # what the app sent
 
 Each test gets a fresh mock (its own store and clock) served by werkzeug on a free
 ``127.0.0.1`` port, shut down when the test ends. Options, as keyword arguments of
@@ -21,6 +22,7 @@ settings, collaborators). A value a setting refuses fails the test with one line
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -114,10 +116,119 @@ class ImagenMock:
         """
         return self._call("POST", "/_mock/rules", json=rule).json()  # type: ignore[no-any-return]
 
+    def requests(
+        self,
+        route: str | None = None,
+        *,
+        method: str | None = None,
+        status: int | None = None,
+        prediction_id: str | None = None,
+        since: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The journaled predictions API requests, oldest first (``GET /_mock/requests``),
+        narrowed as that endpoint's query does (``route``: ``create``, ``get``,
+        ``cancel``, ``list``, ``secret``; ``since``: RFC 3339).
+
+        Raises:
+            httpx.HTTPStatusError: 422 for a filter the admin API refuses.
+        """
+        params = {
+            key: str(value)
+            for key, value in (
+                ("route", route),
+                ("method", method),
+                ("status", status),
+                ("prediction_id", prediction_id),
+                ("since", since),
+            )
+            if value is not None
+        }
+        response = self._call("GET", "/_mock/requests", params=params)
+        return response.json()["results"]  # type: ignore[no-any-return]
+
+    def assert_requested(
+        self,
+        route: str | None = None,
+        *,
+        times: int | None = 1,
+        method: str | None = None,
+        status: int | None = None,
+        prediction_id: str | None = None,
+        since: str | None = None,
+        **inputs: Any,
+    ) -> list[dict[str, Any]]:
+        """Assert that the app made ``times`` such requests (None: at least one); return them.
+
+        Keyword arguments other than the filters are input fields the request body must
+        hold: ``assert_requested("create", aspect_ratio="16:9")`` asks for exactly one
+        create whose ``input.aspect_ratio`` is ``"16:9"``. A failure says what was
+        expected and lists what arrived.
+
+        Raises:
+            AssertionError: if the count differs.
+        """
+        found = self.requests(
+            route, method=method, status=status, prediction_id=prediction_id, since=since
+        )
+        matching = [entry for entry in found if _has_inputs(entry, inputs)]
+        if (times is None and matching) or len(matching) == times:
+            return matching
+        wanted = _describe(route, method, status, prediction_id, since, inputs)
+        count = "at least 1" if times is None else str(times)
+        raise AssertionError(
+            f"expected {count} {wanted}, got {len(matching)}"
+            + (": " if found else "")
+            + "; ".join(_summary(entry) for entry in found)
+            + ("" if found else f" (the journal holds {len(self.requests())} request(s))")
+        )
+
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = self.http.request(method, path, **kwargs)
         response.raise_for_status()
         return response
+
+
+def _has_inputs(entry: dict[str, Any], inputs: Mapping[str, Any]) -> bool:
+    if not inputs:
+        return True
+    try:
+        body = json.loads(entry.get("body") or "")
+    except ValueError:
+        return False
+    given = body.get("input") if isinstance(body, dict) else None
+    if not isinstance(given, dict):
+        return False
+    return all(name in given and given[name] == value for name, value in inputs.items())
+
+
+def _describe(
+    route: str | None,
+    method: str | None,
+    status: int | None,
+    prediction_id: str | None,
+    since: str | None,
+    inputs: Mapping[str, Any],
+) -> str:
+    """``create with aspect_ratio 16:9``: the requests an assertion asked for, in words."""
+    words = [route or "request"]
+    if method:
+        words.append(f"{method.upper()}")
+    conditions = [f"{name} {value}" for name, value in inputs.items()]
+    conditions += [f"status {status}"] if status is not None else []
+    conditions += [f"prediction {prediction_id}"] if prediction_id else []
+    conditions += [f"since {since}"] if since else []
+    return " ".join(words) + (" with " + ", ".join(conditions) if conditions else "")
+
+
+def _summary(entry: dict[str, Any]) -> str:
+    """One request in a line: method, path, status, and its input when it had one."""
+    text = f"{entry['method']} {entry['path']} -> {entry['status']}"
+    try:
+        body = json.loads(entry.get("body") or "")
+    except ValueError:
+        return text
+    given = body.get("input") if isinstance(body, dict) else None
+    return f"{text} input={json.dumps(given, sort_keys=True)}" if given is not None else text
 
 
 @pytest.fixture
@@ -138,6 +249,7 @@ def imagen_mock(
     """
     from mock_server.config import SettingError
     from mock_server.http import context
+    from mock_server.http.admin_observe import observer
     from mock_server.http.app import create_app
     from mock_server.serving.server import serve_in_thread
 
@@ -159,6 +271,7 @@ def imagen_mock(
     ):
         yield ImagenMock(root=root, token=token, http=http)
     state = context.state(app)
+    observer(app).close()
     if state.webhooks is not None:
         state.webhooks.close()
     if state.replicas is not None:  # a config with MOCK_REDIS_URL
