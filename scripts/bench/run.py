@@ -29,6 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import httpx
+from journal_cost import measure_journal_cost
 from list_cost import measure_list_cost
 from measure import (
     AUTH,
@@ -167,6 +168,8 @@ def main() -> int:
             extra.update(measure_held(held, f"{held}/v1/predictions/{done_id}", results))
         if not os.environ.get("BENCH_SKIP_LISTS"):
             extra.update(measure_list_cost(redis_url))
+        if not os.environ.get("BENCH_SKIP_JOURNAL"):
+            extra.update(measure_journal_cost(redis_url))
     memory_port = free_port()
     memory = f"http://127.0.0.1:{memory_port}"
     memory_cmd = [str(BIN / "imagen-mock"), "serve", "--port", str(memory_port), *instant]

@@ -1,0 +1,164 @@
+"""The journal, HAR export, health, readiness and metrics of real ``imagen-mock serve``
+processes: two workers sharing a redis-server (one journal, metrics added up across
+workers), and readiness going to 503 when Redis goes away."""
+
+from __future__ import annotations
+
+import glob
+import json
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import jsonschema
+import pytest
+import redis
+
+from contract_tests.support.redis_server import run_redis
+from contract_tests.support.servers import RunningMock, run_mock
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "r8_testtoken123"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CREATE = "/v1/models/google/imagen-4-ultra/predictions"
+HAR_SCHEMA = Path(__file__).parents[1] / "support" / "har-1.2.schema.json"
+CREATES = 12
+
+
+def _metrics_dirs() -> set[str]:
+    return set(glob.glob(str(Path(tempfile.gettempdir()) / "imagen-mock-metrics-*")))
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningMock]:
+    """Two workers on one redis-server."""
+    with run_redis(tmp_path_factory.mktemp("redis-observe")) as url:
+        args = ["--workers", "2", "--redis-url", url, "--token", TOKEN]
+        args += ["--starting-seconds", "0.3", "--processing-seconds", "0.7"]
+        with run_mock(args) as running:
+            yield running
+
+
+def sample(root: str, name: str) -> float:
+    text = httpx.get(f"{root}/metrics", timeout=5).text
+    for line in text.splitlines():
+        found, _, value = line.rpartition(" ")
+        if found == name:
+            return float(value)
+    return 0.0
+
+
+def test_the_workers_share_one_journal_and_add_up_their_metrics(shared: RunningMock) -> None:
+    ids = []
+    for number in range(CREATES):  # a new connection each: the kernel spreads them
+        answer = httpx.post(
+            shared.api + CREATE.removeprefix("/v1"),
+            json={"input": {"prompt": f"poster {number}", "aspect_ratio": "16:9"}},
+            headers={**AUTH, "Connection": "close"},
+            timeout=10,
+        )
+        assert answer.status_code == 201, answer.text
+        ids.append(answer.json()["id"])
+    for prediction in ids:
+        httpx.get(f"{shared.api}/predictions/{prediction}", headers={**AUTH, "Connection": "close"})
+
+    for _ in range(4):  # whichever worker answers, the journal is the same
+        listed = httpx.get(
+            f"{shared.root}/_mock/requests", params={"route": "create"}, headers=AUTH
+        )
+        assert [entry["prediction_id"] for entry in listed.json()["results"]] == ids
+    assert TOKEN not in listed.text
+
+    for _ in range(4):  # whichever worker answers, the counts are the sums
+        assert sample(shared.root, 'imagen_mock_requests_total{route="create",status="201"}') == CREATES
+        assert sample(shared.root, 'imagen_mock_requests_total{route="get",status="200"}') == CREATES
+        assert sample(shared.root, "imagen_mock_predictions_created_total") == CREATES
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # each ends 1 s after its create
+        ended = sample(shared.root, 'imagen_mock_predictions_ended_total{status="succeeded"}')
+        if ended == CREATES:
+            break
+        time.sleep(0.2)
+    assert ended == CREATES
+
+    har = httpx.get(f"{shared.root}/_mock/requests.har", headers=AUTH)
+    assert har.status_code == 200
+    doc = har.json()
+    jsonschema.validate(doc, json.loads(HAR_SCHEMA.read_text()))
+    assert len(doc["log"]["entries"]) >= 2 * CREATES
+    assert doc["log"]["entries"][0]["request"]["url"].startswith(shared.root + "/v1/")
+
+
+def test_held_requests_show_in_the_gauge(shared: RunningMock) -> None:
+    answers: list[int] = []
+
+    def held() -> None:
+        answer = httpx.post(
+            shared.api + CREATE.removeprefix("/v1"),
+            json={"input": {"prompt": "held"}},
+            headers={**AUTH, "Prefer": "wait=10", "X-Mock-Scenario": "stuck"},
+            timeout=30,
+        )
+        answers.append(answer.status_code)
+
+    thread = threading.Thread(target=held)
+    thread.start()
+    deadline = time.monotonic() + 10
+    seen = 0.0
+    while time.monotonic() < deadline and not seen:
+        seen = sample(shared.root, "imagen_mock_held_connections")
+        time.sleep(0.05)
+    assert seen == 1
+    thread.join(20)
+    assert answers == [202]
+    assert sample(shared.root, "imagen_mock_held_connections") == 0
+
+
+def test_health_ready_and_metrics_need_no_token_and_are_not_journaled(
+    shared: RunningMock,
+) -> None:
+    httpx.delete(f"{shared.root}/_mock/requests", headers=AUTH)
+    before = sample(shared.root, 'imagen_mock_requests_total{route="none",status="200"}')
+    for path in ("/_mock/health", "/_mock/ready", "/metrics"):
+        assert httpx.get(shared.root + path).status_code == 200
+    listed = httpx.get(f"{shared.root}/_mock/requests", headers=AUTH).json()
+    assert listed == {"results": []}
+    assert sample(shared.root, 'imagen_mock_requests_total{route="none",status="200"}') == before
+
+
+def test_ready_turns_503_when_redis_goes_away(tmp_path: Path) -> None:
+    with run_redis(tmp_path) as url, run_mock(["--redis-url", url, "--token", TOKEN]) as mock:
+        assert httpx.get(f"{mock.root}/_mock/ready").status_code == 200
+        _shut_down(url)
+        answer = httpx.get(f"{mock.root}/_mock/ready", timeout=10)
+        assert answer.status_code == 503
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.headers["Retry-After"] == "1"
+        assert answer.json()["status"] == 503
+        assert httpx.get(f"{mock.root}/_mock/health").status_code == 200
+
+
+def _shut_down(url: str) -> None:
+    """Stop the redis-server at ``url`` (its fixture then finds it gone)."""
+    client = redis.Redis.from_url(url)
+    try:
+        client.shutdown(nosave=True)
+    except redis.ConnectionError:
+        pass  # the server closes the connection as it exits
+    finally:
+        client.close()
+
+
+def test_the_metrics_directory_is_removed_when_the_server_stops(tmp_path: Path) -> None:
+    before = _metrics_dirs()
+    with run_redis(tmp_path) as url:
+        with run_mock(["--workers", "2", "--redis-url", url]) as mock:
+            made = _metrics_dirs() - before
+            assert len(made) == 1
+            assert httpx.get(f"{mock.root}/metrics").status_code == 200
+        assert not (_metrics_dirs() - before)
