@@ -4,7 +4,6 @@ workers), and readiness going to 503 when Redis goes away."""
 
 from __future__ import annotations
 
-import glob
 import json
 import tempfile
 import threading
@@ -30,7 +29,7 @@ CREATES = 12
 
 
 def _metrics_dirs() -> set[str]:
-    return set(glob.glob(str(Path(tempfile.gettempdir()) / "imagen-mock-metrics-*")))
+    return {str(path) for path in Path(tempfile.gettempdir()).glob("imagen-mock-metrics-*")}
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +73,13 @@ def test_the_workers_share_one_journal_and_add_up_their_metrics(shared: RunningM
     assert TOKEN not in listed.text
 
     for _ in range(4):  # whichever worker answers, the counts are the sums
-        assert sample(shared.root, 'imagen_mock_requests_total{route="create",status="201"}') == CREATES
-        assert sample(shared.root, 'imagen_mock_requests_total{route="get",status="200"}') == CREATES
+        assert (
+            sample(shared.root, 'imagen_mock_requests_total{route="create",status="201"}')
+            == CREATES
+        )
+        assert (
+            sample(shared.root, 'imagen_mock_requests_total{route="get",status="200"}') == CREATES
+        )
         assert sample(shared.root, "imagen_mock_predictions_created_total") == CREATES
 
     deadline = time.monotonic() + 15
