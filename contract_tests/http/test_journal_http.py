@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 
 from mock_server import FakeClock, create_app
 from mock_server.domain.journal import JournalEntry, MemoryJournal
-from mock_server.http import admin_observe
+from mock_server.http import admin_observe, context
 
 TOKEN = "r8_testtoken123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -189,8 +189,9 @@ def test_a_journal_that_cannot_be_written_fails_no_request(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = make_app(clock)
-    watching = admin_observe.observer(app)
-    app.extensions[admin_observe.EXTENSION] = dataclasses.replace(watching, journal=_Broken(10))
+    mock = context.state(app)
+    broken = dataclasses.replace(admin_observe.observer(app), journal=_Broken(10))
+    app.extensions[context.EXTENSION] = dataclasses.replace(mock, observer=broken)
     client = app.test_client()
     with caplog.at_level(logging.WARNING):
         for _ in range(3):

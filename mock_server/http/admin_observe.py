@@ -1,8 +1,9 @@
 """Watching the predictions API: each request journaled and counted, held ones gauged.
 
-:func:`build` makes the app's :class:`Observer` (journal, metrics, the watch that counts
-predictions as they end); :func:`install` hooks it into the app: a ``before_request``
-that notes the arrival (and reads the body once, cached, for the journal) and an
+:func:`~mock_server.http.admin_observer.build` makes the app's observer (journal,
+metrics, the watch that counts predictions as they end); :func:`install` hooks it in:
+a ``before_request`` that notes the arrival (and reads the body once, cached, for the
+journal) and an
 ``after_request`` that writes the entry and counts the answer. Only the predictions API
 (``/v1``, ``/replicate/v1``) is journaled and counted; the admin API, health checks,
 files, pages and ``/metrics`` are not.
@@ -15,38 +16,20 @@ works again.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any, Final
 
 from flask import Flask, Request, Response, current_app
 
-from mock_server.config import Settings
-from mock_server.domain.clock import Clock
-from mock_server.domain.endings import EndingWatch
-from mock_server.domain.journal import (
-    BODY_LIMIT,
-    Journal,
-    JournalEntry,
-    MemoryJournal,
-    bearer_token,
-    mask_headers,
-    scrub,
-)
-from mock_server.domain.store import Store
-from mock_server.http.admin_metrics import Metrics
-from mock_server.http.context import PREFIXES, current_request
-from mock_server.storage.redis_journal import RedisJournal
-from mock_server.storage.replicas import Replicas
+from mock_server.domain.journal import BODY_LIMIT, JournalEntry, bearer_token, mask_headers, scrub
+from mock_server.http.admin_observer import Observer
+from mock_server.http.context import PREFIXES, current_request, state
 
-__all__ = ["EXTENSION", "Observer", "build", "forget", "install", "observer"]
+__all__ = ["forget", "install", "observer"]
 
 log = logging.getLogger(__name__)
 
-#: Where the app keeps its :class:`Observer`.
-EXTENSION: Final = "imagen_mock_observer"
 #: The API's paths start so.
 _API_PATHS: Final = tuple(prefix + "/" for prefix in PREFIXES.values())
 #: A view function's name -> its route's name (as rules and the journal name routes).
@@ -64,60 +47,15 @@ _HELD: Final = "imagen_mock.held"
 _TEXT_TYPES: Final = ("application/json", "application/problem+json", "text/")
 
 
-@dataclass(frozen=True, slots=True)
-class Observer:
-    """What watches the API: the journal (None: kept off), metrics and endings."""
-
-    journal: Journal | None
-    metrics: Metrics
-    endings: EndingWatch
-    clock: Clock
-    _failing: threading.Event
-
-    def record(self, entry: JournalEntry) -> None:
-        """Append to the journal; a failure is logged once, never raised."""
-        if self.journal is None:
-            return
-        try:
-            self.journal.append(entry)
-        except Exception as error:
-            if not self._failing.is_set():
-                self._failing.set()
-                log.warning(
-                    "the request journal cannot be written (%s: %s); requests are answered "
-                    "but not journaled until it can",
-                    type(error).__name__,
-                    error,
-                )
-            return
-        if self._failing.is_set():
-            self._failing.clear()
-            log.warning("the request journal is written again")
-
-    def close(self) -> None:
-        self.endings.close()
-
-
-def build(
-    settings: Settings, store: Store, clock: Clock, replicas: Replicas | None, *, background: bool
-) -> Observer:
-    """The observer of an app with these settings, store, clock and replicas."""
-    metrics = Metrics()
-    journal: Journal | None = None
-    if settings.journal_limit > 0:
-        journal = (
-            RedisJournal(
-                replicas.store.client, prefix=replicas.store.prefix, limit=settings.journal_limit
-            )
-            if replicas is not None
-            else MemoryJournal(settings.journal_limit)
-        )
-    endings = EndingWatch(store, clock, metrics.ended_as, background=background)
-    return Observer(journal, metrics, endings, clock, threading.Event())
-
-
 def observer(app: Flask) -> Observer:
-    found: Observer = app.extensions[EXTENSION]
+    """The observer of ``app`` (kept in its :class:`~mock_server.http.context.MockState`).
+
+    Raises:
+        LookupError: if the app was built without one.
+    """
+    found = state(app).observer
+    if found is None:
+        raise LookupError("this app has no observer")
     return found
 
 
@@ -133,9 +71,8 @@ def forget(app: Flask) -> None:
         watching.journal.clear()
 
 
-def install(app: Flask, watching: Observer) -> None:
-    """Hook ``watching`` into ``app``'s requests."""
-    app.extensions[EXTENSION] = watching
+def install(app: Flask) -> None:
+    """Hook the app's observer into its requests."""
     app.before_request(_arrived)
     app.after_request(_answered)
     app.teardown_request(_done)
@@ -189,8 +126,7 @@ def _done(_: BaseException | None) -> None:
 
 
 def _observer_of(req: Request) -> Observer:
-    found: Observer = current_app.extensions[EXTENSION]
-    return found
+    return observer(current_app)
 
 
 def _route(req: Request) -> str | None:

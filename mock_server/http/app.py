@@ -28,6 +28,7 @@ from mock_server.domain.service import ChangeSignal, Listeners, PredictionServic
 from mock_server.http import (
     admin,
     admin_observe,
+    admin_observer,
     admin_requests,
     api,
     context,
@@ -98,7 +99,9 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     store = app.config.get("MOCK_STORE") or (replicas.store if replicas else InMemoryStore())
     secret = replicas.secret if replicas else settings.webhook_secret
     secret = secret or new_webhook_secret()
-    watching = admin_observe.build(settings, store, clock, replicas, background=changes is not None)
+    watching = admin_observer.build(
+        settings, store, clock, replicas, background=changes is not None
+    )
     dispatcher = WebhookDispatcher(
         store=store,
         clock=clock,
@@ -135,6 +138,7 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
         rules=rule_book,
         dice=dice,
         screens=(screens.screen_for(rule_book, dice),),  # X-Mock-* headers, rules, MOCK_FAULTS
+        observer=watching,
     )
     for name, prefix in context.PREFIXES.items():
         app.register_blueprint(api.bp, url_prefix=prefix, name=name)
@@ -150,7 +154,7 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     app.register_error_handler(redis.RedisError, _send_store_down)
     app.register_error_handler(Exception, _send_unexpected)
     admin.follow_replicas(app)
-    admin_observe.install(app, watching)  # journal, metrics, held connections
+    admin_observe.install(app)  # journal, metrics, held connections
 
     hops = settings.trusted_proxies
     if hops > 0:

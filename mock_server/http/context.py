@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from flask import Flask, Request, Response, current_app, request
 from werkzeug.local import LocalProxy
@@ -26,6 +26,9 @@ from mock_server.domain.service import PredictionService
 from mock_server.storage.body_cache import BodyCache
 from mock_server.storage.replicas import Replicas
 from mock_server.webhooks.delivery import WebhookDispatcher
+
+if TYPE_CHECKING:
+    from mock_server.http.admin_observer import Observer
 
 __all__ = [
     "EXTENSION",
@@ -82,6 +85,8 @@ class MockState:
     """Global faults at the ``MOCK_FAULTS`` rates (None: none)."""
     screens: tuple[Screen, ...] = ()
     """Run in order on every API request after authentication (scenarios, faults)."""
+    observer: Observer | None = None
+    """The request journal, metrics and endings (:mod:`mock_server.http.admin_observe`)."""
 
 
 def state(app: Flask | None = None) -> MockState:
