@@ -43,6 +43,7 @@ OPTIONS = {
     "--webhook-max-backoff-seconds": ("IMAGEN_MOCK_WEBHOOK_MAX_BACKOFF_SECONDS", "30.0"),
     "--webhook-timeout-seconds": ("IMAGEN_MOCK_WEBHOOK_TIMEOUT_SECONDS", "5.0"),
     "--webhook-log-limit": ("IMAGEN_MOCK_WEBHOOK_LOG_LIMIT", "10000"),
+    "--journal-limit": ("IMAGEN_MOCK_JOURNAL_LIMIT", "1000"),
     "--faults": ("IMAGEN_MOCK_FAULTS", "(none)"),
     "--seed": ("IMAGEN_MOCK_SEED", "(unset)"),
     "--redis-url": ("IMAGEN_MOCK_REDIS_URL", "(unset)"),
