@@ -11,12 +11,15 @@ import logging
 import threading
 from dataclasses import dataclass
 
+import redis
+
 from mock_server.config import Settings
 from mock_server.domain.clock import Clock
 from mock_server.domain.endings import EndingWatch
 from mock_server.domain.journal import Journal, JournalEntry, MemoryJournal
 from mock_server.domain.store import Store
 from mock_server.http.admin_metrics import Metrics
+from mock_server.storage.reachability import REDIS
 from mock_server.storage.redis_journal import RedisJournal
 from mock_server.storage.replicas import Replicas
 
@@ -41,6 +44,9 @@ class Observer:
             return
         try:
             self.journal.append(entry)
+        except redis.RedisError as error:  # one line for all of Redis, not one per user
+            REDIS.failed(error)
+            return
         except Exception as error:
             if not self._failing.is_set():
                 self._failing.set()
