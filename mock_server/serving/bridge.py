@@ -61,7 +61,7 @@ _BODILESS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 _BROKEN_BODY: Final = json.dumps(problems.unexpected().body(), separators=(",", ":")).encode()
 _BROKEN_HEADERS: Final = [("content-type", problems.CONTENT_TYPE)]
 #: Threads for requests that block only for a moment, when the caller tells held ones apart.
-QUICK_THREADS: Final = 64
+QUICK_THREADS: Final = 16
 
 T = TypeVar("T")
 
