@@ -62,7 +62,7 @@ async def _hold_streams(root: str, port: int, worker: int, prediction: str) -> t
                     await client.post(
                         root + CREATE, headers=AUTH, json={"input": {"prompt": "beside"}}
                     )
-                ).status_code,  # fmt: skip
+                ).status_code,
             ]
         assert statuses == [200, 200, 201], statuses
     finally:

@@ -68,6 +68,9 @@ _HELD_PREFIXES: Final = ("/stream/", "/_mock/", "/delivery/")
 _STORE_PREFIXES: Final = ("/v1/", "/replicate/v1/", "/p/", "/p")
 #: The most a request's line and headers may take; more is refused with 431.
 MAX_HEAD_BYTES: Final = 64 * 1024
+#: How long a client may take to send its request's line and headers (granian's default
+#: is 30 s): a client that trickles a header line every few seconds is cut off after this.
+HEAD_READ_SECONDS: Final = 10
 #: The signals that stop a worker (granian's).
 _STOP_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM})
 
@@ -253,7 +256,9 @@ def serve_target(
         workers=max(workers, 1),
         backpressure=max(threads, 1) + QUICK_CONNECTIONS,
         backlog=2048,
-        http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),
+        http1_settings=HTTP1Settings(
+            max_buffer_size=MAX_HEAD_BYTES, header_read_timeout=HEAD_READ_SECONDS * 1000
+        ),
         log_level=LogLevels.warning,
         log_access=access_log,
         ssl_cert=tls.cert_file if tls else None,

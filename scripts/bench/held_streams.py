@@ -1,7 +1,7 @@
 """What thousands of open event streams cost: the benchmark's held-streams scenario.
 
 One server (one worker, in memory) holds ``count`` event streams of a prediction that
-runs for minutes. Measured: how long until every stream had its headers, the worker's
+has not started and will not for minutes (nothing happens but a heartbeat every 15 s). Measured: how long until every stream had its headers, the worker's
 threads and resident memory before, while open and after they close, its CPU while
 nothing happens, and the latency of GET, create and an admin call meanwhile (one client
 each, in turn, so a request never waits behind another of ours).
@@ -106,6 +106,7 @@ async def scenario(base: str, port: int, worker: int, count: int) -> dict[str, f
     figures["seconds_to_open"] = round(time.monotonic() - started, 2)
     figures["threads_open"] = threads_of(worker)
     figures["rss_mib_open"] = round(rss_mib(worker), 1)
+    await asyncio.sleep(2.0)  # the opening's threads settle
     cpu = cpu_seconds(worker)
     await asyncio.sleep(QUIET_SECONDS)
     figures["idle_cpu_percent"] = round((cpu_seconds(worker) - cpu) / QUIET_SECONDS * 100, 1)
@@ -113,7 +114,7 @@ async def scenario(base: str, port: int, worker: int, count: int) -> dict[str, f
     for outcome in opened:  # those still waiting for headers are cut too
         if isinstance(outcome, tuple):
             outcome[1].close()
-    await asyncio.sleep(3.0)  # the server notices the closed connections
+    await asyncio.sleep(8.0)  # the server notices the closed connections; idle threads end
     figures["threads_after"] = threads_of(worker)
     figures["rss_mib_after"] = round(rss_mib(worker), 1)
     return figures
@@ -124,7 +125,7 @@ def measure_held_streams(count: int = 2000, extra_args: tuple[str, ...] = ()) ->
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [str(BIN / "imagen-mock"), "serve", "--port", str(port),
-               "--starting-seconds", "1", "--processing-seconds", "600", *extra_args]  # fmt: skip
+               "--starting-seconds", "600", "--processing-seconds", "600", *extra_args]  # fmt: skip
     with server(command, f"{base}/v1/predictions") as (process, _):
         time.sleep(0.5)
         worker = workers_of(process.pid)[0]
