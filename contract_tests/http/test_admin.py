@@ -185,23 +185,40 @@ def test_adjustable_clock_is_wall_time_plus_a_growing_offset() -> None:
         clock.advance(float("nan"))
 
 
+def _asleep(clock: AdjustableClock) -> int:
+    """How many threads sleep on the clock (wait on its condition)."""
+    return len(getattr(clock._changed, "_waiters", ()))
+
+
 def test_a_sleeper_wakes_when_the_clock_is_advanced() -> None:
     clock = AdjustableClock()
-    woke = threading.Event()
+    woke_at: dict[str, float] = {}
+    woke = {name: threading.Event() for name in ("60 s", "30 s")}
 
-    def sleeper() -> None:
-        clock.sleep(60)
-        woke.set()
+    def sleeper(name: str, seconds: float) -> None:
+        clock.sleep(seconds)
+        woke_at[name] = clock.offset_seconds  # how far the clock had been moved
+        woke[name].set()
 
-    thread = threading.Thread(target=sleeper, daemon=True)
-    thread.start()
-    time.sleep(0.05)
-    assert not woke.is_set()
+    threads = [threading.Thread(target=sleeper, args=(name, int(name[:2])), daemon=True)
+               for name in woke]  # fmt: skip
+    deadline = time.monotonic() + BOUND
+    for thread in threads:
+        thread.start()
+    while _asleep(clock) < 2:
+        assert time.monotonic() < deadline, "the sleepers never fell asleep"
+        time.sleep(0.001)
     clock.advance(30)
-    assert not woke.wait(0.1), "woke before its 60 s had passed"
+    # The 30 s sleeper wakes on this move, a later event than the 60 s sleeper's own
+    # look at it (they wake in the order they fell asleep): had the 60 s one woken too,
+    # it would have said so by then.
+    assert woke["30 s"].wait(BOUND)
+    assert not woke["60 s"].is_set(), f"woke at {woke_at.get('60 s')} s, before its 60 s"
     clock.advance(30)
-    assert woke.wait(BOUND)
-    thread.join(BOUND)
+    assert woke["60 s"].wait(BOUND)
+    assert woke_at == {"30 s": 30.0, "60 s": 60.0}
+    for thread in threads:
+        thread.join(BOUND)
 
 
 def test_a_default_app_runs_on_an_adjustable_clock() -> None:

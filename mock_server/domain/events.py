@@ -10,8 +10,9 @@ position in the prediction's sequence, which a cancel only ever shortens, so
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -20,7 +21,7 @@ from mock_server.domain.changes import ChangeSignal
 from mock_server.domain.clock import Clock
 from mock_server.domain.lifecycle import PredictionRecord
 
-__all__ = ["HEARTBEAT_SECONDS", "Event", "events", "follow"]
+__all__ = ["HEARTBEAT_SECONDS", "Event", "events", "follow", "follow_async"]
 
 #: Longest wait between looks at the record on a clock that cannot wake the stream
 #: (a fake clock in tests); a real clock's streams are woken by a ChangeSignal instead.
@@ -70,6 +71,35 @@ def events(record: PredictionRecord, root: str) -> list[Event]:
     return [Event(index, at, kind, data) for index, (at, kind, data) in enumerate(found)]
 
 
+class _Follower:
+    """What a stream has sent; each look at the record says what to send next and how
+    long to sleep before the following look."""
+
+    def __init__(self, root: str, after: int, now: float) -> None:
+        self._root = root
+        self._sent = after + 1
+        self._quiet_since = now
+
+    def look(self, record: PredictionRecord | None, now: float) -> tuple[list[str], float | None]:
+        """The text to send now (events due, or a heartbeat), and how long to wait before
+        looking again: None once the stream is over."""
+        if record is None:
+            return [], None
+        sequence = events(record, self._root)
+        due = [event for event in sequence if event.at <= now]
+        chunks = [event.encode() for event in due[self._sent :]]
+        if chunks:
+            self._quiet_since = now
+        self._sent = max(self._sent, len(due))
+        if lifecycle.is_terminal(record, now) or self._sent >= len(sequence):
+            return chunks, None
+        if now - self._quiet_since >= HEARTBEAT_SECONDS:
+            chunks.append(": keep-alive\n\n")
+            self._quiet_since = now
+        step = min(sequence[len(due)].at - now, self._quiet_since + HEARTBEAT_SECONDS - now)
+        return chunks, max(step, MIN_STEP_SECONDS)
+
+
 def follow(
     load: Callable[[], PredictionRecord | None],
     clock: Clock,
@@ -88,29 +118,45 @@ def follow(
     end. It also ends if the record disappears, or when ``changes`` says the server is
     stopping (the client resumes with ``Last-Event-ID``).
     """
-    sent = after + 1
-    quiet_since = clock.now()
+    follower = _Follower(root, after, clock.now())
     while True:
         seen = changes.generation if changes is not None else 0
         now = clock.now()  # before the read (see Store.cancel)
-        record = load()
-        if record is None:
+        chunks, step = follower.look(load(), now)
+        yield from chunks
+        if step is None:
             return
-        sequence = events(record, root)
-        due = [event for event in sequence if event.at <= now]
-        for event in due[sent:]:
-            yield event.encode()
-            quiet_since = now
-        sent = max(sent, len(due))
-        if lifecycle.is_terminal(record, now) or sent >= len(sequence):
-            return
-        if now - quiet_since >= HEARTBEAT_SECONDS:
-            yield ": keep-alive\n\n"
-            quiet_since = now
-        step = min(sequence[len(due)].at - now, quiet_since + HEARTBEAT_SECONDS - now)
         if changes is None:
-            clock.sleep(max(min(step, POLL_SECONDS), MIN_STEP_SECONDS))
+            clock.sleep(min(step, POLL_SECONDS))
         elif changes.stopping:
             return
         else:
-            changes.wait(seen, max(step, MIN_STEP_SECONDS))
+            changes.wait(seen, step)
+
+
+async def follow_async(
+    load: Callable[[], Awaitable[PredictionRecord | None]],
+    clock: Clock,
+    root: str,
+    *,
+    after: int = -1,
+    changes: ChangeSignal | None = None,
+) -> AsyncIterator[str]:
+    """:func:`follow` for an event loop: ``load`` is awaited, and the waits between
+    looks are coroutines asleep on ``changes`` (:meth:`ChangeSignal.wait_async`), so an
+    open stream holds no thread."""
+    follower = _Follower(root, after, clock.now())
+    while True:
+        seen = changes.generation if changes is not None else 0
+        now = clock.now()  # before the read (see Store.cancel)
+        chunks, step = follower.look(await load(), now)
+        for chunk in chunks:
+            yield chunk
+        if step is None:
+            return
+        if changes is None:
+            await asyncio.sleep(min(step, POLL_SECONDS))
+        elif changes.stopping:
+            return
+        else:
+            await changes.wait_async(seen, step)

@@ -4,17 +4,25 @@ The events and the loop that follows them are :mod:`mock_server.domain.events`; 
 route opens the stream, resumes after ``Last-Event-ID``, and answers 204 once the
 final event was seen. No token is needed, as a browser's ``EventSource`` cannot send
 one; a token that is sent is ignored.
+
+The body is an :class:`_EventBody`: iterated, it follows the prediction on the thread
+that iterates it (a test client, a threaded server); under ``imagen-mock serve`` the
+bridge iterates it asynchronously (``stream_async``) on its event loop, so an open
+stream holds no thread, and each look at the record runs briefly in a pool thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Protocol, TypeVar
 
 from flask import Blueprint, Response, request
 
 from mock_server.contract import problems
 from mock_server.domain import lifecycle
-from mock_server.domain.events import events, follow
+from mock_server.domain.events import events, follow, follow_async
+from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.domain.service import PredictionService
 from mock_server.http.context import links, state
 
 __all__ = ["bp"]
@@ -28,11 +36,55 @@ def _last_event_id(header: str | None) -> int:
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else -1
 
 
-def _opened(body: Iterator[str]) -> Iterator[str]:
-    """``body`` after a comment line, so the status and headers go out at once (before
-    the first event, which comes only when the prediction starts)."""
-    yield ": open\n\n"
-    yield from body
+T = TypeVar("T")
+
+
+class RunBlocking(Protocol):
+    """Awaits ``fn()`` run in a thread."""
+
+    def __call__(self, fn: Callable[[], T], /) -> Awaitable[T]: ...
+
+
+#: Sent first, so the status and headers go out at once (before the first event, which
+#: comes only when the prediction starts).
+_OPENING = b": open\n\n"
+
+
+class _EventBody:
+    """The events of one prediction from ``after`` on, as bytes, iterated in a thread
+    or (``stream_async``) on an event loop."""
+
+    def __init__(self, service: PredictionService, prediction_id: str, root: str, after: int):
+        self._service = service
+        self._id = prediction_id
+        self._root = root
+        self._after = after
+
+    def _load(self) -> PredictionRecord | None:
+        return self._service.get(self._id)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield _OPENING
+        service = self._service
+        for text in follow(
+            self._load, service.clock, self._root, after=self._after, changes=service.changes
+        ):
+            yield text.encode()
+
+    async def stream_async(self, run_blocking: RunBlocking) -> AsyncIterator[bytes]:
+        """The same bytes from a coroutine; ``run_blocking(fn)`` awaits ``fn()`` run in a
+        thread (a look at the record may wait on Redis)."""
+        yield _OPENING
+        service = self._service
+        load = self._load
+
+        async def look() -> PredictionRecord | None:
+            return await run_blocking(load)
+
+        async for text in follow_async(
+            look, service.clock, self._root, after=self._after, changes=service.changes
+        ):
+            yield text.encode()
 
 
 @bp.get("/stream/<prediction_id>")
@@ -57,15 +109,9 @@ def prediction_stream(prediction_id: str) -> Response:
         after = -1  # not an id of this prediction's events: start over
     if lifecycle.is_terminal(record, now) and after + 1 >= total:
         return Response(status=204)
-    body = follow(
-        lambda: service.get(prediction_id),
-        service.clock,
-        root,
-        after=after,
-        changes=service.changes,
-    )
     return Response(
-        _opened(body),
+        _EventBody(service, prediction_id, root, after),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        direct_passthrough=True,  # the bridge sees the body itself, and its stream_async
     )

@@ -1,4 +1,5 @@
-"""A WSGI app on granian's RSGI interface: quick requests inline, held ones in threads.
+"""A WSGI app on granian's RSGI interface: quick requests inline, others in threads,
+event streams on the loop.
 
 Under granian's WSGI interface every request runs in one of a worker's Python
 threads. With 32 connections that is about 16 threads per worker passing the GIL
@@ -16,8 +17,19 @@ in flight has answered, for at most ``drain_seconds``, and only then lets the wo
 end. A thread still busy after that (a client that does not read) is left behind:
 the process exits without waiting for it.
 
-The module knows nothing of the mock: which requests to hand to the pool is the
-caller's ``offload`` predicate, which sees the WSGI environ.
+Requests that may block for a moment (a store round trip, an image drawn) and those
+that may be held for long are kept apart: the caller's ``may_hold`` predicate sends the
+second kind to a pool of their own, so a thousand held ``Prefer: wait`` requests cannot
+take the threads that answer the rest. Pool threads end after a few idle seconds
+(:class:`~mock_server.serving.pool.ElasticPool`).
+
+A streamed body that offers ``stream_async(run_blocking)`` (an async iterator of bytes;
+``run_blocking(fn)`` awaits ``fn()`` run in a pool thread) is sent from the event loop
+instead of a thread: an open event stream then costs a coroutine, not a thread, and
+sleeps until something wakes it. It ends when the client leaves.
+
+The module knows nothing of the mock: which requests to hand to the pools is the
+caller's ``offload`` and ``may_hold`` predicates, which see the WSGI environ.
 """
 
 from __future__ import annotations
@@ -28,12 +40,12 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from mock_server.contract import problems
+from mock_server.serving.pool import ElasticPool
 
 if TYPE_CHECKING:
     from granian._granian import RSGIHTTPProtocol as HTTPProtocol
@@ -48,6 +60,10 @@ _BODILESS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 #: Answer when the app itself raises (Flask's handlers catch everything in the mock).
 _BROKEN_BODY: Final = json.dumps(problems.unexpected().body(), separators=(",", ":")).encode()
 _BROKEN_HEADERS: Final = [("content-type", problems.CONTENT_TYPE)]
+#: Threads for requests that block only for a moment, when the caller tells held ones apart.
+QUICK_THREADS: Final = 16
+
+T = TypeVar("T")
 
 
 class StartResponse(Protocol):
@@ -79,7 +95,9 @@ class _Reply:
 
 class WSGIBridge:
     """Serve ``app`` through RSGI: call it inline unless ``offload(environ)`` says the
-    request may be held, then in one of at most ``threads`` pool threads.
+    request may block, then in a pool thread: one of at most ``threads`` if
+    ``may_hold(environ)`` (every offloaded request when it is not given), else one of
+    at most :data:`QUICK_THREADS`.
 
     Request bodies over ``max_body_bytes`` are not read: the app sees the declared
     length (or the first ``max_body_bytes + 1`` bytes of a chunked body) and refuses it.
@@ -91,6 +109,7 @@ class WSGIBridge:
         *,
         offload: Callable[[dict[str, Any]], bool],
         threads: int,
+        may_hold: Callable[[dict[str, Any]], bool] | None = None,
         max_body_bytes: int | None = None,
         multiprocess: bool = False,
         on_start: Callable[[], None] | None = None,
@@ -106,7 +125,9 @@ class WSGIBridge:
         self._drain_seconds = drain_seconds  # None: as long as they take
         self._in_flight: set[asyncio.Task[object]] = set()
         self._offload = offload
-        self._pool = ThreadPoolExecutor(max_workers=max(threads, 1), thread_name_prefix="held")
+        self._may_hold = may_hold
+        self._held = ElasticPool(threads, name="held")
+        self._quick = self._held if may_hold is None else ElasticPool(QUICK_THREADS, name="quick")
         self._max_body = max_body_bytes
         self._multiprocess = multiprocess
 
@@ -131,7 +152,20 @@ class WSGIBridge:
             await _send(proto, self._answer_inline(environ))
             return
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._pool, self._answer_held, environ, proto, loop)
+        held = self._may_hold is None or self._may_hold(environ)
+        pool = self._held if held else self._quick
+        reply, unsent = await loop.run_in_executor(pool, self._answer_held, environ)
+        if unsent is None:
+            await _send(proto, reply)
+            return
+        stream_async = getattr(unsent, "stream_async", None)
+        if stream_async is not None:
+            await self._stream_on_loop(proto, reply, unsent, stream_async(self._run_blocking))
+        else:
+            await loop.run_in_executor(pool, self._stream_held, reply, unsent, proto, loop)
+
+    def _run_blocking(self, fn: Callable[[], T]) -> Awaitable[T]:
+        return asyncio.get_running_loop().run_in_executor(self._quick, fn)
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._on_start is not None:
@@ -148,7 +182,8 @@ class WSGIBridge:
         if self._in_flight and not loop.is_closed():
             waiting = asyncio.wait(set(self._in_flight), timeout=self._drain_seconds)
             loop.run_until_complete(waiting)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._held.shutdown(wait=False, cancel_futures=True)
+        self._quick.shutdown(wait=False, cancel_futures=True)
         if self._in_flight:  # still busy after the drain bound: do not wait for them at exit
             log.warning(
                 "%d request(s) still unanswered after draining; exiting", len(self._in_flight)
@@ -196,17 +231,24 @@ class WSGIBridge:
             _read_all(reply, body)
         return reply
 
-    def _answer_held(
-        self, environ: dict[str, Any], proto: HTTPProtocol, loop: asyncio.AbstractEventLoop
-    ) -> None:
-        """On a pool thread: run the app, then answer through the loop. A body of known
-        length is read first; any other (an event stream) is sent chunk by chunk."""
+    def _answer_held(self, environ: dict[str, Any]) -> tuple[_Reply, Iterable[bytes] | None]:
+        """On a pool thread: run the app and read a body of known length; any other
+        (an event stream) is returned unread, to be sent chunk by chunk."""
         reply, body = self._run(environ)
         if body is None or any(name.lower() == "content-length" for name, _ in reply.headers):
             if body is not None:
                 _read_all(reply, body)
-            asyncio.run_coroutine_threadsafe(_send(proto, reply), loop).result()
-            return
+            return reply, None
+        return reply, body
+
+    def _stream_held(
+        self,
+        reply: _Reply,
+        body: Iterable[bytes],
+        proto: HTTPProtocol,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        """On a pool thread: send a streamed body as the app yields it."""
         try:
             transport = asyncio.run_coroutine_threadsafe(_open(proto, reply), loop).result()
             for chunk in body:
@@ -215,6 +257,39 @@ class WSGIBridge:
         except Exception as error:  # the client went away, or the stream failed
             log.info("stream ended early: %s", error)  # most often a client that left
         finally:
+            _close(body)
+
+    async def _stream_on_loop(
+        self,
+        proto: HTTPProtocol,
+        reply: _Reply,
+        body: Iterable[bytes],
+        chunks: AsyncIterator[bytes],
+    ) -> None:
+        """Send an async body from the loop until it ends or the client leaves."""
+        transport = proto.response_stream(reply.status, reply.headers)
+
+        async def send() -> None:
+            async for chunk in chunks:
+                if chunk:
+                    await transport.send_bytes(chunk)
+
+        sending = asyncio.ensure_future(send())
+        gone = asyncio.ensure_future(proto.client_disconnect())
+        try:
+            await asyncio.wait((sending, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sending, gone):
+                task.cancel()
+            try:
+                await sending
+            except asyncio.CancelledError:
+                pass  # the client left first
+            except Exception as error:  # the client went away mid-write, or the stream failed
+                log.info("stream ended early: %s", error)
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
             _close(body)
 
 

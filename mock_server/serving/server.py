@@ -64,8 +64,14 @@ QUICK_CONNECTIONS: Final = 1024
 #: Paths whose requests may wait or take long: event streams, admin calls that wait for
 #: replicas, and output files (an image not yet rendered takes 25-60 ms to draw).
 _HELD_PREFIXES: Final = ("/stream/", "/_mock/", "/delivery/")
+#: Paths whose requests read or write predictions: with Redis, a round trip (or a stall)
+#: that must not hold up the requests that need no Redis.
+_STORE_PREFIXES: Final = ("/v1/", "/replicate/v1/", "/p/", "/p")
 #: The most a request's line and headers may take; more is refused with 431.
 MAX_HEAD_BYTES: Final = 64 * 1024
+#: How long a client may take to send its request's line and headers (granian's default
+#: is 30 s): a client that trickles a header line every few seconds is cut off after this.
+HEAD_READ_SECONDS: Final = 10
 #: The signals that stop a worker (granian's).
 _STOP_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM})
 
@@ -109,6 +115,7 @@ def bridged_from_environment() -> WSGIBridge:
     return WSGIBridge(
         app,
         offload=_offload_for(app),
+        may_hold=_may_hold_for(app),
         threads=int(os.environ[THREADS_VARIABLE]),
         drain_seconds=float(os.environ[DRAIN_VARIABLE]),
         max_body_bytes=limit,
@@ -160,12 +167,34 @@ def may_be_held(environ: Mapping[str, Any]) -> bool:
     )
 
 
+def may_hold(environ: Mapping[str, Any]) -> bool:
+    """Whether an offloaded request may be held for long (``Prefer: wait``, a latency
+    asked for, or a rule that may add some), and so takes a thread of the held pool
+    rather than one of those that answer in a moment."""
+    return "HTTP_PREFER" in environ or "HTTP_X_MOCK_LATENCY_MS" in environ
+
+
+def _may_hold_for(app: object) -> Callable[[dict[str, Any]], bool]:
+    """:func:`may_hold`, and for the mock also every request while rules are set."""
+    if not isinstance(app, Flask) or context.EXTENSION not in app.extensions:
+        return may_hold
+    mock = app
+    return lambda environ: may_hold(environ) or screens.may_delay(mock)
+
+
 def _offload_for(app: object) -> Callable[[dict[str, Any]], bool]:
     """:func:`may_be_held`, and for the mock also every request while rules are set
-    (a rule may add latency)."""
+    (a rule may add latency) and, on Redis, every request that reads or writes
+    predictions (the loop must not wait on Redis)."""
     if not isinstance(app, Flask) or context.EXTENSION not in app.extensions:
         return may_be_held
     mock = app
+    if context.state(app).replicas is not None:
+        return lambda environ: (
+            environ["PATH_INFO"].startswith(_STORE_PREFIXES)
+            or may_be_held(environ)
+            or screens.may_delay(mock)
+        )
     return lambda environ: may_be_held(environ) or screens.may_delay(mock)
 
 
@@ -229,7 +258,9 @@ def serve_target(
         workers=max(workers, 1),
         backpressure=max(threads, 1) + QUICK_CONNECTIONS,
         backlog=2048,
-        http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),
+        http1_settings=HTTP1Settings(
+            max_buffer_size=MAX_HEAD_BYTES, header_read_timeout=HEAD_READ_SECONDS * 1000
+        ),
         log_level=LogLevels.warning,
         log_access=access_log,
         ssl_cert=tls.cert_file if tls else None,

@@ -51,7 +51,7 @@ from mock_server.storage.encoding import (
     members,
     time_digits,
 )
-from mock_server.storage.reachability import REDIS
+from mock_server.storage.reachability import REDIS, Breaker, guarded
 from mock_server.storage.record_cache import RecordCache
 from mock_server.storage.redis_index import read_page
 from mock_server.storage.redis_writer import CreateDeadline, WriteConnection
@@ -113,6 +113,9 @@ class RedisStore:
         store it again before the cancel is retried."""
         self._owns_client = False
         self._writes = WriteConnection(client.connection_pool)  # see add_while
+        self.breaker: Breaker | None = None
+        """When set, Redis commands fail at once while Redis is known not to answer
+        (:class:`~mock_server.storage.reachability.Breaker`); a served mock sets it."""
 
     @classmethod
     def from_url(
@@ -154,10 +157,13 @@ class RedisStore:
     def close(self) -> None:
         """Give back the connection kept for writes, and close the client if
         :meth:`from_url` made it (a client passed in is left open)."""
+        if self.breaker is not None:
+            self.breaker.close()
         self._writes.close()
         if self._owns_client:
             self._client.close()
 
+    @guarded
     def add(self, record: PredictionRecord) -> None:
         """Store a new record at the next position.
 
@@ -170,6 +176,7 @@ class RedisStore:
         scripts.check_added(self._add_script(keys=keys, args=args), record.id)
         REDIS.answered()
 
+    @guarded
     def add_while(self, record: PredictionRecord, meanwhile: Callable[[], T]) -> T:
         """Store a new record as :meth:`add` does, computing ``meanwhile()`` during the
         round trip: the script is sent, ``meanwhile()`` runs, and only then is Redis's
@@ -228,6 +235,10 @@ class RedisStore:
         cached = self._cache.get(prediction_id)
         if cached is not None:
             return cached
+        return self._read(prediction_id)
+
+    @guarded
+    def _read(self, prediction_id: str) -> PredictionRecord | None:
         generation = self._cache.generation
         read_at = self._clock.now()  # before the read: see RecordCache.remember
         raw = self._client.get(self._key(prediction_id))
@@ -238,6 +249,7 @@ class RedisStore:
         self._cache.remember(record, generation, read_at)
         return record
 
+    @guarded
     def update(
         self, prediction_id: str, change: Callable[[PredictionRecord], PredictionRecord]
     ) -> PredictionRecord | None:
@@ -272,6 +284,7 @@ class RedisStore:
         self.forget(prediction_id)
         return result[0] if result else None
 
+    @guarded
     def cancel(self, prediction_id: str, now: Callable[[], float]) -> PredictionRecord | None:
         """Atomically cancel the prediction, leaving an ended one as it is; None if there
         is no such id. The cancel time is taken inside the script (Redis ``TIME`` plus
@@ -306,6 +319,7 @@ class RedisStore:
                 self.on_shared_state_lost()
         raise redis.ResponseError(f"prediction {prediction_id} kept changing during a cancel")
 
+    @guarded
     def page(
         self,
         *,
@@ -339,6 +353,7 @@ class RedisStore:
             newer=key_of(chosen[0]) if has_newer else None,
         )
 
+    @guarded
     def purge(self, created_before: float) -> int:
         """Drop every record created before ``created_before``; return how many went.
 
@@ -355,6 +370,7 @@ class RedisStore:
             if len(entries) < _CHUNK:
                 return dropped
 
+    @guarded
     def clear(self) -> int:
         """Drop every record; return how many went. Positions handed out stay unused.
 

@@ -34,7 +34,7 @@ import redis
 from mock_server.domain.clock import AdjustableClock, AdvanceableClock, Clock
 from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.storage.bus import RedisBus
-from mock_server.storage.reachability import REDIS
+from mock_server.storage.reachability import REDIS, Breaker
 from mock_server.storage.redis_store import DEFAULT_PREFIX, RedisStore
 from mock_server.storage.shared_state import Shared
 
@@ -197,6 +197,8 @@ class Replicas:
     def close(self) -> None:
         """Stop listening and watching, and close the connections."""
         self._watch.stop.set()
+        if self.store.breaker is not None:
+            self.store.breaker.close()
         thread = self._watch.thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(WATCH_SECONDS + 1.0)
@@ -246,6 +248,7 @@ def connect(url: str, *, clock: Clock, prefix: str, secret: str, pin: bool = Fal
         _watch=_Watch(epoch=shared.epoch),
     )
     store.on_shared_state_lost = replicas.restore
+    store.breaker = Breaker(client.ping)  # a stalled Redis fails requests at once, not each in 5 s
     return replicas
 
 

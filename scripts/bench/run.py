@@ -12,7 +12,9 @@ median round (the mock's create: its median by p99; the ratio to Prism compares 
 rates). Then: 500 concurrent ``Prefer: wait``
 creates held while GET is measured, the resident memory of the embedded default
 (one process, in-memory store) over 100k creates, and the webhook delivery lag of a live
-receiver while dead receivers (accepting, never answering) hold deliveries. The ratios and targets are printed;
+receiver while dead receivers (accepting, never answering) hold deliveries, one server
+holding 2000 open event streams (``held_streams.py``) and one whose Redis is stopped
+(``redis_stall.py``). The ratios and targets are printed;
 results also go to ``artifacts/bench.json`` and ``.md``.
 """
 
@@ -29,6 +31,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import httpx
+from held_streams import measure_held_streams
 from journal_cost import measure_journal_cost
 from list_cost import measure_list_cost
 from measure import (
@@ -47,6 +50,7 @@ from measure import (
     wrk,
     wrk_watching,
 )
+from redis_stall import measure_redis_stall
 from webhook_lag import measure_webhook_lag
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +61,7 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 HELD = int(os.environ.get("BENCH_HELD_WAITS", "500"))
 MEMORY_PREDICTIONS = int(os.environ.get("BENCH_MEMORY_PREDICTIONS", "100000"))
 DEAD_RECEIVERS = int(os.environ.get("BENCH_DEAD_RECEIVERS", "30"))
+STREAMS = int(os.environ.get("BENCH_STREAMS", "2000"))
 
 
 def create(base: str, prompt: str = "x") -> dict[str, object]:
@@ -183,6 +188,8 @@ def main() -> int:
         extra["memory_predictions"] = made
         extra["memory_rss_growth_mib"] = round((rss_kib(process.pid) - before) / 1024, 1)
     extra.update(measure_webhook_lag(DEAD_RECEIVERS))
+    extra.update(measure_held_streams(STREAMS))
+    extra.update(measure_redis_stall())
     report(results, extra)
     return 0
 
@@ -278,9 +285,29 @@ def targets(
             name = key.removeprefix("list_").removesuffix("_ratio").replace("_", " ")
             ok = float(value) >= 0.5
             found.append((f"list ({name}) at 100k within 2x of 100", f"{value}x", ok))
+    found += _held_and_stall_targets(extra)
     if "memory_rss_growth_mib" in extra:
         growth = float(extra["memory_rss_growth_mib"])
         found.append(("RSS growth over 100k creates < 100 MiB", f"{growth} MiB", growth < 100))
+    return found
+
+
+def _held_and_stall_targets(extra: dict[str, float | str]) -> list[tuple[str, str, bool]]:
+    """The open-streams and Redis-stall scenarios' targets (issue #13, items 3 and 5)."""
+    found: list[tuple[str, str, bool]] = []
+    if "streams_streams_open" in extra:
+        opened = float(extra["streams_streams_open"])
+        found.append((f"{STREAMS} streams all open", str(opened), opened == STREAMS))
+        for name in ("get", "create", "admin"):
+            p99 = float(extra[f"streams_{name}_p99_ms"])
+            found.append((f"{name} p99 < 50 ms with the streams open", f"{p99} ms", p99 < 50))
+    if "stall_free_max_ms_during" in extra:
+        slowest = float(extra["stall_free_max_ms_during"])
+        found.append(("no-Redis requests during a stall: slowest < 1 s", f"{slowest} ms",
+                      slowest < 1000))  # fmt: skip
+        late = float(extra["stall_redis_max_seconds_to_503"])
+        found.append(("Redis requests during a stall: 503 within the 5 s timeout",
+                      f"{late} s", 0 <= late <= 5.5))  # fmt: skip
     return found
 
 
