@@ -28,8 +28,9 @@ HAR_SCHEMA = Path(__file__).parents[1] / "support" / "har-1.2.schema.json"
 CREATES = 12
 
 
-def _metrics_dirs() -> set[str]:
-    return {str(path) for path in Path(tempfile.gettempdir()).glob("imagen-mock-metrics-*")}
+def _metrics_dirs(under: Path | None = None) -> set[str]:
+    root = under or Path(tempfile.gettempdir())
+    return {str(path) for path in root.glob("imagen-mock-metrics-*")}
 
 
 @pytest.fixture(scope="module")
@@ -159,10 +160,10 @@ def _shut_down(url: str) -> None:
 
 
 def test_the_metrics_directory_is_removed_when_the_server_stops(tmp_path: Path) -> None:
-    before = _metrics_dirs()
+    own_tmp = tmp_path / "tmp"  # the server's TMPDIR: no other process writes there
+    own_tmp.mkdir()
     with run_redis(tmp_path) as url:
-        with run_mock(["--workers", "2", "--redis-url", url]) as mock:
-            made = _metrics_dirs() - before
-            assert len(made) == 1
+        with run_mock(["--workers", "2", "--redis-url", url], env={"TMPDIR": str(own_tmp)}) as mock:
+            assert len(_metrics_dirs(own_tmp)) == 1
             assert httpx.get(f"{mock.root}/metrics").status_code == 200
-        assert not (_metrics_dirs() - before)
+        assert not _metrics_dirs(own_tmp)

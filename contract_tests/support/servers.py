@@ -8,7 +8,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +43,14 @@ def free_port() -> int:
 
 @contextmanager
 def run_mock(
-    args: Sequence[str] = (), *, tls: bool = False, tmp: Path | None = None
+    args: Sequence[str] = (),
+    *,
+    tls: bool = False,
+    tmp: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[RunningMock]:
-    """Run ``imagen-mock serve`` with ``args`` until the block ends.
+    """Run ``imagen-mock serve`` with ``args`` (and ``env`` added to its environment)
+    until the block ends.
 
     Raises:
         RuntimeError: if the server does not answer within START_TIMEOUT seconds.
@@ -57,9 +62,10 @@ def run_mock(
         assert tmp is not None, "TLS needs a directory for the CA file"
         ca_file = tmp / f"ca-{port}.pem"
         command += ["--tls", "--ca-file", str(ca_file)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEN_MOCK_")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEN_MOCK_")}
+    environment.update(env or {})
     process = subprocess.Popen(
-        [*command, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [*command, *args], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     root = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
