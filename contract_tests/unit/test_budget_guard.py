@@ -76,8 +76,13 @@ def test_unexpected_creates_are_billed_canceled_and_capped(tmp_path: Path) -> No
     ]
     assert len(state.refused) == 2
     printed = report(state)
-    assert "budget: 2 billed create(s) of 2 allowed; 2 unexpected; 2 refused before sending" in printed
-    assert "created p1 HTTP 201 status=starting UNEXPECTED canceled: HTTP 200, status=canceled" in printed
+    assert (
+        "budget: 2 billed create(s) of 2 allowed; 2 unexpected; 2 refused before sending" in printed
+    )
+    assert (
+        "created p1 HTTP 201 status=starting UNEXPECTED canceled: HTTP 200, status=canceled"
+        in printed
+    )
     assert printed.count("refused (not sent) POST /replicate/v1/models/google/imagen-4-ultra/predictions") == 2  # fmt: skip
 
 
