@@ -74,7 +74,8 @@ def test_make_contract_against_a_stand_in_that_accepts_everything(tmp_path: Path
     assert len(creates) == 2, f"{len(creates)} creates reached the stand-in: {creates}\n{output}"
     state = Ledger(out / "budget-ledger.json").state()
     ids = [item.id for item in state.created]
-    assert len(ids) == 2 and all(ids)
+    assert len(ids) == 2
+    assert all(ids)
     # every create was unexpected (probes built to be refused, schemathesis): each canceled
     for pid in ids:
         assert f"/replicate/v1/predictions/{pid}/cancel" in cancels

@@ -14,11 +14,10 @@ Prism missing is an error, not a skip: ``make test`` installs it (``make install
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-import replicate
+from replicate.client import Client
 from replicate.exceptions import ReplicateError
 
 from contract_tests.support.prism import Violation, prism_proxy, violations_of
@@ -65,9 +64,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     args = ["--starting-seconds", "0.3", "--processing-seconds", "0.6"]
     with run_mock(args) as mock, prism_proxy(spec, mock.root, tmp / "prism.log") as root:
         recorded = Session(root)
-        client = replicate.Client(
-            api_token=TOKEN, base_url=root, event_hooks={"response": [recorded.hook]}
-        )
+        client = Client(api_token=TOKEN, base_url=root, event_hooks={"response": [recorded.hook]})
         client.poll_interval = 0.1
         try:
             drive(client)
@@ -76,25 +73,28 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         yield recorded
 
 
-def drive(client: replicate.Client) -> None:
+def drive(client: Client) -> None:
     """A realistic session: run (create and wait), create without wait, get, poll, list,
     cancel, a timed wait, a streamed create, the webhook secret, a 422 and a 404."""
     output = client.run(MODEL, input={"prompt": "a lighthouse at dawn", "aspect_ratio": "16:9"})
-    assert isinstance(output, str) and output.endswith(".jpg")
+    assert isinstance(output, str)
+    assert output.endswith(".jpg")
     timed = client.models.predictions.create(MODEL, input={"prompt": "a red boat"}, wait=5)
     assert timed.status in {"starting", "processing", "succeeded"}
     later = client.predictions.create(model=MODEL, input={"prompt": "a quiet harbour"})
-    assert later.status == "starting"
+    created_status = later.status
+    assert created_status == "starting"
     assert client.predictions.get(later.id).id == later.id
     later.wait()
-    assert later.status == "succeeded"
+    assert str(later.status) == "succeeded"
     doomed = client.predictions.create(model=MODEL, input={"prompt": "never mind"})
     assert client.predictions.cancel(doomed.id).status == "canceled"
     listed = client.predictions.list()
     assert {later.id, doomed.id} <= {p.id for p in listed.results}
     streamed = client.predictions.create(model=MODEL, input={"prompt": "a kite"}, stream=True)
     events = [event.event.value for event in streamed.stream()]
-    assert events and events[-1] == "done"
+    assert events
+    assert events[-1] == "done"
     assert client.webhooks.default.secret().key.startswith("whsec_")
     with pytest.raises(ReplicateError) as bad:
         client.predictions.create(model=MODEL, input={"prompt": "x", "aspect_ratio": "2:1"})

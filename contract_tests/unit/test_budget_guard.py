@@ -57,7 +57,8 @@ def test_unexpected_creates_are_billed_canceled_and_capped(tmp_path: Path) -> No
     ledger = Ledger.create(tmp_path / "ledger.json", 2)
     target = Lax()
     with client(ledger, target) as http:
-        for body in ({"input": {}}, {"input": {"prompt": "x"}, "model": "m"}):
+        bodies: list[dict[str, object]] = [{"input": {}}, {"input": {"prompt": "x"}, "model": "m"}]
+        for body in bodies:
             assert http.post(CREATE, json=body, headers=AUTH).status_code == 201
         with pytest.raises(BudgetSpentError, match="budget of 2 billed create"):
             http.post(CREATE, json={"input": {"prompt": "x", "aspect_ratio": "2:1"}}, headers=AUTH)
@@ -69,7 +70,8 @@ def test_unexpected_creates_are_billed_canceled_and_capped(tmp_path: Path) -> No
     assert target.cancels() == ["/replicate/v1/predictions/p1/cancel", "/replicate/v1/predictions/p2/cancel"]  # fmt: skip
     assert all(auth == AUTH["Authorization"] for _, _, auth in target.seen if auth is not None)
     state = ledger.state()
-    assert state.billed == 2 and state.in_flight == 0
+    assert state.billed == 2
+    assert state.in_flight == 0
     assert [(c.id, c.expected, c.cancel_status, c.status_after_cancel) for c in state.created] == [
         ("p1", False, 200, "canceled"),
         ("p2", False, 200, "canceled"),
@@ -93,7 +95,8 @@ def test_a_planned_create_is_billed_and_left_running(tmp_path: Path) -> None:
         http.post(CREATE, json={"input": {"prompt": "x"}}, extensions={BILLED: "the lifecycle"})
     assert target.cancels() == []
     (created,) = ledger.state().created
-    assert created.expected and created.label == "the lifecycle"
+    assert created.expected
+    assert created.label == "the lifecycle"
     assert "billed as planned (the lifecycle)" in report(ledger.state())
 
 
@@ -118,7 +121,8 @@ def test_a_create_without_an_answer_counts_as_billed(tmp_path: Path) -> None:
         with pytest.raises(BudgetSpentError):
             http.post(CREATE, json={"input": {"prompt": "x"}})
     (created,) = ledger.state().created
-    assert created.http_status is None and "no answer" in created.note
+    assert created.http_status is None
+    assert "no answer" in created.note
 
 
 def test_budget_zero_sends_no_create_at_all(tmp_path: Path) -> None:
