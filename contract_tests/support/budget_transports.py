@@ -61,6 +61,9 @@ class GuardedTransport(httpx.BaseTransport):
         try:
             response = self.inner.handle_request(request)
             response.read()
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            self.ledger.release()  # no connection, so nothing was sent
+            raise
         except BaseException:
             self.ledger.bill(unanswered(what, label))
             raise

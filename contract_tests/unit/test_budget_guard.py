@@ -125,6 +125,20 @@ def test_a_create_without_an_answer_counts_as_billed(tmp_path: Path) -> None:
     assert "no answer" in created.note
 
 
+def test_a_create_that_never_connected_frees_its_slot(tmp_path: Path) -> None:
+    ledger = Ledger.create(tmp_path / "ledger.json", 1)
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    with httpx.Client(transport=GuardedTransport(ledger, httpx.MockTransport(refuse))) as http:
+        for _ in range(2):
+            with pytest.raises(httpx.ConnectError):
+                http.post(CREATE, json={"input": {"prompt": "x"}})
+    state = ledger.state()
+    assert (state.billed, state.in_flight, state.refused) == (0, 0, [])
+
+
 def test_budget_zero_sends_no_create_at_all(tmp_path: Path) -> None:
     ledger = Ledger.create(tmp_path / "ledger.json", 0)
     target = Lax(create_status=422)
