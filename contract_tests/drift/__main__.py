@@ -20,6 +20,8 @@ from contract_tests import preflight
 from contract_tests.drift.compare import compare
 from contract_tests.drift.probes import PROBES, BudgetExhaustedError, Exchange, Runner
 from contract_tests.drift.report import write_report
+from contract_tests.support.budget import Ledger, report
+from contract_tests.support.budget_transports import GuardedTransport
 from mock_server import create_app
 from mock_server.contract.spec import load_spec
 from mock_server.serving.server import serve_in_thread
@@ -47,6 +49,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="most predictions to create on the live API [IMAGEN_CONTRACT_BUDGET]")  # fmt: skip
     parser.add_argument("--ca-file", type=Path, default=None, help="CA bundle for either target")
     parser.add_argument("--dry-run", action="store_true", help="list the probes and send nothing")
+    parser.add_argument("--ledger", type=Path, default=None,
+                        help="budget ledger shared with a larger run (make contract); its "
+                        "limit replaces --budget")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -109,19 +114,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     token = os.environ.get("REPLICATE_API_TOKEN", "").strip()
     mock_token = os.environ.get("IMAGEN_MOCK_TOKEN", "r8_mock")
-    with httpx.Client(verify=verify, timeout=90.0) as client, mock_url(args.mock) as mock_base:
-        live_runner = Runner(live_url, token, args.budget, client)
-        mock_runner = Runner(mock_base, mock_token, 10**9, client)
-        live, skipped = collect(live_runner)
-        mock, _ = collect(mock_runner)
+    ledger = (
+        Ledger(args.ledger)
+        if args.ledger
+        else Ledger.create(args.out / "budget-ledger.json", args.budget)
+    )
+    before = ledger.state().billed
+    guarded = GuardedTransport(ledger, httpx.HTTPTransport(verify=verify))
+    with (
+        httpx.Client(transport=guarded, timeout=90.0) as live_client,
+        httpx.Client(verify=verify, timeout=90.0) as mock_client,
+        mock_url(args.mock) as mock_base,
+    ):
+        live, skipped = collect(Runner(live_url, token, live_client))
+        mock, _ = collect(Runner(mock_base, mock_token, mock_client))
     differences = compare(live, mock, load_spec())
-    billing = {"billed": live_runner.spent, "budget": args.budget, "skipped": skipped}
-    markdown, report = write_report(args.out, differences, live, mock, live_url, mock_base, billing)
+    state = ledger.state()
+    created = state.billed - before
+    billing = {"billed": created, "budget": state.limit, "skipped": skipped}
+    markdown, report_json = write_report(
+        args.out, differences, live, mock, live_url, mock_base, billing
+    )
     print(markdown.read_text())
-    print(f"billed predictions created on live: {live_runner.spent} (budget {args.budget})")
+    print(f"billed predictions created on live: {created} (budget {state.limit})")
     if skipped:
         print(f"skipped (budget or missing prediction): {', '.join(skipped)}")
-    print(f"reports: {markdown} {report}")
+    if args.ledger is None:
+        print(report(state))
+    print(f"reports: {markdown} {report_json}")
     return 0
 
 

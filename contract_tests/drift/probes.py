@@ -1,7 +1,9 @@
 """The requests a drift run sends, and what it keeps of each answer.
 
 Probes are the same for both targets. Those that create a prediction are billed
-on a live API, so each says so and the runner holds them to a budget.
+on a live API, so each says so; the live client's budget guard
+(``contract_tests/support/budget_transports.py``) holds every create, billed or not, to
+the run's budget.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 import httpx
+
+from contract_tests.support.budget import BILLED, BudgetSpentError
 
 __all__ = ["PROBES", "Exchange", "Probe", "Runner"]
 
@@ -105,32 +109,26 @@ PROBES: Final = (
 
 
 class BudgetExhaustedError(RuntimeError):
-    """A billed probe was skipped because the budget was spent."""
+    """A probe that creates was not sent because the budget was spent."""
 
 
 @dataclass
 class Runner:
-    """Sends probes to one target, counting billed requests against a budget."""
+    """Sends probes to one target; a billed probe tells the client's budget guard so."""
 
     base_url: str
     token: str
-    budget: int
     client: httpx.Client
     sleep: Callable[[float], None] = time.sleep
-    spent: int = 0
     last_id: str | None = None
 
     def run(self, probe: Probe) -> list[Exchange]:
         """The exchanges of one probe (two when it polls to the end).
 
         Raises:
-            BudgetExhaustedError: for a billed probe once the budget is spent.
+            BudgetExhaustedError: for a probe that creates once the budget is spent.
             LookupError: for a probe that needs a created id when there is none.
         """
-        if probe.billed:
-            if self.spent >= self.budget:
-                raise BudgetExhaustedError(probe.name)
-            self.spent += 1
         path = probe.path
         if "{id}" in path:
             if self.last_id is None:
@@ -164,10 +162,13 @@ class Runner:
             headers["Authorization"] = f"Bearer {self.token}"
         elif probe.auth == "wrong":
             headers["Authorization"] = "Bearer r8_not_a_real_token_000000000000"
+        extensions = {BILLED: probe.name} if probe.billed and method == probe.method else None
         started = time.monotonic()
-        response = self.client.request(
-            method, self.base_url.rstrip("/") + path, json=body, headers=headers
-        )
+        try:
+            response = self.client.request(method, self.base_url.rstrip("/") + path,
+                                           json=body, headers=headers, extensions=extensions)  # fmt: skip
+        except BudgetSpentError as refused:
+            raise BudgetExhaustedError(probe.name) from refused
         seconds = time.monotonic() - started
         try:
             parsed: Any = response.json()

@@ -3,16 +3,18 @@
     python -m contract_tests.live --base-url https://api.replicate.com/v1 [--budget 2] [--dry-run]
 
 The token is read from ``REPLICATE_API_TOKEN`` only, and never printed or written. The
-budget caps predictions created (each one is billed) across the whole run; every other
-request is refused or read-only, and rate-limited below Replicate's published limits.
-Outputs go to ``artifacts/contract/``: JUnit XML of the suite and of schemathesis, and
-the drift report (``drift.md``, ``drift.json``) with the recorded exchanges.
+budget caps predictions created across the whole run: every request of the suite, of
+schemathesis and of the drift report passes one budget guard (one ledger file,
+``budget-ledger.json``), which counts every 2xx create as billed whatever it was meant
+to be, cancels an unexpected one at once, and refuses to send any create once the budget
+is spent. The run ends by printing what it created (ids, statuses, cancels). Outputs go
+to ``artifacts/contract/``: JUnit XML of the suite and of schemathesis, the drift report
+(``drift.md``, ``drift.json``) with the recorded exchanges, and the ledger.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from pathlib import Path
 from contract_tests import preflight
 from contract_tests.drift import __main__ as drift
 from contract_tests.drift.probes import PROBES
+from contract_tests.support.budget import LEDGER_VAR, Ledger, report
 
 PROG = "python -m contract_tests.live"
 HOW = (
@@ -32,7 +35,11 @@ HOW = (
 SUITE = [
     ("GET", "/predictions", "no token: the documented 401 body"),
     ("GET", "/predictions/<unknown>", "404 problem"),
-    ("POST", "/models/google/imagen-4-ultra/predictions", "3 invalid creates: 422, not billed"),
+    (
+        "POST",
+        "/models/google/imagen-4-ultra/predictions",
+        "3 invalid creates: 422 (billed if 2xx, then canceled)",
+    ),
     ("POST", "/models/google/imagen-4-ultra/predictions", "1 create, polled to its image (billed)"),
     ("*", "get, cancel, list", "schemathesis, every check, 20 examples each, 40 req/s at most"),
 ]
@@ -90,13 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  drift  {probe.method:5} {probe.path:45} {probe.name}{billed}")
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
-    ledger = args.out / "billed-suite.txt"
-    ledger.write_text("0")
+    ledger = Ledger.create(args.out / "budget-ledger.json", args.budget)
     env = {
         **os.environ,
         "IMAGEN_CONTRACT_BASE_URL": base_url,
         "IMAGEN_CONTRACT_BUDGET": str(args.budget),
-        "IMAGEN_CONTRACT_LEDGER": str(ledger),
+        LEDGER_VAR: str(ledger.path),
         "IMAGEN_CONTRACT_REPORTS": str(args.out),
     }
     if args.ca_file:
@@ -106,16 +112,16 @@ def main(argv: Sequence[str] | None = None) -> int:
          f"--junitxml={args.out / 'junit.xml'}"],
         env=env, check=False,
     )  # fmt: skip
-    spent = int(ledger.read_text() or "0")
-    drift_args = ["--live", base_url, "--out", str(args.out), "--budget", str(args.budget - spent)]
+    drift_args = ["--live", base_url, "--out", str(args.out), "--ledger", str(ledger.path)]
     if args.ca_file:
         drift_args += ["--ca-file", str(args.ca_file)]
     drift_code = drift.main(drift_args)
-    report = args.out / "drift.json"
-    total = spent + (json.loads(report.read_text())["billed"] if report.exists() else 0)
+    state = ledger.state()
+    print(report(state))
     print(f"contract run: suite exit {suite.returncode}, drift exit {drift_code}; "
-          f"billed predictions {total} of budget {args.budget}; reports in {args.out}/")  # fmt: skip
-    return suite.returncode or drift_code
+          f"billed predictions {state.billed} of budget {args.budget}; reports in {args.out}/")  # fmt: skip
+    unexpected = any(not item.expected for item in state.created)
+    return suite.returncode or drift_code or (1 if unexpected else 0)
 
 
 if __name__ == "__main__":

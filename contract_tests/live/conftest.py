@@ -1,4 +1,5 @@
-"""The live target: a base URL and a token from the environment, or a skip that says how."""
+"""The live target: a base URL and a token from the environment, or a skip that says how;
+and the run's budget ledger (see ``contract_tests/support/budget.py``)."""
 
 from __future__ import annotations
 
@@ -8,38 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from contract_tests.support.budget import LEDGER_VAR, Ledger, report
+
 BASE_URL_VAR = "IMAGEN_CONTRACT_BASE_URL"
 TOKEN_VAR = "REPLICATE_API_TOKEN"
 CA_VAR = "IMAGEN_CONTRACT_CA_FILE"
 BUDGET_VAR = "IMAGEN_CONTRACT_BUDGET"
-LEDGER_VAR = "IMAGEN_CONTRACT_LEDGER"
 HOW = (
     "live contract checks need a base URL and a token: "
     "REPLICATE_API_TOKEN=r8_... make contract BASE_URL=https://api.replicate.com/v1 "
     "(or BASE_URL=https://HOST/replicate/v1 for a reseller)"
 )
-
-
-class Budget:
-    """Counts predictions created (billed) against ``IMAGEN_CONTRACT_BUDGET`` (default 2),
-    and writes the count to ``IMAGEN_CONTRACT_LEDGER`` when that names a file."""
-
-    def __init__(self, limit: int, ledger: Path | None) -> None:
-        self.limit = limit
-        self.spent = 0
-        self.ledger = ledger
-
-    def spend(self, what: str) -> None:
-        """Record one billed request.
-
-        Raises:
-            pytest.skip.Exception: when the budget is spent (the request is not sent).
-        """
-        if self.spent >= self.limit:
-            pytest.skip(f"budget of {self.limit} billed prediction(s) spent: {what} not sent")
-        self.spent += 1
-        if self.ledger is not None:
-            self.ledger.write_text(str(self.spent))
 
 
 @dataclass(frozen=True)
@@ -74,7 +54,23 @@ def live() -> LiveTarget:
 
 
 @pytest.fixture(scope="session")
-def budget() -> Budget:
-    """The billed-request budget of this run."""
-    ledger = os.environ.get(LEDGER_VAR)
-    return Budget(int(os.environ.get(BUDGET_VAR, "2")), Path(ledger) if ledger else None)
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Ledger:
+    """The run's budget ledger: the one ``make contract`` named in ``IMAGEN_CONTRACT_LEDGER``,
+    or a fresh one allowing ``IMAGEN_CONTRACT_BUDGET`` (default 2) billed creates."""
+    given = os.environ.get(LEDGER_VAR, "").strip()
+    if given:
+        return Ledger(Path(given))
+    path = tmp_path_factory.mktemp("budget") / "ledger.json"
+    _owned.append(path)
+    return Ledger.create(path, int(os.environ.get(BUDGET_VAR, "2")))
+
+
+_owned: list[Path] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What the suite created, when it kept its own ledger (``make contract`` prints its
+    own report, drift included, at the end of the run)."""
+    for path in _owned:
+        if path.exists():
+            terminalreporter.write_line(report(Ledger(path).state()))

@@ -1,8 +1,10 @@
 """The contract, checked against a live API (Replicate or a reseller) over HTTP.
 
-Cost: one prediction is created and billed (the full lifecycle test), counted against
-the run's budget; every other request is one the API refuses or one that reads, which
-are not billed.
+Cost: one prediction is meant to be created and billed (the full lifecycle test). Every
+request goes through the budget guard (``contract_tests/support/budget.py``): any 2xx
+create counts against the run's budget, whatever the test meant, an unexpected one is
+canceled at once, and once the budget is spent no create is sent (the test is skipped,
+saying so).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from PIL import Image
 
-from contract_tests.live.conftest import Budget, LiveTarget
+from contract_tests.live.conftest import LiveTarget
+from contract_tests.support.budget import BILLED, BudgetSpentError, Ledger
+from contract_tests.support.budget_transports import GuardedTransport
 from contract_tests.support.schemathesis_cli import LIVE_CONFIG, run_schemathesis
 from mock_server.contract.spec import load_spec
 from mock_server.domain.images import SIZES
@@ -46,15 +50,33 @@ def conforms(validator: Draft202012Validator, body: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def http(live: LiveTarget) -> Iterator[httpx.Client]:
+def http(live: LiveTarget, ledger: Ledger) -> Iterator[httpx.Client]:
+    """A client whose every request passes the budget guard."""
     verify: ssl.SSLContext | bool = (
         ssl.create_default_context(cafile=str(live.ca_file)) if live.ca_file else True
     )
-    with httpx.Client(base_url=live.base_url, verify=verify, timeout=90.0) as client:
+    transport = GuardedTransport(ledger, httpx.HTTPTransport(verify=verify))
+    with httpx.Client(base_url=live.base_url, transport=transport, timeout=90.0) as client:
         yield client
 
 
-def test_schemathesis_on_reads_and_cancels(live: LiveTarget, tmp_path: Path) -> None:
+def create(http: httpx.Client, live: LiveTarget, body: Any, billed: str = "") -> httpx.Response:
+    """POST a create; ``billed`` names it when it is meant to be billed.
+
+    Raises:
+        pytest.skip.Exception: when the guard refused it (the budget is spent; nothing sent).
+    """
+    extensions = {BILLED: billed} if billed else None
+    try:
+        return http.post("/models/google/imagen-4-ultra/predictions", json=body,
+                         headers=live.auth, extensions=extensions)  # fmt: skip
+    except BudgetSpentError as refused:
+        pytest.skip(str(refused))
+
+
+def test_schemathesis_on_reads_and_cancels(
+    live: LiveTarget, ledger: Ledger, tmp_path: Path
+) -> None:
     reports = Path(os.environ.get("IMAGEN_CONTRACT_REPORTS", str(tmp_path)))
     run = run_schemathesis(
         live.base_url,
@@ -63,6 +85,7 @@ def test_schemathesis_on_reads_and_cancels(live: LiveTarget, tmp_path: Path) -> 
         config=LIVE_CONFIG,
         max_examples=20,
         ca_file=live.ca_file,
+        ledger=ledger.path,
     )
     assert run.returncode == 0, run.output
     assert live.token not in run.output
@@ -95,7 +118,7 @@ def test_unknown_prediction_is_404(http: httpx.Client, live: LiveTarget) -> None
 def test_invalid_create_is_422_and_not_billed(
     http: httpx.Client, live: LiveTarget, body: dict[str, Any], field: str
 ) -> None:
-    response = http.post("/models/google/imagen-4-ultra/predictions", json=body, headers=live.auth)
+    response = create(http, live, body)
     assert response.status_code == 422, response.text
     problem = response.json()
     conforms(PROBLEM, problem)
@@ -103,12 +126,12 @@ def test_invalid_create_is_422_and_not_billed(
     assert all(f"- {item['field']}: " in problem["detail"] for item in problem["invalid_fields"])
 
 
-def test_one_billed_lifecycle(http: httpx.Client, live: LiveTarget, budget: Budget) -> None:
-    budget.spend("the lifecycle test's create")
-    created = http.post(
-        "/models/google/imagen-4-ultra/predictions",
-        json={"input": {"prompt": "a lighthouse on a cliff at dawn", "aspect_ratio": "4:3"}},
-        headers=live.auth,
+def test_one_billed_lifecycle(http: httpx.Client, live: LiveTarget) -> None:
+    created = create(
+        http,
+        live,
+        {"input": {"prompt": "a lighthouse on a cliff at dawn", "aspect_ratio": "4:3"}},
+        billed="the lifecycle test's create",
     )
     assert created.status_code in {200, 201, 202}, created.text
     prediction = created.json()

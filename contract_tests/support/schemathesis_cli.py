@@ -8,7 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from contract_tests.support.constants import SPEC
+from contract_tests.support.budget import LEDGER_VAR
+from contract_tests.support.constants import REPO, SPEC
 
 HERE = Path(__file__).resolve().parent
 MOCK_CONFIG = HERE / "schemathesis.toml"
@@ -32,8 +33,13 @@ def run_schemathesis(
     config: Path = MOCK_CONFIG,
     max_examples: int = 50,
     ca_file: Path | None = None,
+    ledger: Path | None = None,
 ) -> ContractRun:
-    """Run every check of the spec against ``base_url``; the token travels in the environment."""
+    """Run every check of the spec against ``base_url``; the token travels in the environment.
+
+    With ``ledger`` (a live run's budget file), every request schemathesis sends passes the
+    budget guard (``contract_tests/support/budget_schemathesis.py``, loaded as its hooks).
+    """
     junit = report_dir / "schemathesis-junit.xml"
     command = [
         str(Path(sys.executable).parent / "schemathesis"),
@@ -49,6 +55,10 @@ def run_schemathesis(
     if ca_file is not None:
         command += ["--tls-verify", str(ca_file)]
     env = {**os.environ, "REPLICATE_API_TOKEN": token}
+    if ledger is not None:
+        path = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+        env |= {"SCHEMATHESIS_HOOKS": "contract_tests.support.budget_schemathesis",
+                LEDGER_VAR: str(ledger), "PYTHONPATH": path}  # fmt: skip
     done = subprocess.run(
         command, env=env, cwd=report_dir, capture_output=True, text=True, timeout=900, check=False
     )
