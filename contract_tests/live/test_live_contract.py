@@ -89,7 +89,7 @@ def test_unknown_prediction_is_404(http: httpx.Client, live: LiveTarget) -> None
     [
         ({"input": {"prompt": "x", "aspect_ratio": "2:1"}}, "input.aspect_ratio"),
         ({"input": {"prompt": "x", "output_format": "gif"}}, "input.output_format"),
-        ({"input": {"prompt": "x"}, "model": "google/imagen-4-ultra"}, "(root)"),
+        ({"input": {"prompt": "x"}, "model": "google/imagen-4-ultra"}, ""),
     ],
 )
 def test_invalid_create_is_422_and_not_billed(
