@@ -1,6 +1,6 @@
 """The mock's own admin API under ``/_mock/``: not part of Replicate's API or its spec.
 
-It takes the same Bearer token as the predictions API (any non-empty token, or the
+It takes the same Bearer token as the predictions API (a Replicate-shaped token, or the
 pinned one), so a mock started with ``--token`` keeps its state private. It is described
 by ``openapi/admin.yaml``, served (without a token) at ``GET /_mock/openapi.yaml``, and
 its request bodies and queries are checked against that document (the app state's
