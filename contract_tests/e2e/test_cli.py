@@ -316,7 +316,7 @@ def test_pinned_token_and_starts_quickly() -> None:
 def test_waiting_requests_do_not_block_others() -> None:
     args = ["--starting-seconds", "0", "--processing-seconds", "3"]
     with run_mock(args) as mock:
-        auth = {"Authorization": "Bearer t"}
+        auth = {"Authorization": "Bearer r8_t"}
 
         def hold() -> httpx.Response:
             return httpx.post(
@@ -344,7 +344,7 @@ def test_waiting_requests_do_not_block_others() -> None:
 @pytest.mark.parametrize("slowed_by", ["header", "rule"])
 def test_slowed_requests_do_not_block_others(slowed_by: str) -> None:
     with run_mock([]) as mock:
-        auth = {"Authorization": "Bearer t"}
+        auth = {"Authorization": "Bearer r8_t"}
         created = httpx.post(
             mock.api + CREATE.removeprefix("/v1"), json={"input": {"prompt": "x"}}, headers=auth
         )

@@ -245,3 +245,33 @@ def test_data_is_removed_after_retention() -> None:
     assert (removed["input"], removed["output"], removed["logs"]) == ({}, None, None)
     assert removed["status"] == "succeeded"
     assert removed["metrics"] == kept["metrics"]
+
+
+@pytest.mark.parametrize(
+    ("moment", "digits", "text"),
+    [
+        (1_713_784_501.04, 3, "2024-04-22T11:15:01.04Z"),  # trailing zeros dropped
+        (1_713_784_501.0, 3, "2024-04-22T11:15:01Z"),
+        (1_713_784_501.123456, 3, "2024-04-22T11:15:01.123Z"),
+        (1_713_784_501.123456, 6, "2024-04-22T11:15:01.123456Z"),
+        (1_713_784_501.5, 6, "2024-04-22T11:15:01.5Z"),
+    ],
+)
+def test_times_are_written_as_replicate_writes_them(moment: float, digits: int, text: str) -> None:
+    assert lifecycle.format_time(moment, digits) == text
+
+
+def test_predict_time_is_fixed_per_id_and_varies_between_ids() -> None:
+    first, second = record(), record()
+    assert lifecycle.predict_time(first, 3.0) == lifecycle.predict_time(first, 3.0)
+    assert lifecycle.predict_time(first, 3.0) != lifecycle.predict_time(second, 3.0)
+    assert lifecycle.predict_time(first, 0.0) == 0.0
+    recorded = lifecycle.new_record(
+        {"prompt": "x"},
+        now=T0,
+        starting_seconds=1.0,
+        processing_seconds=6.3,
+        retention_seconds=3600.0,
+        log_lines=("a", "b"),
+    )
+    assert lifecycle.predict_time(recorded, 6.3) == 6.3  # a recording's own time

@@ -73,7 +73,7 @@ class PredictionRecord:
     processing_seconds: float
     """How long the model runs once started."""
     seed: int
-    """The seed reported in the logs."""
+    """A random seed kept with the record (imagen's logs do not print one)."""
     retention_seconds: float
     """How long after its end the prediction keeps its input, output and logs."""
     blocked: bool = False
