@@ -337,7 +337,7 @@ def test_waiting_requests_do_not_block_others() -> None:
     assert quick_took < 2.0, "a list request waited behind held requests"
     assert all(r.status_code == 201 for r in results)
     assert all(r.json()["status"] == "succeeded" for r in results)
-    assert all(r.headers["Preference-Applied"] == "wait" for r in results)
+    assert all(r.headers["Preference-Applied"] == "wait=10" for r in results)
 
 
 @pytest.mark.slow
