@@ -90,3 +90,11 @@ def test_preference_applied_echoes_the_request(client: FlaskClient) -> None:
         assert response.headers["ratelimit-remaining"].isdigit()
     plain = client.post(CREATE, headers=AUTH, json={"input": {"prompt": "x"}})
     assert "Preference-Applied" not in plain.headers
+
+
+def test_a_reset_forgets_the_counts(client: FlaskClient) -> None:
+    for _ in range(3):
+        client.post(CREATE, headers=AUTH, json={"input": {"prompt": "x"}})
+    assert client.post("/_mock/reset", headers=AUTH).status_code == 204
+    again = client.post(CREATE, headers=AUTH, json={"input": {"prompt": "x"}})
+    assert again.headers["ratelimit-remaining"] == "599"

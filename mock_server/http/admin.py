@@ -111,9 +111,11 @@ def advance_clock() -> Response:
 
 @bp.post("/reset")
 def reset() -> Response:
-    """Forget every prediction, webhook delivery and scenario rule (on every replica)."""
+    """Forget every prediction, webhook delivery, scenario rule and rate-limit count (on
+    every replica)."""
     mock = state()
     mock.service.clear()
+    mock.rates.clear()  # shared on Redis, so once for every replica
     _forget_local(mock)
     if mock.replicas is not None:
         mock.replicas.announce_reset()
