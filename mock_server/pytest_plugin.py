@@ -14,7 +14,7 @@ Each test gets a fresh mock (its own store and clock) served by werkzeug on a fr
 ``127.0.0.1`` port, shut down when the test ends. Options, as keyword arguments of
 the ``imagen_mock`` marker or keys of a dict returned by an overridden
 ``imagen_mock_config`` fixture (the marker wins): ``token`` (default
-``r8_imagen_mock``; ``None`` accepts any), ``starting_seconds`` (1.0),
+``r8_imagenmock``; ``None`` accepts any token shaped like Replicate's), ``starting_seconds`` (1.0),
 ``processing_seconds`` (3.0), and ``config`` (more ``create_app`` keys: ``MOCK_*``
 settings, collaborators). A value a setting refuses fails the test with one line.
 ``-p no:imagen_mock`` turns the plugin off.
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_TOKEN", "ImagenMock", "imagen_mock", "imagen_mock_config"]
 
-DEFAULT_TOKEN: Final = "r8_imagen_mock"  # noqa: S105 - the fixture's test token, not a secret
+DEFAULT_TOKEN: Final = "r8_imagenmock"  # noqa: S105 - the fixture's test token, not a secret
 _SETTINGS: Final = ("token", "starting_seconds", "processing_seconds")
 _OPTIONS: Final = frozenset({*_SETTINGS, "config"})
 #: Longest the fixture waits for the server thread to stop (seconds).
@@ -58,7 +58,7 @@ class ImagenMock:
     root: str
     """``http://127.0.0.1:<port>``: the files, pages and admin API live here."""
     token: str | None
-    """The token it accepts (None: any non-empty token)."""
+    """The token it accepts (None: any shaped like Replicate's, ``r8_`` then letters and digits)."""
     http: httpx.Client = field(repr=False)
     """A client for ``root`` that sends the token."""
 

@@ -66,7 +66,7 @@ def test_identical_answers_have_no_drift() -> None:
 
 
 def drifted(app: WsgiApp) -> WsgiApp:
-    """The stand-in's differences: no ``source`` field, 410 for unknown ids, slow lists."""
+    """The stand-in's differences: no ``logs`` field, 410 for unknown ids, slow lists."""
 
     def wrapper(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path, method = environ["PATH_INFO"], environ["REQUEST_METHOD"]
@@ -86,7 +86,7 @@ def drifted(app: WsgiApp) -> WsgiApp:
         if dict(headers).get("Content-Type") == "application/json" and body:
             doc = json.loads(body)
             for item in [doc, *doc.get("results", [])]:
-                item.pop("source", None)
+                item.pop("logs", None)
             body = json.dumps(doc).encode()
         start_response(captured["status"], [*headers, ("Content-Length", str(len(body)))])
         return [body]
@@ -105,22 +105,22 @@ def test_report_finds_exactly_the_injected_differences(
 ) -> None:
     config = {"MOCK_STARTING_SECONDS": 0, "MOCK_PROCESSING_SECONDS": 0}
     with serve(drifted(create_app(config).wsgi_app)) as live, serve(create_app(config)) as mock:
-        monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_secret_stand_in")
+        monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_secretstandin")
         code = drift.main(["--live", live, "--mock", mock, "--out", str(tmp_path)])
     assert code == 0
     report = json.loads((tmp_path / "drift.json").read_text())
     found = {(d["probe"], d["aspect"], d["where"], d["kind"]) for d in report["differences"]}
-    missing_source = {
+    missing_logs = {
         (probe, "field", where, BOTH_IN_SPEC)
         for probe, where in [
-            ("create and wait", "source"),
-            ("create and wait (final)", "source"),
-            ("get the created prediction", "source"),
-            ("list predictions", "results[].source"),
+            ("create and wait", "logs"),
+            ("create and wait (final)", "logs"),
+            ("get the created prediction", "logs"),
+            ("list predictions", "results[].logs"),
         ]
     }
     assert found == {
-        *missing_source,
+        *missing_logs,
         ("get unknown id", "status", "(status)", LIVE_VIOLATES),
         *(
             (probe, "latency", "seconds", BOTH_IN_SPEC)
@@ -129,8 +129,8 @@ def test_report_finds_exactly_the_injected_differences(
     }
     out = capsys.readouterr().out
     assert "billed predictions created on live: 1 (budget 2)" in out
-    assert "r8_secret_stand_in" not in out
-    assert "r8_secret_stand_in" not in (tmp_path / "exchanges-live.json").read_text()
+    assert "r8_secretstandin" not in out
+    assert "r8_secretstandin" not in (tmp_path / "exchanges-live.json").read_text()
     assert "| live violates the spec | 1 |" in (tmp_path / "drift.md").read_text()
 
 

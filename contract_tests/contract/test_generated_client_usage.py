@@ -41,7 +41,7 @@ from mock_server.domain.clock import FakeClock
 
 HOST: Final = "http://mock.test"
 PREFIXES: Final = ("/v1", "/replicate/v1")
-TOKEN: Final = "t"
+TOKEN: Final = "r8_t"
 PROBLEM_JSON: Final = "application/problem+json"
 TERMINAL: Final = frozenset({"succeeded", "failed", "canceled", "aborted"})
 #: Imagen 4's 1K pixel sizes, as the mock renders them.
@@ -152,7 +152,9 @@ def create(client: ApiClient, imagen_input: ImagenInput) -> Prediction:
         "google", "imagen-4-ultra", client=client, body=PredictionRequest(input_=imagen_input)
     )
     prediction = expect(response, HTTPStatus.CREATED, Prediction)
-    assert response.headers["Location"] == prediction.urls.get
+    assert "Location" not in response.headers  # as no recorded real create has one
+    assert response.headers["ratelimit-remaining"].isdigit()
+    assert isinstance(prediction.started_at, Unset)  # no key before it exists
     return prediction
 
 

@@ -14,7 +14,7 @@ from contract_tests.support.schemathesis_cli import run_schemathesis
 from contract_tests.support.servers import RunningMock, run_mock
 
 pytestmark = pytest.mark.slow
-TOKEN = "r8_contract_http"
+TOKEN = "r8_contracthttp"
 
 
 @pytest.fixture(scope="module")

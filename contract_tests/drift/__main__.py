@@ -1,7 +1,7 @@
 """``python -m contract_tests.drift``: send the probes to a live API and to the mock, compare.
 
 Tokens come from the environment only (``REPLICATE_API_TOKEN`` for live,
-``IMAGEN_MOCK_TOKEN`` for the mock, any non-empty value by default) and are
+``IMAGEN_MOCK_TOKEN`` for the mock, ``r8_mock`` by default, which a mock without ``--token`` accepts) and are
 never printed or written.
 """
 

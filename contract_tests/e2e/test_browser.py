@@ -4,6 +4,7 @@ the prompt as text without running it."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,7 +72,8 @@ def test_browser_watches_a_prediction_succeed(user_data_dir: str) -> None:
             assert page.evaluate("document.getElementById('output').naturalWidth") == 1024
             assert page.evaluate("window.__notReloaded === true")
             expect(page.get_by_text(XSS, exact=True)).to_be_visible()
-            assert "Generated image in 1.50 sec" in page.locator("#logs").inner_text()
+            logs = page.locator("#logs").inner_text()
+            assert re.search(r"Generated image in 1\.[0-4]\d seconds", logs), logs
             assert page.locator("#completed_at").inner_text().endswith("Z")
             assert page.locator("#total_time").inner_text() == "2.00 s"
             assert len(requested) > 2  # the page, its image, and at least one poll

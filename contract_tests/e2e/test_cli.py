@@ -29,6 +29,11 @@ OPTIONS = {
     "--access-log": ("IMAGEN_MOCK_ACCESS_LOG", "(off)"),
     "--drain-seconds": ("IMAGEN_MOCK_DRAIN_SECONDS", "10.0"),
     "--token": ("IMAGEN_MOCK_TOKEN", "(unset)"),
+    "--accept-any-token": ("IMAGEN_MOCK_ACCEPT_ANY_TOKEN", "(off)"),
+    "--enforce-rate-limits": ("IMAGEN_MOCK_ENFORCE_RATE_LIMITS", "(off)"),
+    "--wait-timeout-status": ("IMAGEN_MOCK_WAIT_TIMEOUT_STATUS", "201"),
+    "--location-header": ("IMAGEN_MOCK_LOCATION_HEADER", "(off)"),
+    "--metrics-total-time": ("IMAGEN_MOCK_METRICS_TOTAL_TIME", "(off)"),
     "--starting-seconds": ("IMAGEN_MOCK_STARTING_SECONDS", "1.0"),
     "--processing-seconds": ("IMAGEN_MOCK_PROCESSING_SECONDS", "3.0"),
     "--recording": ("IMAGEN_MOCK_RECORDING", "(unset)"),
@@ -312,7 +317,7 @@ def test_pinned_token_and_starts_quickly() -> None:
 def test_waiting_requests_do_not_block_others() -> None:
     args = ["--starting-seconds", "0", "--processing-seconds", "3"]
     with run_mock(args) as mock:
-        auth = {"Authorization": "Bearer t"}
+        auth = {"Authorization": "Bearer r8_t"}
 
         def hold() -> httpx.Response:
             return httpx.post(
@@ -333,14 +338,14 @@ def test_waiting_requests_do_not_block_others() -> None:
     assert quick_took < 2.0, "a list request waited behind held requests"
     assert all(r.status_code == 201 for r in results)
     assert all(r.json()["status"] == "succeeded" for r in results)
-    assert all(r.headers["Preference-Applied"] == "wait" for r in results)
+    assert all(r.headers["Preference-Applied"] == "wait=10" for r in results)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("slowed_by", ["header", "rule"])
 def test_slowed_requests_do_not_block_others(slowed_by: str) -> None:
     with run_mock([]) as mock:
-        auth = {"Authorization": "Bearer t"}
+        auth = {"Authorization": "Bearer r8_t"}
         created = httpx.post(
             mock.api + CREATE.removeprefix("/v1"), json={"input": {"prompt": "x"}}, headers=auth
         )

@@ -49,7 +49,7 @@ def body_of(reply: bytes) -> dict[str, object]:
 
 def still_serving(mock: RunningMock) -> bool:
     response = httpx.get(
-        mock.api + "/predictions", headers={"Authorization": "Bearer x"}, timeout=5
+        mock.api + "/predictions", headers={"Authorization": "Bearer r8_x"}, timeout=5
     )
     return response.status_code == 200
 

@@ -6,6 +6,7 @@ make at it, ``-o`` keeps make from reinstalling it), so nothing is installed her
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -102,3 +103,27 @@ def test_make_run_passes_host_and_port_only_when_given() -> None:
     assert recipe() == ["serve"]
     assert recipe("PORT=9002") == ["serve", "--port", "9002"]
     assert recipe("HOST=127.0.0.2") == ["serve", "--host", "127.0.0.2"]
+
+
+#: The README's schemathesis line, run by hand against ``make run``.
+README_COMMAND = re.compile(r"^\$ (schemathesis run openapi/openapi\.yaml .*)$", re.MULTILINE)
+
+
+def test_the_readme_schemathesis_command_finds_nothing(tmp_path: Path) -> None:
+    found = README_COMMAND.findall((REPO / "README.md").read_text(encoding="utf-8"))
+    assert len(found) == 1, "the README shows the command once"
+    command = shlex.split(found[0])
+    url = command.index("--url") + 1
+    assert command[url] == "http://127.0.0.1:8000/v1"
+    port, log = free_port(), tmp_path / "make-run.log"
+    command[url] = f"http://127.0.0.1:{port}/v1"
+    command[0] = f"{VENV}/bin/schemathesis"  # what an activated .venv finds
+    with running(make_run(f"PORT={port}"), clean_env(), log) as process:
+        first_answer(process, f"http://127.0.0.1:{port}/openapi.yaml", log)
+        done = subprocess.run(
+            command, cwd=REPO, env=clean_env(), capture_output=True, text=True, timeout=1200,
+            check=False,
+        )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    assert "No issues found" in output, output[-4000:]

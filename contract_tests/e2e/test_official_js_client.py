@@ -47,7 +47,7 @@ def run_js(mock: RunningMock, scenario: str, **args: Any) -> dict[str, Any]:
         **os.environ,
         "NODE_PATH": str(NODE_MODULES),
         "NODE_EXTRA_CA_CERTS": str(mock.ca_file),
-        "REPLICATE_API_TOKEN": "r8_js_token",
+        "REPLICATE_API_TOKEN": "r8_jstoken",
         "IMAGEN_MOCK_BASE_URL": mock.api,
     }
     done = subprocess.run(
@@ -90,7 +90,7 @@ def test_cancel(tls_mock: RunningMock) -> None:
 
 def test_validate_webhook_accepts_the_mocks_deliveries(tls_mock: RunningMock) -> None:
     ssl_context = ssl.create_default_context(cafile=str(tls_mock.ca_file))
-    auth = {"Authorization": "Bearer r8_js_token"}
+    auth = {"Authorization": "Bearer r8_jstoken"}
     with httpx.Client(base_url=tls_mock.root, verify=ssl_context, headers=auth) as http:
         # Nothing listens on port 9 of loopback: the attempt is still signed and recorded.
         created = http.post(

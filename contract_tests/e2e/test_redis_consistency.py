@@ -306,7 +306,7 @@ def test_redis_away_under_requests_is_logged_once_and_its_return_once(
     state = context.state(app)
     try:
         client = app.test_client()
-        headers = {"Authorization": "Bearer t"}
+        headers = {"Authorization": "Bearer r8_t"}
         answers = []
         for _ in range(30):  # a trickle of requests while Redis is away
             answers.append(client.get("/v1/predictions/abc", headers=headers).status_code)

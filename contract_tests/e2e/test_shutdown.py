@@ -131,5 +131,5 @@ def test_a_stop_signal_answers_held_requests_ends_streams_and_exits_promptly(
     # Every stream ended as a whole response, every held create answered with the
     # prediction as it stood: nothing was cut off.
     assert sorted(clients.ended) == sorted(
-        ["stream ended"] * STREAMS + ["held 202 starting"] * HELD
+        ["stream ended"] * STREAMS + ["held 201 starting"] * HELD
     ), clients.ended

@@ -47,8 +47,8 @@ except RuntimeError as exc:
 @pytest.mark.parametrize("base", ["", "/replicate"])
 def test_official_client_stream(tls_mock: RunningMock, base: str) -> None:
     result = run_client(tls_mock, base, STREAM_SCRIPT)
-    assert result["events"] == ["logs"] * 4 + ["output", "done"]
-    assert result["ids"] == [str(n) for n in range(6)]
+    assert result["events"] == ["logs"] * 3 + ["output", "done"]
+    assert result["ids"] == [str(n) for n in range(5)]
     assert result["url"].startswith(tls_mock.root + "/delivery/")
     assert result["size"] == [1024, 1024]
 
@@ -98,4 +98,4 @@ def test_held_streams_do_not_block_other_requests() -> None:
         assert len(received) == 2
         for seen in received:
             assert seen[:3] == [": open", "", "event: logs"]
-            assert seen[-4:] == ["event: done", "id: 5", "data: {}", ""]
+            assert seen[-4:] == ["event: done", "id: 4", "data: {}", ""]

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from contract_tests.support.constants import AUTH, CREATE, TOKEN
 from mock_server import create_app
+from mock_server.config import SettingError
 from mock_server.http import context, settings_of
 from mock_server.storage.memory import InMemoryStore
 
@@ -53,11 +54,35 @@ def test_malformed_token_is_401_invalid(client: FlaskClient, header: str) -> Non
     assert problem(response)["detail"] == "You did not pass a valid authentication token"
 
 
-def test_any_token_is_accepted_by_default(client: FlaskClient) -> None:
-    assert (
-        client.get("/v1/predictions", headers={"Authorization": "Bearer anything"}).status_code
-        == 200
+@pytest.mark.parametrize("token", ["r8_x", "r8_0123456789abcdefghijABCDEFGHIJ0123456"])
+def test_tokens_shaped_like_replicates_are_accepted_by_default(
+    client: FlaskClient, token: str
+) -> None:
+    answer = client.get("/v1/predictions", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200
+
+
+@pytest.mark.parametrize("token", ["anything", "r8_", "r8_with_underscores", "r9_abc", "R8_abc"])
+def test_other_tokens_are_refused_by_default(client: FlaskClient, token: str) -> None:
+    answer = client.get("/v1/predictions", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401
+    assert answer.mimetype == "application/problem+json"
+    assert answer.get_data() == (
+        b'{"title":"Unauthenticated","detail":"You did not pass a valid authentication token",'
+        b'"status":401}'
     )
+
+
+def test_accept_any_token_accepts_any() -> None:
+    client = create_app({"MOCK_ACCEPT_ANY_TOKEN": True}).test_client()
+    answer = client.get("/v1/predictions", headers={"Authorization": "Bearer anything"})
+    assert answer.status_code == 200
+    assert client.get("/v1/predictions").status_code == 401  # a token is still needed
+
+
+def test_accept_any_token_and_a_pinned_token_do_not_go_together() -> None:
+    with pytest.raises(SettingError, match="MOCK_ACCEPT_ANY_TOKEN cannot be used with --token"):
+        create_app({"MOCK_ACCEPT_ANY_TOKEN": True, "MOCK_TOKEN": TOKEN})
 
 
 def test_pinned_token() -> None:
@@ -182,7 +207,7 @@ def test_invalid_input_is_422_with_lines(client: FlaskClient) -> None:
     body = problem(response)
     assert body["title"] == "Input validation failed"
     assert body["detail"].splitlines() == [
-        "- (root): Additional property model is not allowed",
+        "- Additional property model is not allowed",
         "- input: prompt is required",
         '- input.aspect_ratio: aspect_ratio must be one of the following: "1:1", "9:16", '
         '"16:9", "3:4", "4:3"',

@@ -21,7 +21,7 @@ def create(client: FlaskClient, prefix: str = "/v1", **input_: str) -> dict[str,
     )
     assert response.status_code == 201, response.data
     body: dict[str, Any] = response.get_json()
-    assert response.headers["Location"] == body["urls"]["get"]
+    assert "Location" not in response.headers  # no recorded real create has one
     return body
 
 
@@ -119,15 +119,31 @@ def test_prefer_wait_returns_the_final_prediction(client: FlaskClient, clock: Fa
     assert clock.now() - start == pytest.approx(4.0, abs=0.06)
 
 
-def test_prefer_wait_n_times_out_with_202(client: FlaskClient, clock: FakeClock) -> None:
+def test_prefer_wait_n_that_runs_out_is_201_as_recorded(
+    client: FlaskClient, clock: FakeClock
+) -> None:
+    response = client.post(
+        CREATE, headers={**AUTH, "Prefer": "wait=2"}, json={"input": {"prompt": "x"}}
+    )
+    assert response.status_code == 201
+    assert response.headers["Preference-Applied"] == "wait=2"  # the request's own value
+    assert response.get_json()["status"] == "processing"
+    assert "Location" not in response.headers
+
+
+def test_the_other_choices_by_option(clock: FakeClock) -> None:
+    client = create_app(
+        {"MOCK_CLOCK": clock, "MOCK_WAIT_TIMEOUT_STATUS": 202, "MOCK_LOCATION_HEADER": True}
+    ).test_client()
     response = client.post(
         CREATE, headers={**AUTH, "Prefer": "wait=2"}, json={"input": {"prompt": "x"}}
     )
     assert response.status_code == 202
-    assert response.headers["Preference-Applied"] == "wait"
     body = response.get_json()
     assert body["status"] == "processing"
     assert response.headers["Location"] == body["urls"]["get"]
+    quick = client.post(CREATE, headers=AUTH, json={"input": {"prompt": "x"}})
+    assert quick.headers["Location"] == quick.get_json()["urls"]["get"]
 
 
 def test_list_newest_first_with_absolute_links(clock: FakeClock) -> None:

@@ -80,7 +80,7 @@ def test_fail_header_takes_its_error_and_the_stream_follows(
     pid = created.get_json()["id"]
     assert status_after(client, clock, pid, 5.0)["error"] == "GPU melted"
     text = client.get(f"/stream/{pid}").get_data(as_text=True)
-    assert 'event: error\nid: 4\ndata: {"detail": "GPU melted"}' in text
+    assert 'event: error\nid: 3\ndata: {"detail": "GPU melted"}' in text
 
 
 def test_webhooks_follow_the_scenario(hook_client: FlaskClient, hook_app: Flask) -> None:

@@ -57,25 +57,25 @@ def parse(text: str) -> list[dict[str, str]]:
 def test_succeeded_sequence_and_ids() -> None:
     made = record()
     sequence = events(made, ROOT)
-    assert kinds(sequence) == ["logs"] * 4 + ["output", "done"]
-    assert [event.id for event in sequence] == list(range(6))
-    assert sequence[0].data == f"Using seed: {made.seed}"
-    assert sequence[4].data == f"{ROOT}/delivery/{made.id}/output.jpg"
-    assert sequence[5].data == "{}"
+    assert kinds(sequence) == ["logs"] * 3 + ["output", "done"]
+    assert [event.id for event in sequence] == list(range(5))
+    assert sequence[0].data == "No sid"  # imagen's first log line
+    assert sequence[3].data == f"{ROOT}/delivery/{made.id}/output.jpg"
+    assert sequence[4].data == "{}"
     assert [event.at for event in sequence] == sorted(event.at for event in sequence)
     assert sequence[-1].at == lifecycle.ends_at(made)
 
 
 def test_failed_sequence_ends_with_error_then_done() -> None:
     sequence = events(record("gore"), ROOT)
-    assert kinds(sequence) == ["logs"] * 4 + ["error", "done"]
-    assert json.loads(sequence[4].data) == {"detail": SAFETY_ERROR}
-    assert json.loads(sequence[5].data) == {"reason": "error"}
+    assert kinds(sequence) == ["logs"] * 3 + ["error", "done"]
+    assert json.loads(sequence[3].data) == {"detail": SAFETY_ERROR}
+    assert json.loads(sequence[4].data) == {"reason": "error"}
 
 
 def test_cancel_keeps_the_sent_prefix_and_ends_canceled() -> None:
     made = record()
-    at = lifecycle.started_at(made) + 1.0  # after two of the four log lines
+    at = lifecycle.started_at(made) + 1.0  # after two of the three log lines
     before = [event for event in events(made, ROOT) if event.at <= at]
     after = events(lifecycle.cancel(made, at), ROOT)
     assert after[: len(before)] == before
@@ -158,25 +158,25 @@ def test_stream_over_http(client: FlaskClient, clock: FakeClock, headers: dict[s
     text = response.get_data(as_text=True)
     assert text.startswith(": open\n\nevent: logs\nid: 0\n")
     parsed = parse(text)
-    assert [fields["event"] for fields in parsed] == ["logs"] * 4 + ["output", "done"]
-    assert [fields["id"] for fields in parsed] == [str(n) for n in range(6)]
+    assert [fields["event"] for fields in parsed] == ["logs"] * 3 + ["output", "done"]
+    assert [fields["id"] for fields in parsed] == [str(n) for n in range(5)]
     done = client.get(f"/v1/predictions/{created['id']}", headers=AUTH).get_json()
     assert done["status"] == "succeeded"
-    assert parsed[4]["data"] == done["output"]
-    assert done["logs"] == "".join(f"{fields['data']}\n" for fields in parsed[:4])
+    assert parsed[3]["data"] == done["output"]
+    assert done["logs"] == "".join(f"{fields['data']}\n" for fields in parsed[:3])
 
 
 def test_last_event_id_resumes_after_that_event(client: FlaskClient, clock: FakeClock) -> None:
     created = create(client, prefix="/replicate")
-    resumed = client.get(created["urls"]["stream"], headers={"Last-Event-ID": "2"})
+    resumed = client.get(created["urls"]["stream"], headers={"Last-Event-ID": "1"})
     parsed = parse(resumed.get_data(as_text=True))
-    assert [fields["id"] for fields in parsed] == ["3", "4", "5"]
-    finished = client.get(created["urls"]["stream"], headers={"Last-Event-ID": "5"})
+    assert [fields["id"] for fields in parsed] == ["2", "3", "4"]
+    finished = client.get(created["urls"]["stream"], headers={"Last-Event-ID": "4"})
     assert finished.status_code == 204
     assert finished.data == b""
     again = client.get(created["urls"]["stream"], headers={"Last-Event-ID": "junk"})
     assert [fields["id"] for fields in parse(again.get_data(as_text=True))] == [
-        str(n) for n in range(6)
+        str(n) for n in range(5)
     ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-TOKEN: Final = "r8_test_token"
+TOKEN: Final = "r8_TestToken0123456789"
 AUTH: Final = {"Authorization": f"Bearer {TOKEN}"}
 CREATE: Final = "/v1/models/google/imagen-4-ultra/predictions"
 REPO: Final = Path(__file__).resolve().parents[2]

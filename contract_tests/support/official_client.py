@@ -20,7 +20,7 @@ def run_client(mock: RunningMock, base: str, script: str, **replace: str) -> dic
     env = {
         **os.environ,
         "REPLICATE_BASE_URL": mock.root + base,
-        "REPLICATE_API_TOKEN": "r8_mock_token",
+        "REPLICATE_API_TOKEN": "r8_mocktoken",
         "REPLICATE_POLL_INTERVAL": "0.05",
         "SSL_CERT_FILE": str(mock.ca_file),
     }

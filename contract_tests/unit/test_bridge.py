@@ -338,7 +338,7 @@ def test_every_request_is_held_while_the_mock_has_rules() -> None:
     environ = environ_for(FakeScope("/v1/predictions"), b"")  # type: ignore[arg-type]
     assert offload(environ) is False
     added = app.test_client().post(
-        "/_mock/rules", json={"latency_ms": 10}, headers={"Authorization": "Bearer t"}
+        "/_mock/rules", json={"latency_ms": 10}, headers={"Authorization": "Bearer r8_t"}
     )
     assert added.status_code == 201
     assert offload(environ) is True

@@ -13,6 +13,16 @@ from mock_server.domain.safety import SAFETY_ERROR
 
 LINKS = Links(api="https://mock.test/replicate/v1", root="https://mock.test")
 T0 = 1_000_000.0
+#: The keys of the seed's example answer (status ``starting``), in its order.
+STARTING_KEYS = (
+    *("id", "model", "version", "input", "logs", "output", "data_removed", "error"),
+    *("status", "created_at", "urls"),
+)
+
+
+def within_share(value: float, ran: float) -> bool:
+    """Whether ``value`` is a predict_time the mock may report for ``ran`` seconds."""
+    return 0.86 * ran <= value < 0.98 * ran and value != round(value, 2)
 
 
 def record(prompt: str = "a red fox", **input_: str) -> PredictionRecord:
@@ -43,11 +53,9 @@ def test_status_follows_the_phases(offset: float, status: str) -> None:
 def test_starting_prediction_has_no_start_logs_or_output() -> None:
     shown = lifecycle.render(record(), T0 + 0.5, LINKS)
     assert shown["status"] == "starting"
-    assert shown["started_at"] is None
-    assert shown["completed_at"] is None
+    assert list(shown) == [*STARTING_KEYS]  # no key before it exists
     assert shown["logs"] == ""
     assert shown["output"] is None
-    assert shown["metrics"] == {}
 
 
 def test_logs_grow_while_processing() -> None:
@@ -55,7 +63,8 @@ def test_logs_grow_while_processing() -> None:
     seen = [lifecycle.render(rec, T0 + t, LINKS)["logs"] for t in (1.0, 2.0, 3.0, 4.0)]
     assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(seen))
     assert len(seen[0].splitlines()) < len(seen[-1].splitlines())
-    assert seen[-1].endswith("Generated image in 3.00 sec\n")
+    took = lifecycle.render(rec, T0 + 4.0, LINKS)["metrics"]["predict_time"]
+    assert seen[-1] == f"No sid\nGenerating image...\nGenerated image in {took:.2f} seconds\n"
 
 
 def test_succeeded_prediction_is_complete() -> None:
@@ -63,15 +72,18 @@ def test_succeeded_prediction_is_complete() -> None:
     shown = lifecycle.render(rec, T0 + 10, LINKS)
     assert shown["status"] == "succeeded"
     assert shown["output"] == f"https://mock.test/delivery/{rec.id}/output.png"
-    assert shown["started_at"] == lifecycle.format_time(T0 + 1)
-    assert shown["completed_at"] == lifecycle.format_time(T0 + 4)
-    assert shown["metrics"] == {"total_time": 4.0, "predict_time": 3.0, "image_count": 1}
+    assert shown["started_at"] == lifecycle.format_time(T0 + 1, 6)
+    assert shown["completed_at"] == lifecycle.format_time(T0 + 4, 6)
+    assert list(shown) == [*STARTING_KEYS[:-1], "started_at", "completed_at", "urls", "metrics"]
+    assert list(shown["metrics"]) == ["image_count", "predict_time"]
+    assert shown["metrics"]["image_count"] == 1
+    assert within_share(shown["metrics"]["predict_time"], 3.0)
     assert shown["error"] is None
     assert shown["version"] == "hidden"
     assert shown["model"] == "google/imagen-4-ultra"
-    assert shown["source"] == "api"
     assert shown["data_removed"] is False
     assert shown["input"] == {"prompt": "a red fox", "aspect_ratio": "16:9", "output_format": "png"}
+    assert list(shown["input"]) == ["aspect_ratio", "output_format", "prompt"]  # sorted
     assert shown["urls"] == {
         "cancel": f"https://mock.test/replicate/v1/predictions/{rec.id}/cancel",
         "get": f"https://mock.test/replicate/v1/predictions/{rec.id}",
@@ -92,10 +104,11 @@ def test_cancel_while_processing() -> None:
     rec = lifecycle.cancel(record(), T0 + 2.5)
     shown = lifecycle.render(rec, T0 + 10, LINKS)
     assert shown["status"] == "canceled"
-    assert shown["completed_at"] == lifecycle.format_time(T0 + 2.5)
+    assert shown["completed_at"] == lifecycle.format_time(T0 + 2.5, 6)
     assert shown["output"] is None
-    assert shown["started_at"] == lifecycle.format_time(T0 + 1)
-    assert shown["metrics"] == {"total_time": 2.5, "predict_time": 1.5}
+    assert shown["started_at"] == lifecycle.format_time(T0 + 1, 6)
+    assert list(shown["metrics"]) == ["predict_time"]
+    assert within_share(shown["metrics"]["predict_time"], 1.5)
     assert "Generated image" not in shown["logs"]
 
 
@@ -103,9 +116,9 @@ def test_cancel_before_start_never_starts() -> None:
     rec = lifecycle.cancel(record(), T0 + 0.5)
     shown = lifecycle.render(rec, T0 + 10, LINKS)
     assert shown["status"] == "canceled"
-    assert shown["started_at"] is None
+    assert "started_at" not in shown
     assert shown["logs"] == ""
-    assert "predict_time" not in shown["metrics"]
+    assert shown["metrics"] == {}
 
 
 def test_cancel_after_the_end_changes_nothing() -> None:
@@ -155,8 +168,8 @@ def test_deadline_before_start_aborts() -> None:
     shown = lifecycle.render(rec, T0 + 6, LINKS)
     assert shown["status"] == "aborted"
     assert shown["deadline"] == lifecycle.format_time(T0 + 5)
-    assert shown["completed_at"] == lifecycle.format_time(T0 + 5)
-    assert shown["started_at"] is None
+    assert shown["completed_at"] == lifecycle.format_time(T0 + 5, 6)
+    assert "started_at" not in shown
     assert lifecycle.status_at(rec, T0 + 4.9) == "starting"
 
 
@@ -205,7 +218,7 @@ def test_moments_of_a_success() -> None:
     rec = record()
     kinds = [(m.kind, m.at - T0) for m in lifecycle.moments(rec)]
     assert kinds[0] == ("start", 1.0)
-    assert [k for k, _ in kinds].count("logs") == 4
+    assert [k for k, _ in kinds].count("logs") == 3  # the three lines of imagen's logs
     assert kinds[-2:] == [("output", 4.0), ("completed", 4.0)]
     assert [at for _, at in kinds] == sorted(at for _, at in kinds)
 
@@ -232,3 +245,33 @@ def test_data_is_removed_after_retention() -> None:
     assert (removed["input"], removed["output"], removed["logs"]) == ({}, None, None)
     assert removed["status"] == "succeeded"
     assert removed["metrics"] == kept["metrics"]
+
+
+@pytest.mark.parametrize(
+    ("moment", "digits", "text"),
+    [
+        (1_713_784_501.04, 3, "2024-04-22T11:15:01.04Z"),  # trailing zeros dropped
+        (1_713_784_501.0, 3, "2024-04-22T11:15:01Z"),
+        (1_713_784_501.123456, 3, "2024-04-22T11:15:01.123Z"),
+        (1_713_784_501.123456, 6, "2024-04-22T11:15:01.123456Z"),
+        (1_713_784_501.5, 6, "2024-04-22T11:15:01.5Z"),
+    ],
+)
+def test_times_are_written_as_replicate_writes_them(moment: float, digits: int, text: str) -> None:
+    assert lifecycle.format_time(moment, digits) == text
+
+
+def test_predict_time_is_fixed_per_id_and_varies_between_ids() -> None:
+    first, second = record(), record()
+    assert lifecycle.predict_time(first, 3.0) == lifecycle.predict_time(first, 3.0)
+    assert lifecycle.predict_time(first, 3.0) != lifecycle.predict_time(second, 3.0)
+    assert lifecycle.predict_time(first, 0.0) == 0.0
+    recorded = lifecycle.new_record(
+        {"prompt": "x"},
+        now=T0,
+        starting_seconds=1.0,
+        processing_seconds=6.3,
+        retention_seconds=3600.0,
+        log_lines=("a", "b"),
+    )
+    assert lifecycle.predict_time(recorded, 6.3) == 6.3  # a recording's own time

@@ -44,11 +44,11 @@ def test_validation_body_matches_the_recorded_one() -> None:
 def test_detail_has_one_line_per_field() -> None:
     problem = problems.validation_failed(
         [
-            InvalidField("required", "(root)", "input is required"),
+            InvalidField("required", "", "input is required"),
             InvalidField("enum", "input.output_format", "bad"),
         ]
     )
-    assert problem.detail == "- (root): input is required\n- input.output_format: bad\n"
+    assert problem.detail == "- input is required\n- input.output_format: bad\n"
 
 
 def test_method_not_allowed_carries_allow() -> None:

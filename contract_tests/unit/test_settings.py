@@ -45,6 +45,10 @@ def test_the_defaults() -> None:
     assert settings.webhook_allowed_hosts == {"localhost", "127.0.0.1", "::1"}
     assert (settings.token, settings.webhook_secret, settings.redis_url) == (None, None, None)
     assert settings.redis_prefix == "imagen-mock:"
+    # Where the evidence is thin: the best-supported behaviour by default (see the README).
+    assert (settings.accept_any_token, settings.enforce_rate_limits) == (False, False)
+    assert (settings.wait_timeout_status, settings.location_header) == (201, False)
+    assert settings.metrics_total_time is False
 
 
 def test_settings_are_frozen_and_slotted() -> None:
@@ -103,6 +107,8 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"token": ""}, "--token", "must not be empty"),
     ({"redis_url": "http://localhost:6379"}, "--redis-url", "must be a redis://"),
     ({"redis_prefix": ""}, "--redis-prefix", "must not be empty"),
+    ({"wait_timeout_status": 200}, "--wait-timeout-status", "must be 201 or 202"),
+    ({"accept_any_token": True, "token": "r8_x"}, "--accept-any-token", "cannot be used with"),
 ]
 
 
@@ -170,8 +176,11 @@ def test_text_values_are_converted() -> None:
             "ca_file": "",
             "webhook_allowed_hosts": " Receiver.test , [::1],",
             "seed": None,
+            "wait_timeout_status": "202",
+            "enforce_rate_limits": "on",
         }
     )
+    assert (settings.wait_timeout_status, settings.enforce_rate_limits) == (202, True)
     assert (settings.port, settings.starting_seconds) == (9000, 0.25)
     assert (settings.tls, settings.access_log, settings.ca_file) == (True, False, None)
     assert settings.webhook_allowed_hosts == {"receiver.test", "::1"}

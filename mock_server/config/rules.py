@@ -38,6 +38,9 @@ class Settings(Protocol):
     @property
     def redis_url(self) -> str | None: ...
 
+    @property
+    def token(self) -> str | None: ...
+
 
 ENV_PREFIX: Final = "IMAGEN_MOCK_"
 #: Most pool threads a worker may start, and most worker processes: beyond these a value
@@ -92,6 +95,7 @@ def key_name(name: str) -> str:
 
 _INTS: Final = frozenset(
     {"port", "threads", "workers", "trusted_proxies", "max_body_bytes", "seed"}
+    | {"wait_timeout_status"}
     | {"webhook_max_attempts", "webhook_log_limit", "journal_limit"}
 )
 _FLOATS: Final = frozenset(
@@ -99,7 +103,10 @@ _FLOATS: Final = frozenset(
     | {"drain_seconds"}
     | {"webhook_backoff_seconds", "webhook_max_backoff_seconds", "webhook_timeout_seconds"}
 )
-_BOOLS: Final = frozenset({"tls", "access_log"})
+_BOOLS: Final = frozenset(
+    {"tls", "access_log", "accept_any_token", "enforce_rate_limits", "location_header"}
+    | {"metrics_total_time"}
+)
 _PATHS: Final = frozenset({"ca_file", "recording"})
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
@@ -240,6 +247,16 @@ def _secret(value: str | None, _: Settings) -> str | None:
     return None
 
 
+def _accept_any_token(value: bool, settings: Settings) -> str | None:
+    if value and settings.token:
+        return "cannot be used with --token, which accepts only that one"
+    return None
+
+
+def _wait_timeout_status(value: int, _: Settings) -> str | None:
+    return None if value in (201, 202) else "must be 201 or 202"
+
+
 def _redis_url(value: str | None, _: Settings) -> str | None:
     if value is None or value.startswith(_REDIS_SCHEMES):
         return None
@@ -254,6 +271,8 @@ CHECKS: Final[dict[str, Check]] = {
     "drain_seconds": _between(0, 300, above=True),
     "ca_file": _ca_file,
     "token": _not_empty,
+    "accept_any_token": _accept_any_token,
+    "wait_timeout_status": _wait_timeout_status,
     "starting_seconds": _between(0, MAX_SECONDS),
     "processing_seconds": _between(0, MAX_SECONDS),
     "recording": _recording,

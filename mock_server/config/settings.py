@@ -29,6 +29,7 @@ from mock_server.config.rules import (
     flag_name,
     plain,
 )
+from mock_server.domain.lifecycle import Shape
 from mock_server.webhooks.planning import WebhookSettings
 
 __all__ = ["Settings", "setting_names"]
@@ -78,7 +79,43 @@ class Settings:
     token: str | None = field(
         default=None,
         repr=False,
-        metadata=_about("accept only this Bearer token; by default any non-empty token"),
+        metadata=_about(
+            "accept only this Bearer token; by default any token shaped like Replicate's "
+            "('r8_' then letters and digits)"
+        ),
+    )
+    accept_any_token: bool = field(
+        default=False,
+        metadata=_about("accept any non-empty Bearer token, not only Replicate-shaped ones"),
+    )
+    enforce_rate_limits: bool = field(
+        default=False,
+        metadata=_about(
+            "answer 429 with Retry-After past Replicate's limits (600 creates and 3000 other "
+            "requests a minute per token); by default they are only counted in the "
+            "ratelimit-* headers"
+        ),
+    )
+    wait_timeout_status: int = field(
+        default=201,
+        metadata=_about(
+            "status of a 'Prefer: wait' create whose wait ran out before the end: 201 as "
+            "recorded from the real API, or 202 as its published spec also allows"
+        ),
+    )
+    location_header: bool = field(
+        default=False,
+        metadata=_about(
+            "send a Location header (the prediction's URL) on creates; no recorded real "
+            "create has one"
+        ),
+    )
+    metrics_total_time: bool = field(
+        default=False,
+        metadata=_about(
+            "add metrics.total_time (creation to end) to ended predictions; some real "
+            "answers carry it, imagen's recorded ones do not"
+        ),
     )
     starting_seconds: float = field(
         default=1.0,
@@ -249,7 +286,12 @@ class Settings:
             timeout_seconds=self.webhook_timeout_seconds,
             log_limit=self.webhook_log_limit,
             background=background,
+            shape=self.shape(),
         )
+
+    def shape(self) -> Shape:
+        """How predictions are written where the evidence leaves a choice."""
+        return Shape(total_time=self.metrics_total_time)
 
 
 def setting_names() -> Iterator[tuple[str, object, str]]:

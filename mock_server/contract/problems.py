@@ -42,7 +42,7 @@ class InvalidField:
     type: str
     """Kind of problem: ``required``, ``enum``, ``additional_property_not_allowed``..."""
     field: str
-    """Dotted path of the field, or ``(root)`` for the body itself."""
+    """Dotted path of the field, or the empty string for the body itself."""
     description: str
     """What is wrong, in words."""
 
@@ -167,6 +167,10 @@ def unavailable() -> Problem:
 def validation_failed(
     errors: list[InvalidField], title: str = "Input validation failed"
 ) -> Problem:
-    """422 with one ``- field: message`` line in ``detail`` per invalid field."""
-    detail = "".join(f"- {item.field}: {item.description}\n" for item in errors)
+    """422 with one ``- field: message`` line in ``detail`` per invalid field (``- message``
+    for the body itself, as Replicate writes ``- Additional property model is not allowed``)."""
+    detail = "".join(
+        f"- {item.field}: {item.description}\n" if item.field else f"- {item.description}\n"
+        for item in errors
+    )
     return Problem(422, detail, title, invalid_fields=tuple(errors))

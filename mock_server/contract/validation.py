@@ -198,20 +198,25 @@ def _operation(
     )
 
 
-def describe_errors(errors: Iterable[ValidationError], root: str = "(root)") -> list[InvalidField]:
-    """Turn jsonschema errors into Replicate's ``invalid_fields``, sorted by field."""
+def describe_errors(errors: Iterable[ValidationError], root: str = "") -> list[InvalidField]:
+    """Turn jsonschema errors into Replicate's ``invalid_fields``, sorted by field, a
+    field's ``required`` problems first (as Replicate lists them); ``root`` names the
+    value checked (the empty string: the body, which Replicate writes as ``""``)."""
     found: dict[tuple[str, str, str], InvalidField] = {}
     for error in errors:
         for item in _describe(error, root):
             found.setdefault((item.field, item.type, item.description), item)
-    return sorted(found.values(), key=lambda item: (item.field, item.type, item.description))
+    return sorted(
+        found.values(),
+        key=lambda item: (item.field, item.type != "required", item.type, item.description),
+    )
 
 
 def _field(path: Iterable[Any], root: str) -> str:
     parts = [str(part) for part in path]
-    if root != "(root)":
+    if root:
         parts.insert(0, root)
-    return ".".join(parts) or root
+    return ".".join(parts)
 
 
 def _describe(error: ValidationError, root: str) -> list[InvalidField]:

@@ -9,6 +9,7 @@ fake clock and identical across threads and processes.
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 import secrets
 import sys
@@ -24,6 +25,7 @@ __all__ = [
     "Links",
     "Moment",
     "PredictionRecord",
+    "Shape",
     "cancel",
     "data_removed_at",
     "ends_at",
@@ -34,6 +36,7 @@ __all__ = [
     "new_prediction_id",
     "new_record",
     "output_path",
+    "predict_time",
     "render",
     "replace_extra",
     "stable_span",
@@ -70,7 +73,7 @@ class PredictionRecord:
     processing_seconds: float
     """How long the model runs once started."""
     seed: int
-    """The seed reported in the logs."""
+    """A random seed kept with the record (imagen's logs do not print one)."""
     retention_seconds: float
     """How long after its end the prediction keeps its input, output and logs."""
     blocked: bool = False
@@ -140,11 +143,12 @@ def new_record(
 
 
 def _shared_strings(input_: dict[str, Any]) -> dict[str, Any]:
-    """The same input, with its keys and short values (enum choices) interned, so a
-    hundred thousand stored predictions share one copy of each instead of holding their own."""
+    """The same input with its keys sorted, as Replicate echoes it, and its keys and short
+    values (enum choices) interned, so a hundred thousand stored predictions share one copy
+    of each instead of holding their own."""
     return {
         sys.intern(key): sys.intern(value) if isinstance(value, str) and len(value) <= 32 else value
-        for key, value in input_.items()
+        for key, value in sorted(input_.items())
     }
 
 
@@ -208,10 +212,36 @@ def cancel(record: PredictionRecord, now: float) -> PredictionRecord:
     return replace(record, canceled_at=now)
 
 
-def format_time(moment: float) -> str:
-    """RFC 3339 with milliseconds and a ``Z``, as Replicate writes times."""
-    text = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
+def format_time(moment: float, digits: int = 3) -> str:
+    """RFC 3339 in UTC with a ``Z``, as Replicate writes times: ``digits`` of fractional
+    seconds (3 or 6), trailing zeros dropped (``2024-04-22T11:15:01.04Z``), no fraction
+    at all on a whole second."""
+    spec = "milliseconds" if digits <= 3 else "microseconds"
+    text = datetime.fromtimestamp(moment, UTC).isoformat(timespec=spec).removesuffix("+00:00")
+    whole, _, fraction = text.partition(".")
+    fraction = fraction.rstrip("0")
+    return f"{whole}.{fraction}Z" if fraction else f"{whole}Z"
+
+
+def _share(prediction_id: str) -> float:
+    """A number in ``[0, 1)`` that depends only on the prediction's id."""
+    digest = hashlib.blake2b(prediction_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0**64
+
+
+#: ``predict_time`` is this share of the run, and a per-prediction part of the rest:
+#: the model's own time is shorter than started-to-completed (uploads), never round.
+_PREDICT_SHARE: Final = (0.86, 0.12)
+
+
+def predict_time(record: PredictionRecord, ran: float) -> float:
+    """Seconds the model reports for ``ran`` seconds of running: a share of it that
+    varies per prediction (the same for one id), with nine decimals like Replicate's.
+    A recorded run (a recording's log lines) reports its own time unchanged."""
+    if record.log_lines:
+        return round(ran, 9)
+    low, spread = _PREDICT_SHARE
+    return round(ran * (low + spread * _share(record.id)), 9)
 
 
 def _log_lines(record: PredictionRecord) -> list[tuple[float, str]]:
@@ -219,18 +249,15 @@ def _log_lines(record: PredictionRecord) -> list[tuple[float, str]]:
     if record.log_lines and not record.blocked and record.failure is None:
         last = max(len(record.log_lines) - 1, 1)
         return [(index / last, line) for index, line in enumerate(record.log_lines)]
-    ratio = record.input.get("aspect_ratio", DEFAULTS["aspect_ratio"])
-    lines = [
-        (0.0, f"Using seed: {record.seed}"),
-        (0.05, f"Generating image with aspect ratio {ratio}"),
-        (0.5, "Image generated, running safety checks"),
-    ]
+    # The lines of a sibling imagen model's real logs; the time is this prediction's.
+    lines = [(0.0, "No sid"), (0.05, "Generating image...")]
     if record.blocked:
         lines.append((1.0, "Safety filter rejected the image"))
     elif record.failure is not None:
         lines.append((1.0, f"Prediction failed: {record.failure}"))
     else:
-        lines.append((1.0, f"Generated image in {record.processing_seconds:.2f} sec"))
+        took = predict_time(record, record.processing_seconds)
+        lines.append((1.0, f"Generated image in {took:.2f} seconds"))
     return lines
 
 
@@ -294,56 +321,88 @@ def output_path(record: PredictionRecord) -> str:
     return f"/delivery/{record.id}/output.{fmt}"
 
 
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """Choices about how predictions are written where the evidence is thin."""
+
+    total_time: bool = False
+    """Add ``metrics.total_time`` (creation to end): some recorded API answers carry it,
+    imagen's do not."""
+
+
+_PLAIN: Final = Shape()
+
+
 def render(
-    record: PredictionRecord, now: float, links: Links, *, as_created: bool = False
+    record: PredictionRecord,
+    now: float,
+    links: Links,
+    *,
+    as_created: bool = False,
+    shape: Shape | None = None,
 ) -> dict[str, Any]:
     """The prediction as the API shows it at ``now``, with URLs under ``links``.
 
     ``as_created`` shows it as at the instant of creation (``starting``, no logs),
     which is what a create request without ``Prefer: wait`` answers, however short
     the configured phases are.
+
+    Keys appear only once they exist, in the order real answers have them: a
+    ``starting`` prediction has exactly the keys of the seed's example; ``started_at``
+    follows ``created_at`` once the model runs; ``completed_at``, then ``metrics``
+    after ``urls``, once it has ended; ``deadline`` (after the times) only when one is
+    set. ``input`` keys are sorted (see :func:`new_record`).
     """
     if as_created:
         now = -math.inf
     status = status_at(record, now)
     start = started_at(record)
     running = start <= min(now, ends_at(record))
-    metrics: dict[str, Any] = {}
-    completed_at = None
+    removed = now >= data_removed_at(record)
+    ended = status in TERMINAL
     output = None
     error = None
-    if status in TERMINAL:
-        end = ends_at(record)
-        completed_at = format_time(end)
-        metrics["total_time"] = round(end - record.created_at, 3)
-        if running:
-            metrics["predict_time"] = round(end - start, 3)
-        if status == "succeeded":
-            output = links.root + output_path(record)
-            metrics["image_count"] = 1
-        elif status == "failed":
-            error = error_of(record)
-    removed = now >= data_removed_at(record)
-    return {
+    if status == "succeeded" and not removed:
+        output = links.root + output_path(record)
+    elif status == "failed":
+        error = error_of(record)
+    shown: dict[str, Any] = {
         "id": record.id,
         "model": record.model,
         "version": "hidden",
         "input": {} if removed else record.input,
         "logs": None if removed else _logs_at(record, now),
-        "output": None if removed else output,
+        "output": output,
         "data_removed": removed,
         "error": error,
         "status": status,
         "created_at": format_time(record.created_at),
-        "started_at": format_time(start) if running else None,
-        "completed_at": completed_at,
-        "source": record.source,
-        "metrics": metrics,
-        "deadline": None if record.deadline is None else format_time(record.deadline),
-        "urls": {
-            "cancel": f"{links.api}/predictions/{record.id}/cancel",
-            "get": f"{links.api}/predictions/{record.id}",
-            "stream": f"{links.root}/stream/{record.id}",
-            "web": f"{links.root}/p/{record.id}",
-        },
     }
+    if running:
+        shown["started_at"] = format_time(start, 6)
+    if ended:
+        shown["completed_at"] = format_time(ends_at(record), 6)
+    if record.deadline is not None:
+        shown["deadline"] = format_time(record.deadline)
+    shown["urls"] = {
+        "cancel": f"{links.api}/predictions/{record.id}/cancel",
+        "get": f"{links.api}/predictions/{record.id}",
+        "stream": f"{links.root}/stream/{record.id}",
+        "web": f"{links.root}/p/{record.id}",
+    }
+    if ended:
+        shown["metrics"] = _metrics(record, status, running, shape or _PLAIN)
+    return shown
+
+
+def _metrics(record: PredictionRecord, status: str, ran: bool, shape: Shape) -> dict[str, Any]:
+    """``metrics`` of an ended prediction, keys sorted as Replicate writes them."""
+    end = ends_at(record)
+    metrics: dict[str, Any] = {}
+    if status == "succeeded":
+        metrics["image_count"] = 1
+    if ran:
+        metrics["predict_time"] = predict_time(record, end - started_at(record))
+    if shape.total_time:
+        metrics["total_time"] = round(end - record.created_at, 6)
+    return metrics

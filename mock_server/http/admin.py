@@ -1,6 +1,6 @@
 """The mock's own admin API under ``/_mock/``: not part of Replicate's API or its spec.
 
-It takes the same Bearer token as the predictions API (any non-empty token, or the
+It takes the same Bearer token as the predictions API (a Replicate-shaped token, or the
 pinned one), so a mock started with ``--token`` keeps its state private. It is described
 by ``openapi/admin.yaml``, served (without a token) at ``GET /_mock/openapi.yaml``, and
 its request bodies and queries are checked against that document (the app state's
@@ -112,9 +112,11 @@ def advance_clock() -> Response:
 
 @bp.post("/reset")
 def reset() -> Response:
-    """Forget every prediction, webhook delivery and scenario rule (on every replica)."""
+    """Forget every prediction, webhook delivery, scenario rule and rate-limit count (on
+    every replica)."""
     mock = state()
     mock.service.clear()
+    mock.rates.clear()  # shared on Redis, so once for every replica
     _forget_local(mock)
     admin_observe.forget(current_app)  # the journal (shared on Redis) and endings followed
     if mock.replicas is not None:

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, g, request
 
 from mock_server.contract import problems
-from mock_server.domain import lifecycle
+from mock_server.domain import lifecycle, ratelimit
 from mock_server.domain.lifecycle import Links, PredictionRecord
 from mock_server.domain.service import InvalidCursorError, encode_cursor
 from mock_server.http.context import (
@@ -32,32 +32,56 @@ bp = Blueprint("api", __name__)
 
 
 def _render_body(record: PredictionRecord, now: float, here: Links) -> bytes:
-    return dump(lifecycle.render(record, now, here))
+    return dump(lifecycle.render(record, now, here, shape=state().shape))
 
 
 def _show(record: PredictionRecord, *, as_created: bool = False) -> dict[str, Any]:
-    now = state().service.clock.now()
-    return lifecycle.render(record, now, links(), as_created=as_created)
+    mock = state()
+    now = mock.service.clock.now()
+    return lifecycle.render(record, now, links(), as_created=as_created, shape=mock.shape)
+
+
+#: Where :func:`admit` leaves the request's quota for :func:`rate_headers`.
+_QUOTA = "mock_quota"
 
 
 @bp.before_request
 def admit() -> Response | None:
-    """Authenticate an API request, then run the app's screens on it.
+    """Authenticate an API request, count it against its token's rate limit, then run
+    the app's screens on it.
 
     Returns the first screen's answer, if one answers in the handler's place.
 
     Raises:
-        Problem: 401 when the token is missing, malformed or not the pinned one; or
-            whatever a screen raises.
+        Problem: 401 when the token is missing, malformed or not the pinned one; 429
+            past the rate limit when limits are enforced; or whatever a screen raises.
     """
-    environ = current_request().environ
+    req = current_request()
+    environ = req.environ
     mock = state()
-    check_token(environ.get("HTTP_AUTHORIZATION"), mock.token)
+    token = check_token(
+        environ.get("HTTP_AUTHORIZATION"), mock.token, any_token=mock.accept_any_token
+    )
+    kind = ratelimit.CREATE if (req.endpoint or "").endswith(".create_prediction") else "other"
+    quota = mock.rates.take(ratelimit.token_key(token), kind, mock.service.clock.now())
+    if not quota.allowed and mock.enforce_rate_limits:
+        raise problems.throttled(max(quota.retry_after, 1))
+    setattr(g, _QUOTA, quota)
     for screen in mock.screens:
         answer = screen(environ)
         if answer is not None:
             return answer
     return None
+
+
+@bp.after_request
+def rate_headers(response: Response) -> Response:
+    """Add ``ratelimit-remaining`` and ``ratelimit-reset`` to a 2xx answer, as Replicate's
+    answers always carry them."""
+    quota = g.get(_QUOTA)
+    if quota is not None and 200 <= response.status_code < 300:
+        response.headers.update(quota.headers())
+    return response
 
 
 @bp.post("/models/<model_owner>/<model_name>/predictions")
@@ -87,25 +111,35 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
         extra["links"] = here  # webhook bodies carry this server's URLs
     outcome = g.get("mock_outcome")  # set by the screens module's screen (X-Mock-*, rules)
     service = mock.service
+    shape = mock.shape
+
+    def located(record: PredictionRecord) -> dict[str, str]:
+        if not mock.location_header:  # no recorded real create carries one
+            return {}
+        return {"Location": f"{here.api}/predictions/{record.id}"}
+
     if wait is None:
 
         def answer(record: PredictionRecord) -> Response:
-            shown = lifecycle.render(record, service.clock.now(), here, as_created=True)
-            return json_response(shown, 201, {"Location": f"{here.api}/predictions/{record.id}"})
+            shown = lifecycle.render(
+                record, service.clock.now(), here, as_created=True, shape=shape
+            )
+            return json_response(shown, 201, located(record))
 
         # Rendered while a shared store writes the record, sent once it is stored.
         return service.create_answered(
             answer, body["input"], extra, cancel_after=cancel_after, outcome=outcome
         )
     record = service.create(body["input"], extra, cancel_after=cancel_after, outcome=outcome)
-    headers = {"Location": f"{here.api}/predictions/{record.id}"}
+    headers = located(record)
     try:
         record, at = service.wait_at(record.id, wait)
     except KeyError:  # forgotten while held: a /_mock/reset, or its records' time ran out
         raise problems.not_found(f"Prediction {record.id}") from None
-    headers["Preference-Applied"] = "wait"
-    ended = lifecycle.is_terminal(record, at)
-    return json_response(lifecycle.render(record, at, here), 201 if ended else 202, headers)
+    # The preference as the request put it (``wait``, ``wait=10``), as Replicate echoes it.
+    headers["Preference-Applied"] = str(environ.get("HTTP_PREFER", "wait")).strip()
+    status = 201 if lifecycle.is_terminal(record, at) else mock.wait_timeout_status
+    return json_response(lifecycle.render(record, at, here, shape=shape), status, headers)
 
 
 @bp.get("/predictions/<prediction_id>")
@@ -168,7 +202,9 @@ def list_predictions() -> Response:
             "previous": page_url(encode_cursor(after=page.newer))
             if page.newer is not None
             else None,
-            "results": [lifecycle.render(record, now, here) for record in page.records],
+            "results": [
+                lifecycle.render(record, now, here, shape=mock.shape) for record in page.records
+            ],
         }
     )
 

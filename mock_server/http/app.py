@@ -22,6 +22,7 @@ from mock_server.contract.spec import admin_spec_path, load_spec, spec_path
 from mock_server.contract.validation import DocumentValidator
 from mock_server.domain.clock import AdjustableClock, Clock
 from mock_server.domain.purging import BackgroundPurger
+from mock_server.domain.ratelimit import MemoryRates
 from mock_server.domain.recording import RecordedRun, load_recording
 from mock_server.domain.scenarios import RuleBook
 from mock_server.domain.service import ChangeSignal, Listeners, PredictionService
@@ -40,6 +41,7 @@ from mock_server.http import (
 )
 from mock_server.storage.memory import InMemoryStore
 from mock_server.storage.reachability import REDIS
+from mock_server.storage.redis_rates import RedisRates
 from mock_server.storage.replicas import Announcer, Replicas, connect
 from mock_server.webhooks.delivery import WebhookDispatcher
 
@@ -139,6 +141,16 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
         dice=dice,
         screens=(screens.screen_for(rule_book, dice),),  # X-Mock-* headers, rules, MOCK_FAULTS
         observer=watching,
+        accept_any_token=settings.accept_any_token,
+        # Counted in the shared Redis when there is one, so workers and hosts count
+        # together; per process otherwise (a data directory's workers included).
+        rates=RedisRates(replicas.store.client, settings.redis_prefix)
+        if isinstance(replicas, Replicas)
+        else MemoryRates(),
+        enforce_rate_limits=settings.enforce_rate_limits,
+        shape=settings.shape(),
+        wait_timeout_status=settings.wait_timeout_status,
+        location_header=settings.location_header,
     )
     for name, prefix in context.PREFIXES.items():
         app.register_blueprint(api.bp, url_prefix=prefix, name=name)

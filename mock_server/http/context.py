@@ -20,7 +20,8 @@ from mock_server.contract import problems
 from mock_server.contract.predictions import RequestValidator
 from mock_server.contract.validation import DocumentValidator
 from mock_server.domain.faults import FaultDice
-from mock_server.domain.lifecycle import Links
+from mock_server.domain.lifecycle import Links, Shape
+from mock_server.domain.ratelimit import MemoryRates, RateCounter
 from mock_server.domain.scenarios import RuleBook
 from mock_server.domain.service import PredictionService
 from mock_server.storage.body_cache import BodyCache
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXTENSION",
     "PREFIXES",
+    "TOKEN_SHAPE",
     "MockState",
     "Screen",
     "authenticate",
@@ -87,6 +89,18 @@ class MockState:
     """Run in order on every API request after authentication (scenarios, faults)."""
     observer: Observer | None = None
     """The request journal, metrics and endings (:mod:`mock_server.http.admin_observe`)."""
+    accept_any_token: bool = False
+    """Accept any non-empty token when none is pinned (else only Replicate-shaped ones)."""
+    rates: RateCounter = field(default_factory=MemoryRates)
+    """Counts each token's requests for the ``ratelimit-*`` headers."""
+    enforce_rate_limits: bool = False
+    """Answer 429 past the limits (else they are only counted)."""
+    shape: Shape = field(default_factory=Shape)
+    """How predictions are written where the evidence is thin."""
+    wait_timeout_status: int = 201
+    """Status of a ``Prefer: wait`` create that had not ended when the wait ran out."""
+    location_header: bool = False
+    """Send ``Location`` on creates."""
 
 
 def state(app: Flask | None = None) -> MockState:
@@ -137,24 +151,40 @@ def links() -> Links:
 
 
 def authenticate() -> None:
-    """Reject the current request unless it has an acceptable Bearer token.
+    """Reject the current request unless it has an acceptable Bearer token (a
+    ``before_request`` hook: it returns nothing, or Flask would send what it returns).
 
     Raises:
         Problem: 401 when the token is missing, malformed or not the pinned one.
     """
-    check_token(current_request().environ.get("HTTP_AUTHORIZATION"), state().token)
+    mock = state()
+    header = current_request().environ.get("HTTP_AUTHORIZATION")
+    check_token(header, mock.token, any_token=mock.accept_any_token)
 
 
-def check_token(header: str | None, pinned: str | None) -> None:
-    """Raises: Problem: 401 unless ``header`` is ``Bearer <token>`` (the pinned token, if set)."""
+#: What Replicate's API tokens look like: ``r8_`` and letters and digits.
+TOKEN_SHAPE: Final = re.compile(r"r8_[A-Za-z0-9]+")
+
+
+def check_token(header: str | None, pinned: str | None, *, any_token: bool = False) -> str:
+    """The token of ``header`` (``Bearer <token>``): the pinned one if one is set, else
+    one shaped like Replicate's (:data:`TOKEN_SHAPE`), or any with ``any_token``.
+
+    Raises:
+        Problem: 401 otherwise (``missing_token`` when there is no header).
+    """
     if not header:
         raise problems.missing_token()
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise problems.invalid_token()
-    if pinned is not None and token != pinned:
+    if pinned is not None:
+        if token != pinned:
+            raise problems.invalid_token()
+    elif not any_token and TOKEN_SHAPE.fullmatch(token) is None:
         raise problems.invalid_token()
+    return token
 
 
 def dump(doc: Any) -> bytes:

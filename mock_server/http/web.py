@@ -22,6 +22,8 @@ __all__ = ["POLL_MILLISECONDS", "bp"]
 
 #: How often an open page of a running prediction asks for its state.
 POLL_MILLISECONDS: Final = 500
+#: The pages show a prediction's total time, which the API adds only by option.
+PAGE_SHAPE: Final = lifecycle.Shape(total_time=True)
 
 bp = Blueprint("web", __name__, template_folder="templates")
 
@@ -69,7 +71,7 @@ def prediction_page(prediction_id: str) -> Response:
     record = service.get(prediction_id)
     if record is None:
         return _page("not_found.html", 404, prediction_id=prediction_id)
-    shown = lifecycle.render(record, now, links())
+    shown = lifecycle.render(record, now, links(), shape=PAGE_SHAPE)
     return _page(
         "prediction.html",
         p=shown,
@@ -81,7 +83,8 @@ def prediction_page(prediction_id: str) -> Response:
 
 @bp.get("/p/<prediction_id>/json")
 def prediction_json(prediction_id: str) -> Response:
-    """The prediction as ``GET /v1/predictions/<id>`` shows it, for the page's script.
+    """The prediction as ``GET /v1/predictions/<id>`` shows it, for the page's script
+    (with ``metrics.total_time``, which the page shows, whatever the API's choice).
 
     Raises:
         Problem: 404 if there is no such prediction.
@@ -91,6 +94,6 @@ def prediction_json(prediction_id: str) -> Response:
     record = service.get(prediction_id)
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
-    shown = lifecycle.render(record, now, links())
+    shown = lifecycle.render(record, now, links(), shape=PAGE_SHAPE)
     body = json.dumps(shown, separators=(",", ":"), ensure_ascii=False)
     return Response(body, mimetype="application/json", headers={"Cache-Control": "no-store"})

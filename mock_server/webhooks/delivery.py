@@ -40,12 +40,17 @@ from typing import TYPE_CHECKING, Final
 
 import redis
 
-from mock_server.domain import lifecycle
 from mock_server.domain.clock import AdjustableClock, Clock, SystemClock
 from mock_server.domain.lifecycle import Links, PredictionRecord
 from mock_server.domain.store import Store
 from mock_server.webhooks import signing
-from mock_server.webhooks.planning import Attempt, WebhookSettings, event_filter, plan
+from mock_server.webhooks.planning import (
+    Attempt,
+    WebhookSettings,
+    delivery_body,
+    event_filter,
+    plan,
+)
 from mock_server.webhooks.schedule import Followed, Schedule, Turn
 from mock_server.webhooks.sending import USER_AGENT, Delivery, Sender, receiver_of
 
@@ -310,7 +315,7 @@ class WebhookDispatcher:
             if item.at > now:
                 return found, item.at
             followed.sent.add((item.event, item.at))
-            shown = lifecycle.render(record, item.at, followed.links)
+            shown = delivery_body(record, item.at, followed.links, self.settings.shape)
             body = json.dumps(shown, separators=(",", ":"), ensure_ascii=False)
             message = signing.new_message_id()
             order = self._schedule.next_order()

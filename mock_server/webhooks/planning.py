@@ -27,6 +27,7 @@ __all__ = [
     "Attempt",
     "Planned",
     "WebhookSettings",
+    "delivery_body",
     "event_filter",
     "parse_hosts",
     "plan",
@@ -55,6 +56,19 @@ def event_filter(value: object) -> frozenset[str]:
     if isinstance(value, str) or not isinstance(value, Iterable):
         return frozenset()
     return frozenset(item for item in value if item in EVENTS)
+
+
+def delivery_body(
+    record: PredictionRecord, at: float, links: lifecycle.Links, shape: lifecycle.Shape
+) -> dict[str, Any]:
+    """What a delivery at ``at`` sends: the prediction as the API shows it then, and the
+    create's ``webhook`` and ``webhook_events_filter`` (all four events when the create
+    gave none), as real deliveries carry them."""
+    shown = lifecycle.render(record, at, links, shape=shape)
+    shown["webhook"] = record.extra.get("webhook")
+    given = record.extra.get("webhook_events_filter")
+    shown["webhook_events_filter"] = list(given) if isinstance(given, list) else list(EVENTS)
+    return shown
 
 
 def plan(record: PredictionRecord, events: frozenset[str]) -> list[Planned]:
@@ -123,6 +137,8 @@ class WebhookSettings:
     """How many attempts the log keeps (the oldest go first)."""
     background: bool | None = None
     """Send from a background thread; None: only with a real clock (else call ``pump``)."""
+    shape: lifecycle.Shape = field(default_factory=lifecycle.Shape)
+    """How the prediction in a body is written (as the API writes it)."""
 
     def retry_delay(self, attempt: int) -> float | None:
         """Seconds to wait after failed attempt number ``attempt`` (from 1); None: give up."""

@@ -1,3 +1,3 @@
 -- GET one prediction, authenticated.
 wrk.method = "GET"
-wrk.headers["Authorization"] = "Bearer bench-token"
+wrk.headers["Authorization"] = "Bearer r8_benchtoken"

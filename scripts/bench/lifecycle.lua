@@ -6,7 +6,7 @@ local queue = {}
 
 request = function()
   local step = table.remove(queue, 1)
-  local headers = {["Authorization"] = "Bearer bench-token"}
+  local headers = {["Authorization"] = "Bearer r8_benchtoken"}
   if step == nil then
     headers["Content-Type"] = "application/json"
     return wrk.format("POST", prefix .. "/models/google/imagen-4-ultra/predictions", headers, create_body)

@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
-AUTH = {"Authorization": "Bearer bench-token"}
+AUTH = {"Authorization": "Bearer r8_benchtoken"}
 CREATE = "/v1/models/google/imagen-4-ultra/predictions"
 
 

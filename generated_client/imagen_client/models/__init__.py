@@ -7,6 +7,7 @@ from .model_name import ModelName
 from .model_owner import ModelOwner
 from .output_format import OutputFormat
 from .prediction import Prediction
+from .prediction_delivery import PredictionDelivery
 from .prediction_input import PredictionInput
 from .prediction_metrics import PredictionMetrics
 from .prediction_page import PredictionPage
@@ -27,6 +28,7 @@ __all__ = (
     "ModelOwner",
     "OutputFormat",
     "Prediction",
+    "PredictionDelivery",
     "PredictionInput",
     "PredictionMetrics",
     "PredictionPage",

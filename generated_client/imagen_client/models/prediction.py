@@ -40,11 +40,13 @@ class Prediction:
         created_at (datetime.datetime): When the prediction was created.
         urls (PredictionUrls): Where to reach this prediction.
         logs (None | str | Unset): What the model printed so far; null until it has started.
-        started_at (datetime.datetime | None | Unset): When the model started running, or null.
-        completed_at (datetime.datetime | None | Unset): When the prediction reached a terminal status, or null.
+        started_at (datetime.datetime | None | Unset): When the model started running; absent (or null) before.
+        completed_at (datetime.datetime | None | Unset): When the prediction reached a terminal status; absent (or null)
+            before.
         source (PredictionSource | Unset): Whether the prediction was created through the API or the website.
-        metrics (PredictionMetrics | Unset): Timings and counts, filled in when the prediction ends.
-        deadline (datetime.datetime | None | Unset): When the prediction is stopped if it has not ended, or null.
+        metrics (PredictionMetrics | Unset): Timings and counts; present once the prediction has ended.
+        deadline (datetime.datetime | Unset): When the prediction is stopped if it has not ended; present only when
+            the create set one (`Cancel-After`).
         deployment (None | str | Unset): Deployment that ran the prediction, or null.
     """
 
@@ -63,7 +65,7 @@ class Prediction:
     completed_at: datetime.datetime | None | Unset = UNSET
     source: PredictionSource | Unset = UNSET
     metrics: PredictionMetrics | Unset = UNSET
-    deadline: datetime.datetime | None | Unset = UNSET
+    deadline: datetime.datetime | Unset = UNSET
     deployment: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -120,13 +122,9 @@ class Prediction:
         if not isinstance(self.metrics, Unset):
             metrics = self.metrics.to_dict()
 
-        deadline: None | str | Unset
-        if isinstance(self.deadline, Unset):
-            deadline = UNSET
-        elif isinstance(self.deadline, datetime.datetime):
+        deadline: str | Unset = UNSET
+        if not isinstance(self.deadline, Unset):
             deadline = self.deadline.isoformat()
-        else:
-            deadline = self.deadline
 
         deployment: None | str | Unset
         if isinstance(self.deployment, Unset):
@@ -261,22 +259,12 @@ class Prediction:
         else:
             metrics = PredictionMetrics.from_dict(_metrics)
 
-        def _parse_deadline(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                deadline_type_0 = datetime.datetime.fromisoformat(data)
-
-                return deadline_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None | Unset, data)
-
-        deadline = _parse_deadline(d.pop("deadline", UNSET))
+        _deadline = d.pop("deadline", UNSET)
+        deadline: datetime.datetime | Unset
+        if isinstance(_deadline, Unset):
+            deadline = UNSET
+        else:
+            deadline = datetime.datetime.fromisoformat(_deadline)
 
         def _parse_deployment(data: object) -> None | str | Unset:
             if data is None:

@@ -13,11 +13,11 @@ T = TypeVar("T", bound="PredictionMetrics")
 
 @_attrs_define
 class PredictionMetrics:
-    """Timings and counts, filled in when the prediction ends.
+    """Timings and counts; present once the prediction has ended.
 
     Attributes:
         predict_time (float | Unset): Seconds the model spent running.
-        total_time (float | Unset): Seconds from creation to the end.
+        total_time (float | Unset): Seconds from creation to the end (not in every answer).
         image_count (int | Unset): Number of images produced.
     """
 
