@@ -20,7 +20,7 @@ import time
 import uuid
 from typing import Any, Final
 
-from flask import Flask, Request, Response, current_app
+from flask import Flask, Request, Response, current_app, g
 
 from mock_server.domain.journal import BODY_LIMIT, JournalEntry, bearer_token, mask_headers, scrub
 from mock_server.http.admin_observer import Observer
@@ -157,9 +157,8 @@ def _entry(
         answer = response.get_data()
     response_body, cut_out = _text(answer)
     prediction_id = (req.view_args or {}).get("prediction_id")
-    if route == "create":
-        location = response.headers.get("Location")
-        prediction_id = location.rpartition("/")[2] if location else None
+    if route == "create":  # set by the create handler once the id exists
+        prediction_id = g.get("created_prediction_id")
     return JournalEntry(
         id="req_" + uuid.uuid4().hex[:20],
         at=at,

@@ -114,6 +114,7 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     shape = mock.shape
 
     def located(record: PredictionRecord) -> dict[str, str]:
+        g.created_prediction_id = record.id  # what the journal names this request by
         if not mock.location_header:  # no recorded real create carries one
             return {}
         return {"Location": f"{here.api}/predictions/{record.id}"}
