@@ -22,7 +22,7 @@ from mock_server.contract.spec import admin_spec_path, load_spec, spec_path
 from mock_server.contract.validation import DocumentValidator
 from mock_server.domain.clock import AdjustableClock, Clock
 from mock_server.domain.purging import BackgroundPurger
-from mock_server.domain.ratelimit import MemoryRates
+from mock_server.domain.ratelimit import MemoryRates, RateCounter
 from mock_server.domain.recording import RecordedRun, load_recording
 from mock_server.domain.scenarios import RuleBook
 from mock_server.domain.service import ChangeSignal, Listeners, PredictionService
@@ -142,11 +142,7 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
         screens=(screens.screen_for(rule_book, dice),),  # X-Mock-* headers, rules, MOCK_FAULTS
         observer=watching,
         accept_any_token=settings.accept_any_token,
-        # Counted in the shared Redis when there is one, so workers and hosts count
-        # together; per process otherwise (a data directory's workers included).
-        rates=RedisRates(replicas.store.client, settings.redis_prefix)
-        if isinstance(replicas, Replicas)
-        else MemoryRates(),
+        rates=_rates(settings, replicas),
         enforce_rate_limits=settings.enforce_rate_limits,
         shape=settings.shape(),
         wait_timeout_status=settings.wait_timeout_status,
@@ -243,6 +239,16 @@ def _join_replicas(settings: Settings, clock: Clock) -> Replicas | None:
         secret=secret,
         pin=bool(pinned),
     )
+
+
+def _rates(settings: Settings, peers: Replicas | None) -> RateCounter:
+    """The rate-limit counts: in the shared Redis when limits are enforced there (every
+    worker and host then counts a token together, at one round trip a request, behind the
+    store's breaker); else per process, so the advisory headers cost no round trip and a
+    Redis stall holds up no request that does not need a prediction."""
+    if settings.enforce_rate_limits and isinstance(peers, Replicas):
+        return RedisRates(peers.store.client, settings.redis_prefix, breaker=peers.store.breaker)
+    return MemoryRates()
 
 
 def _phases(settings: Settings) -> RecordedRun:

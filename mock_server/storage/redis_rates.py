@@ -12,6 +12,7 @@ from typing import Final
 import redis
 
 from mock_server.domain.ratelimit import PERIOD_SECONDS, Limits, Quota, quota_of
+from mock_server.storage.reachability import Breaker, guarded
 
 __all__ = ["RedisRates"]
 
@@ -36,12 +37,22 @@ return {1, string.format('%.6f', used)}
 class RedisRates:
     """Quotas shared by everything connected to one Redis under one prefix."""
 
-    def __init__(self, client: redis.Redis, prefix: str, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        limits: Limits | None = None,
+        *,
+        breaker: Breaker | None = None,
+    ) -> None:
+        """``breaker``: the store's, so a stalled Redis fails counts at once too."""
         self.limits = limits or Limits()
+        self.breaker = breaker
         self._client = client
         self._prefix = f"{prefix}rate:"
         self._take = client.register_script(_TAKE)
 
+    @guarded
     def take(self, key: str, kind: str, now: float) -> Quota:
         """Raises: redis.RedisError: if Redis cannot be reached."""
         limit = self.limits.of(kind)
@@ -51,6 +62,7 @@ class RedisRates:
         )
         return quota_of(float(used), limit, allowed=bool(int(allowed)))
 
+    @guarded
     def clear(self) -> None:
         """Raises: redis.RedisError: if Redis cannot be reached."""
         keys = list(self._client.scan_iter(match=f"{self._prefix}*", count=1000))
