@@ -26,9 +26,11 @@ from mock_server.domain.recording import RecordedRun, load_recording
 from mock_server.domain.scenarios import RuleBook
 from mock_server.domain.service import ChangeSignal, Listeners, PredictionService
 from mock_server.http import admin, api, context, files, rules, screens, stream, web
+from mock_server.storage.local_peers import open_data_dir
 from mock_server.storage.memory import InMemoryStore
+from mock_server.storage.peers import Peers
 from mock_server.storage.reachability import REDIS
-from mock_server.storage.replicas import Announcer, Replicas, connect
+from mock_server.storage.replicas import Announcer, connect
 from mock_server.webhooks.delivery import WebhookDispatcher
 
 __all__ = ["COLLABORATORS", "SETTINGS_KEY", "create_app", "settings_of"]
@@ -56,7 +58,8 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     :class:`~mock_server.domain.clock.Clock`; by default an
     :class:`~mock_server.domain.clock.AdjustableClock`, moved by ``POST /_mock/clock``),
     ``MOCK_STORE`` (a :class:`~mock_server.domain.store.Store`; by default in memory, or
-    in the Redis of the ``redis_url`` setting, shared with other replicas),
+    in the Redis of the ``redis_url`` setting, shared with other replicas, or in the
+    SQLite file of the ``data_dir`` setting, shared with the server's other workers),
     ``MOCK_SPEC_PATH``, ``MOCK_ADMIN_SPEC_PATH`` (the two documents requests are checked
     against), ``MOCK_WEBHOOK_TRANSPORT`` (an ``httpx.BaseTransport`` for deliveries) and
     ``MOCK_WEBHOOK_BACKGROUND``. Webhook deliveries run on a daemon
@@ -192,17 +195,21 @@ def _fields_of(settings: Settings) -> dict[str, Any]:
     return {item.name: getattr(settings, item.name) for item in dataclasses.fields(settings)}
 
 
-def _join_replicas(settings: Settings, clock: Clock) -> Replicas | None:
-    """Connect to the shared Redis of the ``redis_url`` setting, if set.
+def _join_replicas(settings: Settings, clock: Clock) -> Peers | None:
+    """Connect to the shared Redis of the ``redis_url`` setting, or open the data
+    directory of the ``data_dir`` setting, if one is set.
 
     Raises:
         ValueError: if the URL is not a Redis URL.
         redis.RedisError: if Redis cannot be reached.
+        OSError, sqlite3.Error: if the data directory cannot be used.
     """
-    if not settings.redis_url:
-        return None
     pinned = settings.webhook_secret
     secret = pinned or new_webhook_secret()
+    if settings.data_dir is not None:
+        return open_data_dir(settings.data_dir, clock=clock, secret=secret, pin=bool(pinned))
+    if not settings.redis_url:
+        return None
     return connect(
         settings.redis_url,
         clock=clock,

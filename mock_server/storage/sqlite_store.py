@@ -14,7 +14,7 @@ a reset); ``micros`` the creation time in microseconds, indexed, so that the sor
 of :func:`~mock_server.domain.store.sort_key` is ``(micros, seq)``: the index on
 ``micros`` ends in the rowid, and pages, windows and purges are ranges of it, whatever
 the number stored. ``record`` is the compact JSON of :mod:`~mock_server.storage.encoding`.
-``state`` holds the webhook signing secret, the clock offset and the scenario rules.
+``state`` holds the webhook signing secret and the clock offset.
 
 Every write is one transaction committed before the method returns, so a response is
 sent only for what is on disk. A cancel reads the record, the time and the stored clock
@@ -28,14 +28,13 @@ Purges delete in batches and give the freed pages back to the file system
 from __future__ import annotations
 
 import fcntl
-import json
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 from mock_server.domain import lifecycle
 from mock_server.domain.clock import Clock
@@ -62,7 +61,7 @@ _SCHEMA: Final = (
     "CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (micros)",
     "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
-_SECRET: Final = "webhook-secret"
+_SECRET: Final = "webhook-secret"  # noqa: S105 (the key, not the secret)
 _OFFSET: Final = "clock-offset"
 
 T = TypeVar("T")
@@ -113,7 +112,7 @@ class SqliteStore:
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
-        with open(directory / "schema.lock", "a") as guard:  # one process sets it up at a time
+        with (directory / "schema.lock").open("a") as guard:  # one process sets it up at a time
             fcntl.flock(guard, fcntl.LOCK_EX)
             connection = self._open()
             connection.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before the first table
@@ -283,11 +282,11 @@ class SqliteStore:
         with self._connection() as connection:
             connection.execute("BEGIN")  # one snapshot for the page and its probes
             try:
-                rows = connection.execute(
+                query = (  # noqa: S608 (fixed fragments; the values are bound)
                     f"SELECT micros, seq, record FROM predictions WHERE {where}"
-                    f" ORDER BY micros {order}, seq {order} LIMIT ?",
-                    (*args, limit),
-                ).fetchall()
+                    f" ORDER BY micros {order}, seq {order} LIMIT ?"
+                )
+                rows = connection.execute(query, (*args, limit)).fetchall()
                 if not rows:
                     return Page(records=[], older=None, newer=None)
                 if after is not None:
@@ -385,22 +384,6 @@ class SqliteStore:
             )
         return total
 
-    def load_value(self, key: str) -> Any:
-        """A JSON value stored with :meth:`save_value`; None if there is none."""
-        with self._connection() as connection:
-            row = connection.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
-
-    def save_value(self, key: str, value: Any) -> None:
-        """Store a JSON value under ``key`` (one of this store's own names aside)."""
-        if key in {_SECRET, _OFFSET}:
-            raise ValueError(f"{key} is kept by the store itself")
-        with self._connection() as connection:
-            connection.execute(
-                "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
-                (key, json.dumps(value, separators=(",", ":"))),
-            )
-
 
 def _offset(connection: sqlite3.Connection) -> float:
     row = connection.execute("SELECT value FROM state WHERE key = ?", (_OFFSET,)).fetchone()
@@ -419,5 +402,5 @@ def _exists(connection: sqlite3.Connection, lowest: int, end: int | None) -> boo
     if end is not None and end <= lowest:
         return False
     where, args = _range(lowest, end)
-    query = f"SELECT 1 FROM predictions WHERE {where} LIMIT 1"
+    query = f"SELECT 1 FROM predictions WHERE {where} LIMIT 1"  # noqa: S608 (values are bound)
     return connection.execute(query, args).fetchone() is not None
