@@ -282,9 +282,9 @@ class SqliteStore:
         with self._connection() as connection:
             connection.execute("BEGIN")  # one snapshot for the page and its probes
             try:
-                query = (  # noqa: S608 (fixed fragments; the values are bound)
-                    f"SELECT micros, seq, record FROM predictions WHERE {where}"
-                    f" ORDER BY micros {order}, seq {order} LIMIT ?"
+                query = (
+                    f"SELECT micros, seq, record FROM predictions WHERE {where}"  # noqa: S608
+                    f" ORDER BY micros {order}, seq {order} LIMIT ?"  # fixed fragments only
                 )
                 rows = connection.execute(query, (*args, limit)).fetchall()
                 if not rows:
