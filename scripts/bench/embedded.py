@@ -56,7 +56,7 @@ def measure_embedded(redis_url: str) -> tuple[list[Result], dict[str, float | st
                 redis_url,
                 "--redis-prefix",
                 "bench-embedded:",
-            ),  # fmt: skip
+            ),
             "memory": _mock(ports["memory"]),
             "bare-flask": [
                 sys.executable,
@@ -64,7 +64,7 @@ def measure_embedded(redis_url: str) -> tuple[list[Result], dict[str, float | st
                 str(ports["bare-flask"]),
                 "1024",
                 str(WORKERS),
-            ],  # fmt: skip
+            ],
         }
         env = {**os.environ, "PYTHONPATH": str(HERE)}
         get_urls: dict[str, str] = {}
@@ -77,8 +77,11 @@ def measure_embedded(redis_url: str) -> tuple[list[Result], dict[str, float | st
             else:
                 made = httpx.post(root + CREATE, headers=AUTH, json={"input": {"prompt": "x"}})
                 get_urls[name] = f"{root}/v1/predictions/{made.json()['id']}"
-        create_urls = {name: url.rsplit("/v1/", 1)[0] + CREATE
-                       for name, url in get_urls.items() if name != "bare-flask"}  # fmt: skip
+        create_urls = {
+            name: url.rsplit("/v1/", 1)[0] + CREATE
+            for name, url in get_urls.items()
+            if name != "bare-flask"
+        }
         for name, url in get_urls.items():
             wrk(url, "get.lua", name, "warm-up", seconds=2)
         gets: dict[str, list[Result]] = {name: [] for name in get_urls}
@@ -116,9 +119,12 @@ def _fill(data: Path, count: int) -> int:
         rows = []
         for n in range(count - stored):
             record = lifecycle.new_record(
-                {"prompt": f"stored {n}"}, now=now + n / 1000, starting_seconds=0,
-                processing_seconds=0, retention_seconds=3600,
-            )  # fmt: skip
+                {"prompt": f"stored {n}"},
+                now=now + n / 1000,
+                starting_seconds=0,
+                processing_seconds=0,
+                retention_seconds=3600,
+            )
             rows.append((record.id, micros(record.created_at), encode(record)))
         db.executemany("INSERT INTO predictions (id, micros, record) VALUES (?, ?, ?)", rows)
         return int(db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
@@ -132,8 +138,15 @@ def _restart(data: Path) -> dict[str, float | str]:
         oldest = db.execute("SELECT id FROM predictions ORDER BY micros LIMIT 1").fetchone()[0]
     port = free_port()
     root = f"http://127.0.0.1:{port}"
-    command = _mock(port, "--workers", str(WORKERS), "--data-dir", str(data),
-                    "--record-ttl-seconds", str(30 * 86400))  # fmt: skip
+    command = _mock(
+        port,
+        "--workers",
+        str(WORKERS),
+        "--data-dir",
+        str(data),
+        "--record-ttl-seconds",
+        str(30 * 86400),
+    )
     with server(command, f"{root}/v1/predictions/{oldest}") as (_, seconds):
         status = httpx.get(f"{root}/v1/predictions/{oldest}", headers=AUTH).status_code
     size = sum(path.stat().st_size for path in data.glob("predictions.sqlite3*"))
@@ -149,8 +162,10 @@ def main() -> int:
     with redis_server() as redis_url:
         results, extra = measure_embedded(redis_url)
     for result in results:
-        print(f"{result.target:>10} {result.scenario:>6} {result.requests_per_second:9,.0f} req/s"
-              f"  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}")  # fmt: skip
+        print(
+            f"{result.target:>10} {result.scenario:>6} {result.requests_per_second:9,.0f} req/s"
+            f"  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}"
+        )
     print(json.dumps(extra, indent=2))
     return 0
 
