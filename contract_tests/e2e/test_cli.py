@@ -47,6 +47,7 @@ OPTIONS = {
     "--seed": ("IMAGEN_MOCK_SEED", "(unset)"),
     "--redis-url": ("IMAGEN_MOCK_REDIS_URL", "(unset)"),
     "--redis-prefix": ("IMAGEN_MOCK_REDIS_PREFIX", "imagen-mock:"),
+    "--data-dir": ("IMAGEN_MOCK_DATA_DIR", "(unset)"),
 }
 
 
