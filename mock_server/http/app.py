@@ -26,12 +26,15 @@ from mock_server.domain.recording import RecordedRun, load_recording
 from mock_server.domain.scenarios import RuleBook
 from mock_server.domain.service import ChangeSignal, Listeners, PredictionService
 from mock_server.http import admin, api, context, files, rules, screens, stream, web
-from mock_server.storage.local_peers import open_data_dir
+from mock_server.storage.local_peers import LocalPeers, open_data_dir
 from mock_server.storage.memory import InMemoryStore
 from mock_server.storage.peers import Peers
 from mock_server.storage.reachability import REDIS
 from mock_server.storage.replicas import Announcer, connect
+from mock_server.storage.sqlite_rules import SqliteRuleBook
 from mock_server.webhooks.delivery import WebhookDispatcher
+from mock_server.webhooks.journal import Journal
+from mock_server.webhooks.sqlite_journal import SqliteJournal
 
 __all__ = ["COLLABORATORS", "SETTINGS_KEY", "create_app", "settings_of"]
 
@@ -90,15 +93,18 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     store = app.config.get("MOCK_STORE") or (replicas.store if replicas else InMemoryStore())
     secret = replicas.secret if replicas else settings.webhook_secret
     secret = secret or new_webhook_secret()
+    rule_book, journal = _kept(settings, replicas)
     dispatcher = WebhookDispatcher(
         store=store,
         clock=clock,
         secret=secret,
         settings=settings.webhooks(background=app.config.get("MOCK_WEBHOOK_BACKGROUND")),
         transport=app.config.get("MOCK_WEBHOOK_TRANSPORT"),
+        journal=journal,
     )
+    if journal is not None:
+        dispatcher.resume()  # deliveries pending when the last server stopped
     admin_path = app.config.get("MOCK_ADMIN_SPEC_PATH") or admin_spec_path()
-    rule_book = RuleBook()
     dice = screens.fault_dice(settings.faults, settings.seed)
     app.extensions[context.EXTENSION] = context.MockState(
         validator=RequestValidator(spec),
@@ -217,6 +223,25 @@ def _join_replicas(settings: Settings, clock: Clock) -> Peers | None:
         secret=secret,
         pin=bool(pinned),
     )
+
+
+def _kept(settings: Settings, peers: Peers | None) -> tuple[RuleBook, Journal | None]:
+    """The scenario rules and the webhook journal: in the data directory of the
+    ``data_dir`` setting (shared by the workers, kept across restarts), else the rules
+    in memory and the journal left to the dispatcher (its log in memory).
+
+    Raises:
+        OSError, sqlite3.Error: if the data directory cannot be used.
+    """
+    if settings.data_dir is None or not isinstance(peers, LocalPeers):
+        return RuleBook(), None
+    journal = SqliteJournal(
+        peers.store.path,
+        limit=settings.webhook_log_limit,
+        owner=peers.bus.origin,
+        alive=peers.is_alive,
+    )
+    return SqliteRuleBook(settings.data_dir), journal
 
 
 def _phases(settings: Settings) -> RecordedRun:

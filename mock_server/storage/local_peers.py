@@ -125,6 +125,11 @@ class LocalPeers:
             with acks.condition:
                 del acks.counts[key]
 
+    def is_alive(self, origin: str) -> bool:
+        """Whether the worker ``origin`` (an id on the bus) still runs: it is sent an
+        acknowledgement nobody waits for, which a running worker ignores."""
+        return origin == self.bus.origin or self.bus.send_to(origin, {"kind": "ack", "key": ""})
+
     def listen(self, handler: Callable[[dict[str, Any]], None]) -> None:
         """Hand the other workers' announcements to ``handler``, on a daemon thread."""
 

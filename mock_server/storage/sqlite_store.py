@@ -42,17 +42,12 @@ from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.domain.store import SEQUENCE_BITS, Page, key_range, micros
 from mock_server.storage.encoding import decode, encode
 from mock_server.storage.record_cache import RecordCache
+from mock_server.storage.sqlite_files import DATABASE_NAME, connect
 
 __all__ = ["DATABASE_NAME", "PURGE_BATCH", "SqliteStore"]
 
-#: The database file in the data directory.
-DATABASE_NAME: Final = "predictions.sqlite3"
 #: Records a purge deletes per transaction.
 PURGE_BATCH: Final = 1000
-#: How long a write waits for another process's write to end before it fails.
-BUSY_TIMEOUT_MS: Final = 10_000
-#: The write-ahead log is cut back to this size after a checkpoint.
-WAL_LIMIT_BYTES: Final = 16 * 1024 * 1024
 
 _MASK: Final = (1 << SEQUENCE_BITS) - 1
 _SCHEMA: Final = (
@@ -122,13 +117,7 @@ class SqliteStore:
         self._idle.append(connection)
 
     def _open(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
-        )
-        connection.execute("PRAGMA synchronous = NORMAL")
-        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        connection.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
-        return connection
+        return connect(self.path)
 
     def _take(self) -> sqlite3.Connection:
         with self._lock:
