@@ -324,7 +324,8 @@ class SqliteStore:
 
     def _vacuum(self) -> None:
         with self._connection() as connection:
-            connection.execute("PRAGMA incremental_vacuum")
+            # executescript steps the pragma to its end (execute frees one page per call)
+            connection.executescript("PRAGMA incremental_vacuum;")
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def forget(self, prediction_id: str) -> None:
