@@ -179,9 +179,10 @@ class Settings:
     data_dir: Path | None = field(
         default=None,
         metadata=_about(
-            "keep predictions, the webhook secret and the clock offset in an SQLite file in "
-            "this directory (created if missing), so they outlive a restart and every "
-            "--workers process shares them; one server at a time per directory"
+            "keep predictions, the webhook secret, the clock offset, scenario rules and "
+            "webhook deliveries (log and pending) in an SQLite file in this directory "
+            "(created if missing), so they outlive a restart and every --workers process "
+            "shares them; one server at a time per directory"
         ),
     )
 

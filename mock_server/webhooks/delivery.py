@@ -4,7 +4,8 @@
 out what is due from the record (:func:`mock_server.webhooks.planning.plan`) and has
 each delivery signed and POSTed (:class:`mock_server.webhooks.sending.Sender`), retrying
 failures with exponential backoff under the same ``webhook-id``. Every attempt goes to
-the delivery log; a failed one also writes one log line (no traceback).
+the journal (:mod:`~mock_server.webhooks.journal`: the log, and on a data directory
+what is pending, for :meth:`WebhookDispatcher.resume`); a failure also logs one line.
 
 Timing (:class:`~mock_server.webhooks.schedule.Schedule`): one heap of timers (a
 prediction's next planned delivery, a retry's due time). With a real clock a daemon
