@@ -19,6 +19,7 @@ from mock_server.domain.endings import EndingWatch
 from mock_server.domain.journal import Journal, JournalEntry, MemoryJournal
 from mock_server.domain.store import Store
 from mock_server.http.admin_metrics import Metrics
+from mock_server.storage.peers import Peers
 from mock_server.storage.reachability import REDIS
 from mock_server.storage.redis_journal import RedisJournal
 from mock_server.storage.replicas import Replicas
@@ -66,7 +67,7 @@ class Observer:
 
 
 def build(
-    settings: Settings, store: Store, clock: Clock, replicas: Replicas | None, *, background: bool
+    settings: Settings, store: Store, clock: Clock, replicas: Peers | None, *, background: bool
 ) -> Observer:
     """The observer of an app with these settings, store, clock and replicas."""
     metrics = Metrics()
@@ -76,7 +77,7 @@ def build(
             RedisJournal(
                 replicas.store.client, prefix=replicas.store.prefix, limit=settings.journal_limit
             )
-            if replicas is not None
+            if isinstance(replicas, Replicas)
             else MemoryJournal(settings.journal_limit)
         )
     endings = EndingWatch(store, clock, metrics.ended_as, background=background)

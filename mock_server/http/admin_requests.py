@@ -21,6 +21,7 @@ None of these is journaled or counted as API traffic.
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime
 from importlib import metadata
 from typing import Any, Final
@@ -134,13 +135,11 @@ def ready() -> Response:
     journal = observer(current_app).journal
     try:
         if mock.replicas is not None:
-            mock.replicas.store.client.ping()
+            mock.replicas.store.ping()
         if journal is not None:
             journal.ping()
-    except (redis.RedisError, OSError):
-        problem = problems.Problem(
-            503, "The store does not answer (Redis is unreachable).", "Not ready"
-        )
+    except (redis.RedisError, sqlite3.Error, OSError):
+        problem = problems.Problem(503, "The store does not answer.", "Not ready")
         problem.headers.setdefault("Retry-After", "1")
         raise problem from None
     return json_response({"status": "ready"})

@@ -34,6 +34,7 @@ import redis
 from mock_server.domain.clock import AdjustableClock, AdvanceableClock, Clock
 from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.storage.bus import RedisBus
+from mock_server.storage.peers import Peers
 from mock_server.storage.reachability import REDIS
 from mock_server.storage.redis_store import DEFAULT_PREFIX, RedisStore
 from mock_server.storage.shared_state import Shared
@@ -267,9 +268,9 @@ def _await_restore(store: RedisStore) -> None:
 
 
 class Announcer:
-    """A prediction listener that tells the other replicas of every cancel."""
+    """A prediction listener that tells the other replicas (or workers) of every cancel."""
 
-    def __init__(self, replicas: Replicas) -> None:
+    def __init__(self, replicas: Peers) -> None:
         self._replicas = replicas
 
     def created(self, record: PredictionRecord) -> None:
