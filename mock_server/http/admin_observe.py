@@ -10,7 +10,8 @@ files, pages and ``/metrics`` are not.
 
 Recording never fails a request: an error writing the journal (Redis unreachable) is
 logged once, the request answered as usual, and one more line is logged when writing
-works again.
+works again. A shared journal (Redis, a data directory) is only queued here: a writer
+thread stores the entries in batches, and a read asks every process to flush first.
 """
 
 from __future__ import annotations
@@ -67,8 +68,7 @@ def forget(app: Flask) -> None:
     """
     watching = observer(app)
     watching.endings.clear()
-    if watching.journal is not None:
-        watching.journal.clear()
+    watching.clear()
 
 
 def install(app: Flask) -> None:

@@ -2,11 +2,12 @@
 
 They share the predictions, the webhook signing secret and the clock offset through the
 SQLite file (:class:`~mock_server.storage.sqlite_store.SqliteStore`), and tell each
-other of cancels, resets and clock moves over unix datagrams
+other of cancels, resets, clock moves and journal flushes over unix datagrams
 (:class:`~mock_server.storage.datagram_bus.DatagramBus`), which wake held requests and
-event streams at once. As with Redis (:mod:`mock_server.storage.replicas`), a reset or
-a clock move returns only once the others have confirmed it, so the next request to any
-worker sees it; a cancel is read from the file by every worker, so it needs no wait.
+event streams at once. As with Redis (:mod:`mock_server.storage.replicas`), a reset, a
+clock move or a journal flush returns only once the others have confirmed it, so the
+next request to any worker sees it; a cancel is read from the file by every worker, so
+it needs no wait.
 
 One server at a time uses a directory: :func:`hold` takes an exclusive ``flock`` on
 ``<data dir>/server.lock`` in the server's main process; a second server is refused.
@@ -87,6 +88,11 @@ class LocalPeers:
     def announce_reset(self) -> int:
         """Tell the others every prediction was forgotten; return once they confirmed."""
         return self._announce({"kind": "reset"})
+
+    def flush_journals(self) -> int:
+        """Ask the others to write the request journal entries they hold; return once
+        they confirmed."""
+        return self._announce({"kind": "journal"})
 
     def advance_clock(self, seconds: float) -> float:
         """Add ``seconds`` to the stored clock offset; return the new total once the

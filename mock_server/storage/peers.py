@@ -57,6 +57,11 @@ class Peers(Protocol):
         """Move the shared clock; the new total offset, once the others moved."""
         ...
 
+    def flush_journals(self) -> int:
+        """Ask the others to write the request journal entries they hold; return once
+        they confirmed, with how many did."""
+        ...
+
     def clock_offset(self) -> float:
         """The shared clock offset."""
         ...

@@ -98,6 +98,12 @@ class Replicas:
         their local copies (or after :data:`ACK_TIMEOUT_SECONDS`), with how many did."""
         return self._announce({"kind": "reset"})
 
+    def flush_journals(self) -> int:
+        """Ask the others to write the request journal entries they hold (they write
+        them in batches, off the request path); return once they have (or after
+        :data:`ACK_TIMEOUT_SECONDS`), with how many did."""
+        return self._announce({"kind": "journal"})
+
     def advance_clock(self, seconds: float) -> float:
         """Add ``seconds`` to the shared clock offset and return the new total, once the
         others have moved to it (or after :data:`ACK_TIMEOUT_SECONDS`). Moves made at once
