@@ -4,6 +4,7 @@ table behind it on a data directory (no Flask, no sockets)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -118,3 +119,10 @@ def test_the_table_keeps_the_newest_written_up_to_its_limit(
     assert again.entries() == []
     again.ping()
     again.close()
+
+
+def test_an_entry_as_json_holds_every_field() -> None:
+    original = entry(1, body='{"input": {}}', truncated=True)
+    doc = original.as_dict()
+    assert set(doc) == {item.name for item in dataclasses.fields(JournalEntry)}
+    assert JournalEntry.from_json(original.to_json()) == original

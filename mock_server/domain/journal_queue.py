@@ -82,7 +82,8 @@ class QueuedJournal:
         """Queue ``entry``; never raises, never waits for the store."""
         with self._ready:
             self._waiting.append(entry)
-            self._ready.notify()
+            if len(self._waiting) == 1:  # the writer sleeps only on an empty queue
+                self._ready.notify()
 
     def flush(self) -> None:
         """Return once every entry appended before this call is written (or dropped as

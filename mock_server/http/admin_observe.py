@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any, Final
 
 from flask import Flask, Request, Response, current_app
@@ -111,7 +110,9 @@ def _answered(response: Response) -> Response:
             route = _route(req)
             watching.metrics.answered(route, response.status_code, seconds)
             if watching.journal is not None:
-                watching.record(_entry(req, response, route, environ[_AT], seconds))
+                watching.record(
+                    _entry(req, response, route, environ[_AT], seconds, watching.next_id())
+                )
         elif environ.pop(_HELD, False):  # an event stream: held until its body ends
             response.call_on_close(watching.metrics.held.dec)
     except Exception:
@@ -142,7 +143,7 @@ def _text(data: bytes | None) -> tuple[str | None, bool]:
 
 
 def _entry(
-    req: Request, response: Response, route: str | None, at: float, seconds: float
+    req: Request, response: Response, route: str | None, at: float, seconds: float, entry_id: str
 ) -> JournalEntry:
     environ: dict[str, Any] = req.environ
     token = bearer_token(environ.get("HTTP_AUTHORIZATION"))
@@ -161,7 +162,7 @@ def _entry(
         location = response.headers.get("Location")
         prediction_id = location.rpartition("/")[2] if location else None
     return JournalEntry(
-        id="req_" + uuid.uuid4().hex[:20],
+        id=entry_id,
         at=at,
         method=req.method,
         path=scrub(req.path, secrets),

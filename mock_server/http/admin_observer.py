@@ -7,9 +7,12 @@ Built once by :func:`build` when the app is; kept in the app's
 
 from __future__ import annotations
 
+import itertools
 import logging
+import secrets
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import redis
 
@@ -69,6 +72,13 @@ class Observer:
     _health: _Health
     peers: Peers | None = None
     """The other processes sharing the journal, asked to flush theirs before a read."""
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _id_prefix: str = field(default_factory=lambda: "req_" + secrets.token_hex(5))
+
+    def next_id(self) -> str:
+        """A new entry id: this app's random part, then a count (unique in a shared
+        journal, with no system call per request)."""
+        return f"{self._id_prefix}{next(self._ids):010x}"
 
     def record(self, entry: JournalEntry) -> None:
         """Append to the journal; a failure is logged once, never raised."""
