@@ -18,6 +18,8 @@ import redis
 
 from contract_tests.support.redis_server import run_redis
 from contract_tests.support.servers import RunningMock, run_mock
+from mock_server import FakeClock, create_app
+from mock_server.http import admin_observe, context
 
 pytestmark = pytest.mark.slow
 
@@ -230,3 +232,29 @@ def test_two_workers_on_a_data_dir_share_the_journal_and_keep_it(tmp_path: Path)
         assert [e["prediction_id"] for e in _journaled(restarted, route="create")] == ids
         assert httpx.delete(f"{restarted.root}/_mock/requests", headers=AUTH).status_code == 204
         assert _journaled(restarted) == []
+
+
+def test_a_journal_read_on_redis_has_the_other_replica_flush_first(tmp_path: Path) -> None:
+    """In-process apps on a fake clock have no writer thread: an entry is written only
+    when flushed, so a read through the second app finds the first app's request only
+    if it asked the first to flush."""
+    with run_redis(tmp_path) as url:
+        apps = [
+            create_app({"MOCK_REDIS_URL": url, "MOCK_CLOCK": FakeClock(), "MOCK_TOKEN": TOKEN})
+            for _ in range(2)
+        ]
+        try:
+            first, second = (app.test_client() for app in apps)
+            made = first.post(CREATE, json={"input": {"prompt": "x"}}, headers=AUTH)
+            assert made.status_code == 201
+            assert redis.Redis.from_url(url).llen("imagen-mock:journal") == 0  # queued
+            seen = second.get("/_mock/requests", headers=AUTH).get_json()["results"]
+            assert [entry["prediction_id"] for entry in seen] == [made.get_json()["id"]]
+        finally:
+            for app in apps:
+                state = context.state(app)
+                admin_observe.observer(app).close()
+                if state.webhooks is not None:
+                    state.webhooks.close()
+                if state.replicas is not None:
+                    state.replicas.close()
