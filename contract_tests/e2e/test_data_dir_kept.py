@@ -54,7 +54,7 @@ def advance(mock: RunningMock, seconds: float) -> None:
 def test_rules_the_log_and_pending_deliveries_outlive_a_restart(
     tmp_path: Path, receiver: LocalReceiver
 ) -> None:
-    args = ["--data-dir", str(tmp_path / "data"), "--webhook-backoff-seconds", "2", *SLOW]
+    args = ["--data-dir", str(tmp_path / "data"), "--webhook-backoff-seconds", "4", *SLOW]
     receiver.script["/retried"] = [500]
     with run_mock(args) as first:
         answer = httpx.post(
@@ -67,7 +67,7 @@ def test_rules_the_log_and_pending_deliveries_outlive_a_restart(
         retried = create(
             first, webhook=receiver.url("/retried"), webhook_events_filter=["completed"]
         )
-        advance(first, 61)  # it ends; the receiver answers 500; the retry waits 2 s
+        advance(first, 61)  # it ends; the receiver answers 500; the retry waits 4 s
         wait_for(at_least(1, lambda: receiver.at("/retried")))
         running = create(
             first,
