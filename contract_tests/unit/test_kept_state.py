@@ -1,4 +1,4 @@
-"""Scenario rules and the webhook journal in a data directory, on a fake clock: what
+"""Scenario rules and the delivery log in a data directory, on a fake clock: what
 one process writes another on the same directory (a worker beside it, or the next
 server after a restart) sees and takes up.
 
@@ -25,7 +25,7 @@ from mock_server.http.app import new_webhook_secret
 from mock_server.storage.sqlite_rules import SqliteRuleBook
 from mock_server.storage.sqlite_store import SqliteStore
 from mock_server.webhooks.delivery import WebhookDispatcher
-from mock_server.webhooks.sqlite_journal import SqliteJournal
+from mock_server.webhooks.sqlite_delivery_log import SqliteDeliveryLog
 
 T0 = 1_000_000.0
 HOOK = "http://127.0.0.1:9/hook"
@@ -106,7 +106,7 @@ def test_rules_outlive_the_process_and_ids_are_never_reused(
     assert again.all() == []
 
 
-# --- the webhook journal -------------------------------------------------------------
+# --- the delivery log -------------------------------------------------------------
 
 
 class Receiver:
@@ -122,13 +122,13 @@ class Receiver:
 
 
 class Server:
-    """One process's store, journal, dispatcher and service on ``directory``."""
+    """One process's store, delivery log, dispatcher and service on ``directory``."""
 
     def __init__(
         self, directory: Path, clock: FakeClock, receiver: Receiver, owner: str, **settings: Any
     ) -> None:
         self.store = SqliteStore(directory, clock=clock)
-        self.journal = SqliteJournal(
+        self.delivery_log = SqliteDeliveryLog(
             self.store.path,
             limit=settings.pop("log_limit", 100),
             owner=owner,
@@ -140,7 +140,7 @@ class Server:
             secret=SECRET,
             settings=dataclasses.replace(Settings().webhooks(), **settings),
             transport=httpx.MockTransport(receiver),
-            journal=self.journal,
+            delivery_log=self.delivery_log,
         )
         self.service = PredictionService(
             store=self.store,
@@ -157,7 +157,7 @@ class Server:
 
     def stop(self) -> None:
         self.dispatcher.close()
-        self.journal.close()
+        self.delivery_log.close()
         self.store.close()
 
 

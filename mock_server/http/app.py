@@ -45,8 +45,8 @@ from mock_server.storage.reachability import REDIS
 from mock_server.storage.replicas import Announcer, connect
 from mock_server.storage.sqlite_rules import SqliteRuleBook
 from mock_server.webhooks.delivery import WebhookDispatcher
-from mock_server.webhooks.journal import Journal
-from mock_server.webhooks.sqlite_journal import SqliteJournal
+from mock_server.webhooks.delivery_log import DeliveryLog
+from mock_server.webhooks.sqlite_delivery_log import SqliteDeliveryLog
 
 __all__ = ["COLLABORATORS", "SETTINGS_KEY", "create_app", "settings_of"]
 
@@ -116,7 +116,7 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
         settings=settings.webhooks(background=app.config.get("MOCK_WEBHOOK_BACKGROUND")),
         transport=app.config.get("MOCK_WEBHOOK_TRANSPORT"),
         on_attempt=watching.metrics.attempted,
-        journal=delivery_log,
+        delivery_log=delivery_log,
     )
     if delivery_log is not None:
         dispatcher.resume()  # deliveries pending when the last server stopped
@@ -163,7 +163,7 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     app.register_error_handler(redis.RedisError, _send_store_down)
     app.register_error_handler(Exception, _send_unexpected)
     admin.follow_replicas(app)
-    admin_observe.install(app)  # journal, metrics, held connections
+    admin_observe.install(app)  # request journal, metrics, held connections
 
     hops = settings.trusted_proxies
     if hops > 0:
@@ -246,23 +246,23 @@ def _join_replicas(settings: Settings, clock: Clock) -> Peers | None:
     )
 
 
-def _kept(settings: Settings, peers: Peers | None) -> tuple[RuleBook, Journal | None]:
-    """The scenario rules and the webhook journal: in the data directory of the
+def _kept(settings: Settings, peers: Peers | None) -> tuple[RuleBook, DeliveryLog | None]:
+    """The scenario rules and the delivery log: in the data directory of the
     ``data_dir`` setting (shared by the workers, kept across restarts), else the rules
-    in memory and the journal left to the dispatcher (its log in memory).
+    in memory and the delivery log left to the dispatcher (its log in memory).
 
     Raises:
         OSError, sqlite3.Error: if the data directory cannot be used.
     """
     if settings.data_dir is None or not isinstance(peers, LocalPeers):
         return RuleBook(), None
-    journal = SqliteJournal(
+    delivery_log = SqliteDeliveryLog(
         peers.store.path,
         limit=settings.webhook_log_limit,
         owner=peers.bus.origin,
         alive=peers.is_alive,
     )
-    return SqliteRuleBook(settings.data_dir), journal
+    return SqliteRuleBook(settings.data_dir), delivery_log
 
 
 def _phases(settings: Settings) -> RecordedRun:

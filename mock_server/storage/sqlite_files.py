@@ -3,8 +3,8 @@ connection to it is opened, and a small token file that tells processes when a t
 they keep a copy of has changed.
 
 The predictions (:mod:`~mock_server.storage.sqlite_store`), the scenario rules
-(:mod:`~mock_server.storage.sqlite_rules`) and the webhook journal
-(:mod:`mock_server.webhooks.sqlite_journal`) are tables of one SQLite file, each module
+(:mod:`~mock_server.storage.sqlite_rules`) and the delivery log
+(:mod:`mock_server.webhooks.sqlite_delivery_log`) are tables of one SQLite file, each module
 opening its own connections with :func:`connect`.
 """
 

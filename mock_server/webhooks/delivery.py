@@ -4,7 +4,7 @@
 out what is due from the record (:func:`mock_server.webhooks.planning.plan`) and has
 each delivery signed and POSTed (:class:`mock_server.webhooks.sending.Sender`), retrying
 failures with exponential backoff under the same ``webhook-id``. Every attempt goes to
-the journal (:mod:`~mock_server.webhooks.journal`: the log, and on a data directory
+the delivery log (:mod:`~mock_server.webhooks.delivery_log`: the log, and on a data directory
 what is pending, for :meth:`WebhookDispatcher.resume`); a failure also logs one line.
 
 Timing (:class:`~mock_server.webhooks.schedule.Schedule`): one heap of timers (a
@@ -45,7 +45,7 @@ from mock_server.domain.clock import AdjustableClock, Clock, SystemClock
 from mock_server.domain.lifecycle import Links, PredictionRecord
 from mock_server.domain.store import Store
 from mock_server.webhooks import signing
-from mock_server.webhooks.journal import Journal, MemoryJournal
+from mock_server.webhooks.delivery_log import DeliveryLog, MemoryDeliveryLog
 from mock_server.webhooks.planning import Attempt, WebhookSettings, event_filter, plan
 from mock_server.webhooks.schedule import Followed, Schedule, Turn
 from mock_server.webhooks.sending import USER_AGENT, Delivery, Sender, log_failure, receiver_of
@@ -81,11 +81,11 @@ class WebhookDispatcher:
         max_senders: int = MAX_SENDERS,
         max_per_receiver: int = MAX_PER_RECEIVER,
         on_attempt: Callable[[Attempt], None] | None = None,
-        journal: Journal | None = None,
+        delivery_log: DeliveryLog | None = None,
     ) -> None:
         """``transport`` replaces the network (tests pass an ``httpx.MockTransport``);
         ``on_attempt`` is told of every attempt logged (the metrics count them);
-        ``journal`` keeps the log and pending deliveries (by default the log, in memory).
+        ``delivery_log`` keeps the log and pending deliveries (by default the log, in memory).
 
         Raises:
             ValueError: if ``secret`` is not a valid ``whsec_`` secret, or a limit is below 1.
@@ -107,7 +107,7 @@ class WebhookDispatcher:
         self._work = threading.Condition(self._lock)  # the senders
         self._pumping = threading.Lock()
         self._schedule = Schedule(max_per_receiver)
-        self._journal = journal or MemoryJournal(self.settings.log_limit)
+        self._delivery_log = delivery_log or MemoryDeliveryLog(self.settings.log_limit)
         self._thread: threading.Thread | None = None
         self._senders: list[threading.Thread] = []
         self._idle = 0  # senders waiting for work and not yet signalled
@@ -138,16 +138,16 @@ class WebhookDispatcher:
         with self._lock:
             if self._closed or first is None:
                 return
-            self._journal.follow(followed)
+            self._delivery_log.follow(followed)
             if self._schedule.follow(followed, first.at):
                 self._wake.notify_all()
             self._start()
 
     def resume(self) -> int:
-        """Take up the deliveries the journal holds pending (a restart on a data
+        """Take up the deliveries the delivery log holds pending (a restart on a data
         directory): their predictions are looked at now, their retries sent when due.
         Returns how many predictions were taken up."""
-        followed, retries = self._journal.pending()
+        followed, retries = self._delivery_log.pending()
         now = self._clock.now()
         with self._lock:
             if self._closed:
@@ -206,24 +206,24 @@ class WebhookDispatcher:
         """When the next attempt is due, None if nothing is pending."""
         with self._lock:
             due = self._schedule.next_due(self._clock.now(), self._has_record)
-            self._journal.done(self._schedule.forgotten())
+            self._delivery_log.done(self._schedule.forgotten())
             return due
 
     def attempts(self, prediction_id: str | None = None, event: str | None = None) -> list[Attempt]:
         """Logged attempts, oldest first, optionally of one prediction or event."""
         with self._lock:
-            return self._journal.attempts(prediction_id, event)
+            return self._delivery_log.attempts(prediction_id, event)
 
     def clear(self) -> None:
         """Forget the logged attempts (pending deliveries and retries go on)."""
         with self._lock:
-            self._journal.clear_log()
+            self._delivery_log.clear_log()
 
     def reset(self) -> None:
         """Forget everything: logged attempts, followed predictions and pending retries."""
         with self._lock:
             self._resets += 1
-            self._journal.reset()
+            self._delivery_log.reset()
             self._schedule.clear()
             self._wake.notify_all()
 
@@ -312,7 +312,7 @@ class WebhookDispatcher:
         finally:
             with self._lock:
                 queued, earliest = self._schedule.end(turns, looked, counted=counted)
-                self._journal.done(self._schedule.forgotten())
+                self._delivery_log.done(self._schedule.forgotten())
                 self._hire(queued)
                 if earliest:
                     self._wake.notify_all()
@@ -370,7 +370,7 @@ class WebhookDispatcher:
         with self._lock:
             if resets != self._resets:
                 return attempt
-            self._journal.attempted(attempt, delivery, planned_at)
+            self._delivery_log.attempted(attempt, delivery, planned_at)
             retried = retry_at is not None and not self._closed
             if retried and self._schedule.add_retry(delivery, retry_at or 0.0):
                 self._wake.notify_all()

@@ -2,8 +2,8 @@
 ``GET /_mock/webhooks/deliveries``) and, where it outlives the process, the deliveries
 still to make.
 
-:class:`MemoryJournal` keeps the log in memory and nothing else (a restart starts
-afresh). :class:`~mock_server.webhooks.sqlite_journal.SqliteJournal` keeps both in the
+:class:`MemoryDeliveryLog` keeps the log in memory and nothing else (a restart starts
+afresh). :class:`~mock_server.webhooks.sqlite_delivery_log.SqliteDeliveryLog` keeps both in the
 data directory, so the log is one for all the workers and a restart resumes what was
 pending. Pure bookkeeping: the dispatcher calls it under its own lock.
 """
@@ -17,10 +17,10 @@ from mock_server.webhooks.planning import Attempt
 from mock_server.webhooks.schedule import Followed
 from mock_server.webhooks.sending import Delivery
 
-__all__ = ["Journal", "MemoryJournal", "matching"]
+__all__ = ["DeliveryLog", "MemoryDeliveryLog", "matching"]
 
 
-class Journal(Protocol):
+class DeliveryLog(Protocol):
     """The dispatcher's log of attempts and its record of pending deliveries."""
 
     def follow(self, followed: Followed) -> None:
@@ -50,7 +50,7 @@ class Journal(Protocol):
         ...
 
     def pending(self) -> tuple[list[Followed], list[Delivery]]:
-        """What was pending when the last process on this journal stopped (and is now
+        """What was pending when the last process on this log stopped (and is now
         this one's to send): the predictions followed, with the deliveries they made,
         and the retries waiting (``at`` is when each is due)."""
         ...
@@ -63,7 +63,7 @@ def matching(attempt: Attempt, prediction_id: str | None, event: str | None) -> 
     )
 
 
-class MemoryJournal:
+class MemoryDeliveryLog:
     """The last ``limit`` attempts in memory; pending deliveries live only in the
     dispatcher's schedule."""
 

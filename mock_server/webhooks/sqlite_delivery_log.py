@@ -1,4 +1,4 @@
-"""The webhook journal in the data directory's database (``--data-dir``): one delivery
+"""The delivery log in the data directory's database (``--data-dir``): one delivery
 log for all the workers, and the deliveries still to make, resumed after a restart.
 
 Tables (readable with ``sqlite3``)::
@@ -11,7 +11,7 @@ Tables (readable with ``sqlite3``)::
 ``attempt`` is the :class:`~mock_server.webhooks.planning.Attempt` as JSON; the log
 keeps the last ``limit`` rows. A followed prediction is sent by one worker, its
 ``owner`` (the id of that worker on the data directory's bus); when a process starts
-it takes over the predictions of owners that are gone (:meth:`SqliteJournal.pending`),
+it takes over the predictions of owners that are gone (:meth:`SqliteDeliveryLog.pending`),
 reads their records again and sends what is due and not yet made, and sends the
 retries at their times. An attempt is written when it has been made, so a process
 killed in the middle of one sends that delivery again (at least once, never lost).
@@ -30,12 +30,12 @@ from typing import Any, Final
 
 from mock_server.domain.lifecycle import Links
 from mock_server.storage.sqlite_files import connect
-from mock_server.webhooks.journal import matching
+from mock_server.webhooks.delivery_log import matching
 from mock_server.webhooks.planning import Attempt
 from mock_server.webhooks.schedule import Followed
 from mock_server.webhooks.sending import Delivery, receiver_of
 
-__all__ = ["SqliteJournal"]
+__all__ = ["SqliteDeliveryLog"]
 
 _SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS webhook_log (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -57,8 +57,8 @@ _PENDING: Final = (
 )
 
 
-class SqliteJournal:
-    """A :class:`~mock_server.webhooks.journal.Journal` in the database at ``path``.
+class SqliteDeliveryLog:
+    """A :class:`~mock_server.webhooks.delivery_log.DeliveryLog` in the database at ``path``.
     Thread-safe, and safe for several processes on the same file."""
 
     def __init__(
@@ -73,7 +73,7 @@ class SqliteJournal:
         runs (None: none does).
 
         Raises:
-            sqlite3.Error: if the file is not a database this journal can use.
+            sqlite3.Error: if the file is not a database this log can use.
         """
         self._db = connect(path)
         self._lock = threading.Lock()
