@@ -53,6 +53,7 @@ OPTIONS = {
     "--seed": ("IMAGEN_MOCK_SEED", "(unset)"),
     "--redis-url": ("IMAGEN_MOCK_REDIS_URL", "(unset)"),
     "--redis-prefix": ("IMAGEN_MOCK_REDIS_PREFIX", "imagen-mock:"),
+    "--data-dir": ("IMAGEN_MOCK_DATA_DIR", "(unset)"),
 }
 
 
@@ -161,7 +162,7 @@ BAD_FLAGS = [
     (["--max-body-bytes", "-5"], "--max-body-bytes must be at least 1 (got -5)"),
     (["--threads", "0"], "--threads must be from 1 to 65536 (got 0)"),
     (["--workers", "0"], "--workers must be from 1 to 256 (got 0)"),
-    (["--workers", "2"], "--workers above 1 needs --redis-url"),
+    (["--workers", "2"], "--workers above 1 needs --data-dir or --redis-url"),
     (["--trusted-proxies", "-1"], "--trusted-proxies must be at least 0"),
     (["--webhook-max-attempts", "0"], "--webhook-max-attempts must be at least 1"),
     (["--faults", "429:2"], "--faults must be a KIND:RATE,... list"),

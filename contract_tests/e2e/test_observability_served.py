@@ -18,6 +18,8 @@ import redis
 
 from contract_tests.support.redis_server import run_redis
 from contract_tests.support.servers import RunningMock, run_mock
+from mock_server import FakeClock, create_app
+from mock_server.http import admin_observe, context
 
 pytestmark = pytest.mark.slow
 
@@ -167,3 +169,93 @@ def test_the_metrics_directory_is_removed_when_the_server_stops(tmp_path: Path) 
             assert len(_metrics_dirs(own_tmp)) == 1
             assert httpx.get(f"{mock.root}/metrics").status_code == 200
         assert not _metrics_dirs(own_tmp)
+
+
+@pytest.fixture(scope="module")
+def two_replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningMock, ...]]:
+    """Two servers (one worker each) on one redis-server: which one answers is chosen."""
+    with run_redis(tmp_path_factory.mktemp("redis-replicas")) as url:
+        args = ["--redis-url", url, "--token", TOKEN, "--redis-prefix", "journal-read:"]
+        with run_mock(args) as first, run_mock(args) as second:
+            yield first, second
+
+
+def _created(mock: RunningMock, prompt: str) -> str:
+    answer = httpx.post(
+        mock.api + CREATE.removeprefix("/v1"),
+        json={"input": {"prompt": prompt}},
+        headers=AUTH,
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    prediction_id: str = answer.json()["id"]
+    return prediction_id
+
+
+def _journaled(mock: RunningMock, **query: str) -> list[dict[str, object]]:
+    answer = httpx.get(f"{mock.root}/_mock/requests", params=query, headers=AUTH, timeout=10)
+    assert answer.status_code == 200, answer.text
+    results: list[dict[str, object]] = answer.json()["results"]
+    return results
+
+
+def test_a_read_through_one_replica_sees_a_request_the_other_just_answered(
+    two_replicas: tuple[RunningMock, ...],
+) -> None:
+    first, second = two_replicas
+    for number in range(20):
+        writer, reader = (first, second) if number % 2 else (second, first)
+        made = _created(writer, f"poster {number}")
+        seen = _journaled(reader, prediction_id=made)
+        assert [entry["route"] for entry in seen] == ["create"], number
+
+
+def test_two_workers_on_a_data_dir_share_the_journal_and_keep_it(tmp_path: Path) -> None:
+    args = ["--workers", "2", "--data-dir", str(tmp_path / "data"), "--token", TOKEN]
+    with run_mock(args) as mock:
+        ids = []
+        for number in range(CREATES):  # a new connection each: the kernel spreads them
+            answer = httpx.post(
+                mock.api + CREATE.removeprefix("/v1"),
+                json={"input": {"prompt": f"poster {number}"}},
+                headers={**AUTH, "Connection": "close"},
+                timeout=10,
+            )
+            assert answer.status_code == 201, answer.text
+            ids.append(answer.json()["id"])
+            seen = _journaled(mock, prediction_id=ids[-1])  # right after, any worker
+            assert [entry["route"] for entry in seen] == ["create"], number
+        for _ in range(4):  # whichever worker answers, the journal is the same
+            listed = _journaled(mock, route="create")
+            assert [entry["prediction_id"] for entry in listed] == ids
+        assert TOKEN not in json.dumps(listed)
+    with run_mock(args) as restarted:  # kept across a restart on the same directory
+        assert [e["prediction_id"] for e in _journaled(restarted, route="create")] == ids
+        assert httpx.delete(f"{restarted.root}/_mock/requests", headers=AUTH).status_code == 204
+        assert _journaled(restarted) == []
+
+
+def test_a_journal_read_on_redis_has_the_other_replica_flush_first(tmp_path: Path) -> None:
+    """In-process apps on a fake clock have no writer thread: an entry is written only
+    when flushed, so a read through the second app finds the first app's request only
+    if it asked the first to flush."""
+    with run_redis(tmp_path) as url:
+        apps = [
+            create_app({"MOCK_REDIS_URL": url, "MOCK_CLOCK": FakeClock(), "MOCK_TOKEN": TOKEN})
+            for _ in range(2)
+        ]
+        try:
+            first, second = (app.test_client() for app in apps)
+            made = first.post(CREATE, json={"input": {"prompt": "x"}}, headers=AUTH)
+            assert made.status_code == 201
+            assert redis.Redis.from_url(url).llen("imagen-mock:journal") == 0  # queued
+            seen = second.get("/_mock/requests", headers=AUTH).get_json()["results"]
+            assert [entry["prediction_id"] for entry in seen] == [made.get_json()["id"]]
+        finally:
+            for app in apps:
+                state = context.state(app)
+                admin_observe.observer(app).close()
+                if state.webhooks is not None:
+                    state.webhooks.close()
+                if state.replicas is not None:
+                    state.replicas.close()

@@ -1,4 +1,5 @@
-"""The Redis store against the in-memory one, its cache and codec, the shared secret, the bus."""
+"""The Redis and SQLite stores against the in-memory one, the Redis store's cache and codec,
+the shared secret, the bus."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import Protocol
 
 import pytest
@@ -25,6 +27,7 @@ from mock_server.storage.encoding import encode as _encode
 from mock_server.storage.memory import InMemoryStore
 from mock_server.storage.redis_store import RedisStore
 from mock_server.storage.shared_state import shared_secret
+from mock_server.storage.sqlite_store import SqliteStore
 
 WAIT = 5.0
 
@@ -99,10 +102,27 @@ def make_redis_store(
         store.raw.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture
+def make_sqlite_store(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[[], SqliteStore]]:
+    """Makes SQLite stores on the test's directory (so they share records)."""
+    made: list[SqliteStore] = []
+
+    def make_store() -> SqliteStore:
+        made.append(SqliteStore(tmp_path / "data", clock=clock))
+        return made[-1]
+
+    yield make_store
+    for store in made:
+        store.close()
+
+
+@pytest.fixture(params=["memory", "redis", "sqlite"])
 def store(request: pytest.FixtureRequest) -> Store:
     if request.param == "memory":
         return InMemoryStore()
+    if request.param == "sqlite":
+        make: Callable[[], SqliteStore] = request.getfixturevalue("make_sqlite_store")
+        return make()
     make_store: MakeStore = request.getfixturevalue("make_redis_store")
     return make_store()
 
@@ -373,16 +393,18 @@ def test_positions_grow_after_purge(store: Store, clock: FakeClock) -> None:
     assert ids_of(store.page(limit=10, after=last).records) == fresh[::-1]
 
 
-# --- Redis only: the same answers as the in-memory store -------------------------------
+# --- Redis and SQLite: the same answers as the in-memory store -------------------------------
 
 
+@pytest.mark.parametrize("kind", ["redis", "sqlite"])
 @pytest.mark.parametrize("seed", range(3))
 def test_pages_match_the_in_memory_store(
-    make_redis_store: MakeStore, clock: FakeClock, seed: int
+    request: pytest.FixtureRequest, clock: FakeClock, seed: int, kind: str
 ) -> None:
     """Random adds, purges and clears, then random pages: both stores answer alike."""
     rng = random.Random(seed)
-    memory, shared = InMemoryStore(), make_redis_store()
+    make_shared: Callable[[], Store] = request.getfixturevalue(f"make_{kind}_store")
+    memory, shared = InMemoryStore(), make_shared()
     start = clock.now()
     pages = added = 0
     for _ in range(300):

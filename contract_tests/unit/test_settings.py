@@ -78,7 +78,9 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"threads": 10**20}, "--threads", "must be from 1 to 65536"),
     ({"workers": 0}, "--workers", "must be from 1 to 256"),
     ({"workers": 100000, "redis_url": "redis://localhost"}, "--workers", "must be from 1 to 256"),
-    ({"workers": 2}, "--workers", "needs --redis-url"),
+    ({"workers": 2}, "--workers", "needs --data-dir or --redis-url"),
+    ({"data_dir": Path("/tmp"), "redis_url": "redis://localhost"}, "--data-dir", "choose one"),
+    ({"data_dir": Path("/etc/hostname")}, "--data-dir", "must be a directory"),
     ({"drain_seconds": 0.0}, "--drain-seconds", "must be above 0"),
     ({"drain_seconds": 301.0}, "--drain-seconds", "must be above 0 and at most 300"),
     ({"starting_seconds": -1.0}, "--starting-seconds", "must be from 0 to 31536000"),
@@ -210,7 +212,7 @@ def test_the_option_is_named_as_the_caller_spells_it() -> None:
     assert str(refused.value) == "IMAGEN_MOCK_PORT must be from 1 to 65535 (got 0)"
     with pytest.raises(SettingError) as crossed:
         Settings.from_mapping({"workers": 3}, option=key_name)
-    assert str(crossed.value).startswith("MOCK_WORKERS above 1 needs --redis-url")
+    assert str(crossed.value).startswith("MOCK_WORKERS above 1 needs --data-dir or --redis-url")
 
 
 def test_json_round_trip(tmp_path: Path) -> None:

@@ -41,6 +41,9 @@ class Settings(Protocol):
     @property
     def token(self) -> str | None: ...
 
+    @property
+    def data_dir(self) -> Path | None: ...
+
 
 ENV_PREFIX: Final = "IMAGEN_MOCK_"
 #: Most pool threads a worker may start, and most worker processes: beyond these a value
@@ -107,7 +110,7 @@ _BOOLS: Final = frozenset(
     {"tls", "access_log", "accept_any_token", "enforce_rate_limits", "location_header"}
     | {"metrics_total_time"}
 )
-_PATHS: Final = frozenset({"ca_file", "recording"})
+_PATHS: Final = frozenset({"ca_file", "recording", "data_dir"})
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
 
@@ -212,8 +215,8 @@ def _ca_file(value: Path | None, settings: Settings) -> str | None:
 
 def _workers(value: int, settings: Settings) -> str | None:
     rule = _between(1, MAX_WORKERS)(value, settings)
-    if rule is None and value > 1 and not settings.redis_url:
-        return "above 1 needs --redis-url, or each process keeps its own predictions"
+    if rule is None and value > 1 and not settings.redis_url and settings.data_dir is None:
+        return "above 1 needs --data-dir or --redis-url, or each process keeps its own predictions"
     return rule
 
 
@@ -263,6 +266,16 @@ def _redis_url(value: str | None, _: Settings) -> str | None:
     return "must be a redis://, rediss:// or unix:// URL"
 
 
+def _data_dir(value: Path | None, settings: Settings) -> str | None:
+    if value is None:
+        return None
+    if settings.redis_url:
+        return "cannot be used with --redis-url (choose one store)"
+    if value.exists() and not value.is_dir():
+        return "must be a directory"
+    return None
+
+
 CHECKS: Final[dict[str, Check]] = {
     "host": _not_empty,
     "port": _between(1, 65535),
@@ -290,4 +303,5 @@ CHECKS: Final[dict[str, Check]] = {
     "faults": _faults,
     "redis_url": _redis_url,
     "redis_prefix": _not_empty,
+    "data_dir": _data_dir,
 }

@@ -55,7 +55,9 @@ class Settings:
     )
     workers: int = field(
         default=1,
-        metadata=_about("worker processes (1 to 256); more than one needs --redis-url"),
+        metadata=_about(
+            "worker processes (1 to 256); more than one needs --data-dir or --redis-url"
+        ),
     )
     tls: bool = field(
         default=False,
@@ -218,6 +220,15 @@ class Settings:
     redis_prefix: str = field(
         default="imagen-mock:",
         metadata=_about("prefix of every Redis key, so several mocks can share one Redis apart"),
+    )
+    data_dir: Path | None = field(
+        default=None,
+        metadata=_about(
+            "keep predictions, the webhook secret, the clock offset, scenario rules and "
+            "webhook deliveries (log and pending) in an SQLite file in this directory "
+            "(created if missing), so they outlive a restart and every --workers process "
+            "shares them; one server at a time per directory"
+        ),
     )
 
     def __post_init__(self) -> None:

@@ -133,7 +133,8 @@ def _forget_local(mock: MockState) -> None:
 
 
 def follow_replicas(app: Flask) -> None:
-    """Apply the other replicas' announcements (cancel, reset, clock move) to ``app``.
+    """Apply the other replicas' announcements (cancel, reset, clock move, journal flush)
+    to ``app``.
 
     Raises:
         redis.RedisError, TimeoutError: if Redis cannot be reached.
@@ -165,6 +166,9 @@ def follow_replicas(app: Flask) -> None:
                 _catch_up(service.clock, replicas.clock_offset())
         elif kind == "clock":
             _catch_up(service.clock, event.get("offset_seconds"))
+        elif kind == "journal":  # another process is about to read the journal
+            if mock.observer is not None:
+                mock.observer.flush()
         else:
             log.warning("ignoring an unknown announcement %r", kind)
         replicas.acknowledge(event)

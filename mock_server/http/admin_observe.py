@@ -10,14 +10,14 @@ files, pages and ``/metrics`` are not.
 
 Recording never fails a request: an error writing the journal (Redis unreachable) is
 logged once, the request answered as usual, and one more line is logged when writing
-works again.
+works again. A shared journal (Redis, a data directory) is only queued here: a writer
+thread stores the entries in batches, and a read asks every process to flush first.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any, Final
 
 from flask import Flask, Request, Response, current_app, g
@@ -67,8 +67,7 @@ def forget(app: Flask) -> None:
     """
     watching = observer(app)
     watching.endings.clear()
-    if watching.journal is not None:
-        watching.journal.clear()
+    watching.clear()
 
 
 def install(app: Flask) -> None:
@@ -111,7 +110,9 @@ def _answered(response: Response) -> Response:
             route = _route(req)
             watching.metrics.answered(route, response.status_code, seconds)
             if watching.journal is not None:
-                watching.record(_entry(req, response, route, environ[_AT], seconds))
+                watching.record(
+                    _entry(req, response, route, environ[_AT], seconds, watching.next_id())
+                )
         elif environ.pop(_HELD, False):  # an event stream: held until its body ends
             response.call_on_close(watching.metrics.held.dec)
     except Exception:
@@ -142,7 +143,7 @@ def _text(data: bytes | None) -> tuple[str | None, bool]:
 
 
 def _entry(
-    req: Request, response: Response, route: str | None, at: float, seconds: float
+    req: Request, response: Response, route: str | None, at: float, seconds: float, entry_id: str
 ) -> JournalEntry:
     environ: dict[str, Any] = req.environ
     token = bearer_token(environ.get("HTTP_AUTHORIZATION"))
@@ -160,7 +161,7 @@ def _entry(
     if route == "create":  # set by the create handler once the id exists
         prediction_id = g.get("created_prediction_id")
     return JournalEntry(
-        id="req_" + uuid.uuid4().hex[:20],
+        id=entry_id,
         at=at,
         method=req.method,
         path=scrub(req.path, secrets),

@@ -21,6 +21,7 @@ None of these is journaled or counted as API traffic.
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime
 from importlib import metadata
 from typing import Any, Final
@@ -81,8 +82,7 @@ def _instant(text: str) -> float:
 
 def _selected() -> list[JournalEntry]:
     chosen = _filter()
-    journal = observer(current_app).journal
-    return [] if journal is None else chosen.select(journal.entries())
+    return chosen.select(observer(current_app).entries())
 
 
 @bp.get("/requests")
@@ -111,9 +111,7 @@ def export_har() -> Response:
 @bp.delete("/requests")
 def clear_requests() -> Response:
     """Empty the journal."""
-    journal = observer(current_app).journal
-    if journal is not None:
-        journal.clear()
+    observer(current_app).clear()
     return Response(status=204)
 
 
@@ -134,13 +132,11 @@ def ready() -> Response:
     journal = observer(current_app).journal
     try:
         if mock.replicas is not None:
-            mock.replicas.store.client.ping()
+            mock.replicas.store.ping()
         if journal is not None:
             journal.ping()
-    except (redis.RedisError, OSError):
-        problem = problems.Problem(
-            503, "The store does not answer (Redis is unreachable).", "Not ready"
-        )
+    except (redis.RedisError, sqlite3.Error, OSError):
+        problem = problems.Problem(503, "The store does not answer.", "Not ready")
         problem.headers.setdefault("Retry-After", "1")
         raise problem from None
     return json_response({"status": "ready"})

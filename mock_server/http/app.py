@@ -39,11 +39,16 @@ from mock_server.http import (
     stream,
     web,
 )
+from mock_server.storage.local_peers import LocalPeers, open_data_dir
 from mock_server.storage.memory import InMemoryStore
+from mock_server.storage.peers import Peers
 from mock_server.storage.reachability import REDIS
 from mock_server.storage.redis_rates import RedisRates
 from mock_server.storage.replicas import Announcer, Replicas, connect
+from mock_server.storage.sqlite_rules import SqliteRuleBook
 from mock_server.webhooks.delivery import WebhookDispatcher
+from mock_server.webhooks.delivery_log import DeliveryLog
+from mock_server.webhooks.sqlite_delivery_log import SqliteDeliveryLog
 
 __all__ = ["COLLABORATORS", "SETTINGS_KEY", "create_app", "settings_of"]
 
@@ -70,7 +75,8 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     :class:`~mock_server.domain.clock.Clock`; by default an
     :class:`~mock_server.domain.clock.AdjustableClock`, moved by ``POST /_mock/clock``),
     ``MOCK_STORE`` (a :class:`~mock_server.domain.store.Store`; by default in memory, or
-    in the Redis of the ``redis_url`` setting, shared with other replicas),
+    in the Redis of the ``redis_url`` setting, shared with other replicas, or in the
+    SQLite file of the ``data_dir`` setting, shared with the server's other workers),
     ``MOCK_SPEC_PATH``, ``MOCK_ADMIN_SPEC_PATH`` (the two documents requests are checked
     against), ``MOCK_WEBHOOK_TRANSPORT`` (an ``httpx.BaseTransport`` for deliveries) and
     ``MOCK_WEBHOOK_BACKGROUND``. Webhook deliveries run on a daemon
@@ -104,6 +110,7 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     watching = admin_observer.build(
         settings, store, clock, replicas, background=changes is not None
     )
+    rule_book, delivery_log = _kept(settings, replicas)
     dispatcher = WebhookDispatcher(
         store=store,
         clock=clock,
@@ -111,10 +118,12 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
         settings=settings.webhooks(background=app.config.get("MOCK_WEBHOOK_BACKGROUND")),
         transport=app.config.get("MOCK_WEBHOOK_TRANSPORT"),
         on_attempt=watching.metrics.attempted,
+        delivery_log=delivery_log,
     )
+    if delivery_log is not None:
+        dispatcher.resume()  # deliveries pending when the last server stopped
     listeners = (dispatcher, watching.endings, *((Announcer(replicas),) if replicas else ()))
     admin_path = app.config.get("MOCK_ADMIN_SPEC_PATH") or admin_spec_path()
-    rule_book = RuleBook()
     dice = screens.fault_dice(settings.faults, settings.seed)
     app.extensions[context.EXTENSION] = context.MockState(
         validator=RequestValidator(spec),
@@ -162,7 +171,7 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     app.register_error_handler(redis.RedisError, _send_store_down)
     app.register_error_handler(Exception, _send_unexpected)
     admin.follow_replicas(app)
-    admin_observe.install(app)  # journal, metrics, held connections
+    admin_observe.install(app)  # request journal, metrics, held connections
 
     hops = settings.trusted_proxies
     if hops > 0:
@@ -221,17 +230,21 @@ def _fields_of(settings: Settings) -> dict[str, Any]:
     return {item.name: getattr(settings, item.name) for item in dataclasses.fields(settings)}
 
 
-def _join_replicas(settings: Settings, clock: Clock) -> Replicas | None:
-    """Connect to the shared Redis of the ``redis_url`` setting, if set.
+def _join_replicas(settings: Settings, clock: Clock) -> Peers | None:
+    """Connect to the shared Redis of the ``redis_url`` setting, or open the data
+    directory of the ``data_dir`` setting, if one is set.
 
     Raises:
         ValueError: if the URL is not a Redis URL.
         redis.RedisError: if Redis cannot be reached.
+        OSError, sqlite3.Error: if the data directory cannot be used.
     """
-    if not settings.redis_url:
-        return None
     pinned = settings.webhook_secret
     secret = pinned or new_webhook_secret()
+    if settings.data_dir is not None:
+        return open_data_dir(settings.data_dir, clock=clock, secret=secret, pin=bool(pinned))
+    if not settings.redis_url:
+        return None
     return connect(
         settings.redis_url,
         clock=clock,
@@ -241,7 +254,7 @@ def _join_replicas(settings: Settings, clock: Clock) -> Replicas | None:
     )
 
 
-def _rates(settings: Settings, peers: Replicas | None) -> RateCounter:
+def _rates(settings: Settings, peers: Peers | None) -> RateCounter:
     """The rate-limit counts: in the shared Redis when limits are enforced there (every
     worker and host then counts a token together, at one round trip a request, behind the
     store's breaker); else per process, so the advisory headers cost no round trip and a
@@ -249,6 +262,25 @@ def _rates(settings: Settings, peers: Replicas | None) -> RateCounter:
     if settings.enforce_rate_limits and isinstance(peers, Replicas):
         return RedisRates(peers.store.client, settings.redis_prefix, breaker=peers.store.breaker)
     return MemoryRates()
+
+
+def _kept(settings: Settings, peers: Peers | None) -> tuple[RuleBook, DeliveryLog | None]:
+    """The scenario rules and the delivery log: in the data directory of the
+    ``data_dir`` setting (shared by the workers, kept across restarts), else the rules
+    in memory and the delivery log left to the dispatcher (its log in memory).
+
+    Raises:
+        OSError, sqlite3.Error: if the data directory cannot be used.
+    """
+    if settings.data_dir is None or not isinstance(peers, LocalPeers):
+        return RuleBook(), None
+    delivery_log = SqliteDeliveryLog(
+        peers.store.path,
+        limit=settings.webhook_log_limit,
+        owner=peers.bus.origin,
+        alive=peers.is_alive,
+    )
+    return SqliteRuleBook(settings.data_dir), delivery_log
 
 
 def _phases(settings: Settings) -> RecordedRun:

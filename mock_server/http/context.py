@@ -25,7 +25,7 @@ from mock_server.domain.ratelimit import MemoryRates, RateCounter
 from mock_server.domain.scenarios import RuleBook
 from mock_server.domain.service import PredictionService
 from mock_server.storage.body_cache import BodyCache
-from mock_server.storage.replicas import Replicas
+from mock_server.storage.peers import Peers
 from mock_server.webhooks.delivery import WebhookDispatcher
 
 if TYPE_CHECKING:
@@ -79,8 +79,9 @@ class MockState:
     """Sends and logs webhook deliveries (None: webhooks are accepted but not sent)."""
     bodies: BodyCache = field(default_factory=BodyCache)
     """Rendered bodies of polled predictions, reused while they cannot change."""
-    replicas: Replicas | None = None
-    """The other replicas sharing this one's Redis (None: predictions live in memory)."""
+    replicas: Peers | None = None
+    """The other processes sharing this one's Redis or data directory (None: predictions
+    live in this process's memory)."""
     rules: RuleBook = field(default_factory=RuleBook)
     """The scenario rules set through ``/_mock/rules``."""
     dice: FaultDice | None = None

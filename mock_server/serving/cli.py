@@ -9,6 +9,7 @@ code 2.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -157,7 +158,22 @@ def _redis_answers(url: str) -> bool:
 
 
 def _run(settings: Settings) -> int:
-    """Make the TLS certificates if asked, then serve until interrupted; the exit code."""
+    """Hold the data directory if one is set, make the TLS certificates if asked, then
+    serve until interrupted; the exit code."""
+
+    from mock_server.storage.local_peers import hold
+
+    with contextlib.ExitStack() as stack:
+        if settings.data_dir is not None:  # the workers of one server share it; two servers not
+            try:
+                stack.enter_context(hold(settings.data_dir))
+            except OSError as exc:
+                _say(f"cannot use --data-dir {settings.data_dir}: {exc.strerror or exc}")
+                return EXIT_USAGE
+        return _serve_with_tls(settings)
+
+
+def _serve_with_tls(settings: Settings) -> int:
     from mock_server.serving.server import AddressInUseError, serve
 
     tls_dir = tempfile.TemporaryDirectory(prefix="imagen-mock-tls-") if settings.tls else None

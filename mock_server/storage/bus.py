@@ -9,7 +9,9 @@ look at anything else; what the mock sends is:
 ``{"kind": "reset", "ack": key}``
     every prediction was dropped: empty local caches, then count yourself in ``key``;
 ``{"kind": "clock", "offset_seconds": float, "ack": key}``
-    the mock clock was moved: move the local clock to this total offset, then ack.
+    the mock clock was moved: move the local clock to this total offset, then ack;
+``{"kind": "journal", "ack": key}``
+    a request journal is about to be read: write the entries waiting here, then ack.
 
 Pub/sub is fire-and-forget: a replica that is disconnected when an event is sent
 never sees it. So after a connection error the bus hands its handler

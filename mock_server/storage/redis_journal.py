@@ -2,13 +2,16 @@
 
 Each entry is its JSON (:class:`~mock_server.domain.journal.JournalEntry`) pushed on the
 right of ``<prefix>journal``, and the list is trimmed to the newest ``limit`` in the same
-round trip, so the journal of several workers or hosts is one, in arrival order. It uses
-the store's connection pool (:attr:`RedisStore.client`): no connection of its own.
+round trip, so the journal of several workers or hosts is one. The mock writes it in
+batches off the request path (:class:`~mock_server.domain.journal_queue.QueuedJournal`):
+one pipeline per batch. It uses the store's connection pool (:attr:`RedisStore.client`):
+no connection of its own.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Final
 
 import redis
@@ -33,8 +36,18 @@ class RedisJournal:
 
     def append(self, entry: JournalEntry) -> None:
         """Raises: redis.RedisError: if Redis cannot be reached."""
+        self.append_many((entry,))
+
+    def append_many(self, entries: Sequence[JournalEntry]) -> None:
+        """Push ``entries`` and trim the list, in one round trip.
+
+        Raises:
+            redis.RedisError: if Redis cannot be reached.
+        """
+        if not entries:
+            return
         with self._client.pipeline(transaction=False) as pipe:
-            pipe.rpush(self._key, entry.to_json())
+            pipe.rpush(self._key, *(entry.to_json() for entry in entries))
             pipe.ltrim(self._key, -self.limit, -1)
             pipe.execute()
 
@@ -56,3 +69,6 @@ class RedisJournal:
     def ping(self) -> None:
         """Raises: redis.RedisError: if Redis cannot be reached."""
         self._client.ping()
+
+    def close(self) -> None:
+        """Nothing to do: the connections are the store's."""

@@ -390,6 +390,14 @@ class RedisStore:
         """Empty the local cache (another replica dropped records)."""
         self._cache.forget_all()
 
+    def ping(self) -> None:
+        """Return once Redis answers ``PING``.
+
+        Raises:
+            redis.RedisError: if it does not.
+        """
+        self.client.ping()
+
     def _key(self, prediction_id: str) -> str:
         return f"{self._prefix}rec:{prediction_id}"
 

@@ -34,6 +34,7 @@ import redis
 from mock_server.domain.clock import AdjustableClock, AdvanceableClock, Clock
 from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.storage.bus import RedisBus
+from mock_server.storage.peers import Peers
 from mock_server.storage.reachability import REDIS, Breaker
 from mock_server.storage.redis_store import DEFAULT_PREFIX, RedisStore
 from mock_server.storage.shared_state import Shared
@@ -96,6 +97,12 @@ class Replicas:
         """Tell the others every prediction was forgotten; return once they have dropped
         their local copies (or after :data:`ACK_TIMEOUT_SECONDS`), with how many did."""
         return self._announce({"kind": "reset"})
+
+    def flush_journals(self) -> int:
+        """Ask the others to write the request journal entries they hold (they write
+        them in batches, off the request path); return once they have (or after
+        :data:`ACK_TIMEOUT_SECONDS`), with how many did."""
+        return self._announce({"kind": "journal"})
 
     def advance_clock(self, seconds: float) -> float:
         """Add ``seconds`` to the shared clock offset and return the new total, once the
@@ -270,9 +277,9 @@ def _await_restore(store: RedisStore) -> None:
 
 
 class Announcer:
-    """A prediction listener that tells the other replicas of every cancel."""
+    """A prediction listener that tells the other replicas (or workers) of every cancel."""
 
-    def __init__(self, replicas: Replicas) -> None:
+    def __init__(self, replicas: Peers) -> None:
         self._replicas = replicas
 
     def created(self, record: PredictionRecord) -> None:

@@ -4,7 +4,8 @@
 out what is due from the record (:func:`mock_server.webhooks.planning.plan`) and has
 each delivery signed and POSTed (:class:`mock_server.webhooks.sending.Sender`), retrying
 failures with exponential backoff under the same ``webhook-id``. Every attempt goes to
-the delivery log; a failed one also writes one log line (no traceback).
+the delivery log (:mod:`~mock_server.webhooks.delivery_log`: the log, and on a data directory
+what is pending, for :meth:`WebhookDispatcher.resume`); a failure also logs one line.
 
 Timing (:class:`~mock_server.webhooks.schedule.Schedule`): one heap of timers (a
 prediction's next planned delivery, a retry's due time). With a real clock a daemon
@@ -34,7 +35,6 @@ import json
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
@@ -44,6 +44,7 @@ from mock_server.domain.clock import AdjustableClock, Clock, SystemClock
 from mock_server.domain.lifecycle import Links, PredictionRecord
 from mock_server.domain.store import Store
 from mock_server.webhooks import signing
+from mock_server.webhooks.delivery_log import DeliveryLog, MemoryDeliveryLog
 from mock_server.webhooks.planning import (
     Attempt,
     WebhookSettings,
@@ -52,7 +53,7 @@ from mock_server.webhooks.planning import (
     plan,
 )
 from mock_server.webhooks.schedule import Followed, Schedule, Turn
-from mock_server.webhooks.sending import USER_AGENT, Delivery, Sender, receiver_of
+from mock_server.webhooks.sending import USER_AGENT, Delivery, Sender, log_failure, receiver_of
 
 if TYPE_CHECKING:
     import httpx
@@ -85,9 +86,11 @@ class WebhookDispatcher:
         max_senders: int = MAX_SENDERS,
         max_per_receiver: int = MAX_PER_RECEIVER,
         on_attempt: Callable[[Attempt], None] | None = None,
+        delivery_log: DeliveryLog | None = None,
     ) -> None:
         """``transport`` replaces the network (tests pass an ``httpx.MockTransport``);
-        ``on_attempt`` is told of every attempt logged (the metrics count them).
+        ``on_attempt`` is told of every attempt logged (the metrics count them);
+        ``delivery_log`` keeps the log and pending deliveries (by default the log, in memory).
 
         Raises:
             ValueError: if ``secret`` is not a valid ``whsec_`` secret, or a limit is below 1.
@@ -109,7 +112,7 @@ class WebhookDispatcher:
         self._work = threading.Condition(self._lock)  # the senders
         self._pumping = threading.Lock()
         self._schedule = Schedule(max_per_receiver)
-        self._log: deque[Attempt] = deque(maxlen=self.settings.log_limit)
+        self._delivery_log = delivery_log or MemoryDeliveryLog(self.settings.log_limit)
         self._thread: threading.Thread | None = None
         self._senders: list[threading.Thread] = []
         self._idle = 0  # senders waiting for work and not yet signalled
@@ -140,13 +143,37 @@ class WebhookDispatcher:
         with self._lock:
             if self._closed or first is None:
                 return
+            self._delivery_log.follow(followed)
             if self._schedule.follow(followed, first.at):
                 self._wake.notify_all()
-            if self._background and self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="imagen-mock-webhooks", daemon=True
-                )
-                self._thread.start()
+            self._start()
+
+    def resume(self) -> int:
+        """Take up the deliveries the delivery log holds pending (a restart on a data
+        directory): their predictions are looked at now, their retries sent when due.
+        Returns how many predictions were taken up."""
+        followed, retries = self._delivery_log.pending()
+        now = self._clock.now()
+        with self._lock:
+            if self._closed:
+                return 0
+            for item in followed:
+                self._schedule.follow(item, now)
+            for retry in retries:
+                retry.order = self._schedule.next_order()
+                self._schedule.add_retry(retry, retry.at)
+            self._wake.notify_all()
+            if followed:
+                self._start()
+        return len(followed)
+
+    def _start(self) -> None:
+        """Start the timer thread if it should run and does not yet. Call with the lock."""
+        if self._background and self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="imagen-mock-webhooks", daemon=True
+            )
+            self._thread.start()
 
     def changed(self, record: PredictionRecord) -> None:
         """Look again at a prediction whose record changed (a cancel moves ``completed``)."""
@@ -183,28 +210,25 @@ class WebhookDispatcher:
     def next_due(self) -> float | None:
         """When the next attempt is due, None if nothing is pending."""
         with self._lock:
-            return self._schedule.next_due(self._clock.now(), self._has_record)
+            due = self._schedule.next_due(self._clock.now(), self._has_record)
+            self._delivery_log.done(self._schedule.forgotten())
+            return due
 
     def attempts(self, prediction_id: str | None = None, event: str | None = None) -> list[Attempt]:
         """Logged attempts, oldest first, optionally of one prediction or event."""
         with self._lock:
-            return [
-                attempt
-                for attempt in self._log
-                if (prediction_id is None or attempt.prediction_id == prediction_id)
-                and (event is None or attempt.event == event)
-            ]
+            return self._delivery_log.attempts(prediction_id, event)
 
     def clear(self) -> None:
         """Forget the logged attempts (pending deliveries and retries go on)."""
         with self._lock:
-            self._log.clear()
+            self._delivery_log.clear_log()
 
     def reset(self) -> None:
         """Forget everything: logged attempts, followed predictions and pending retries."""
         with self._lock:
             self._resets += 1
-            self._log.clear()
+            self._delivery_log.reset()
             self._schedule.clear()
             self._wake.notify_all()
 
@@ -293,6 +317,7 @@ class WebhookDispatcher:
         finally:
             with self._lock:
                 queued, earliest = self._schedule.end(turns, looked, counted=counted)
+                self._delivery_log.done(self._schedule.forgotten())
                 self._hire(queued)
                 if earliest:
                     self._wake.notify_all()
@@ -327,6 +352,7 @@ class WebhookDispatcher:
     def _attempt(self, delivery: Delivery, resets: int) -> Attempt:
         """Try one delivery once; log it and schedule the retry it earns, unless a reset
         came after ``resets`` were counted (the attempt then belongs to the past)."""
+        planned_at = delivery.at  # before a retry moves it
         delivery.attempts += 1
         attempted_at = self._clock.now()
         result = self._sender.attempt(delivery, attempted_at)
@@ -349,14 +375,14 @@ class WebhookDispatcher:
         with self._lock:
             if resets != self._resets:
                 return attempt
-            self._log.append(attempt)
+            self._delivery_log.attempted(attempt, delivery, planned_at)
             retried = retry_at is not None and not self._closed
             if retried and self._schedule.add_retry(delivery, retry_at or 0.0):
                 self._wake.notify_all()
         if self._on_attempt is not None:
             self._on_attempt(attempt)
         if attempt.error is not None:
-            _log_failure(attempt, delay)
+            log_failure(attempt, delay)
         return attempt
 
     def _has_record(self, prediction_id: str) -> bool:
@@ -383,18 +409,3 @@ class WebhookDispatcher:
             )
         elif changed:
             log.warning("webhooks: the store answers again")
-
-
-def _log_failure(attempt: Attempt, delay: float | None) -> None:
-    """One line for a failed attempt (an expected condition: no traceback)."""
-    then = "giving up" if delay is None else f"next attempt in {delay:g} s"
-    log.log(
-        logging.INFO if delay is not None else logging.WARNING,
-        "webhook %s of prediction %s to %s failed (attempt %d): %s; %s",
-        attempt.event,
-        attempt.prediction_id,
-        attempt.url,
-        attempt.attempt,
-        attempt.error,
-        then,
-    )

@@ -66,6 +66,7 @@ class Schedule:
         self._timers: list[_Timer] = []
         self._queues: ReceiverQueues[Followed] = ReceiverQueues(per_receiver)
         self._order = itertools.count()
+        self._forgotten: list[str] = []
 
     def next_order(self) -> int:
         """A fresh tie-break number (increasing)."""
@@ -173,9 +174,15 @@ class Schedule:
                 self._forget_if_done(followed)
         return queued, earliest
 
+    def forgotten(self) -> list[str]:
+        """The predictions forgotten since the last call, their deliveries all made."""
+        done, self._forgotten = self._forgotten, []
+        return done
+
     def clear(self) -> None:
         """Forget every prediction, timer and queued turn (turns under way stay counted
         out until they end)."""
+        self._forgotten.clear()
         self.followed.clear()
         self._timers.clear()
         self._queues.clear()
@@ -205,3 +212,4 @@ class Schedule:
         current = self.followed.get(followed.id) is followed
         if current and idle and not followed.planned and not followed.waiting:
             del self.followed[followed.id]
+            self._forgotten.append(followed.id)

@@ -10,18 +10,21 @@ the unit that per-receiver limits count in.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 from mock_server.webhooks import signing
-from mock_server.webhooks.planning import WebhookSettings
+from mock_server.webhooks.planning import Attempt, WebhookSettings
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["USER_AGENT", "Delivery", "Result", "Sender", "receiver_of"]
+__all__ = ["USER_AGENT", "Delivery", "Result", "Sender", "log_failure", "receiver_of"]
+
+log = logging.getLogger(__name__)
 
 USER_AGENT: Final = "imagen-mock-webhooks"
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
@@ -140,3 +143,18 @@ class Sender:
             self._closed = True
         if client is not None:
             client.close()
+
+
+def log_failure(attempt: Attempt, delay: float | None) -> None:
+    """One line for a failed attempt (an expected condition: no traceback)."""
+    then = "giving up" if delay is None else f"next attempt in {delay:g} s"
+    log.log(
+        logging.INFO if delay is not None else logging.WARNING,
+        "webhook %s of prediction %s to %s failed (attempt %d): %s; %s",
+        attempt.event,
+        attempt.prediction_id,
+        attempt.url,
+        attempt.attempt,
+        attempt.error,
+        then,
+    )

@@ -1,11 +1,12 @@
 """What the request journal costs: create and GET with the journal on (its default
-limit) and off (``--journal-limit 0``), in memory (one worker) and on Redis (two
-workers sharing the journal), the two servers of a pair running side by side and timed
+limit) and off (``--journal-limit 0``), in memory (one worker), on Redis and on a data
+directory (two workers sharing the journal), the two servers of a pair running side by side and timed
 in alternating rounds so that the machine's load falls on both alike. The figure is
 each pair's rate with the journal over its rate without (1.0: free).
 
 Run alone (``python scripts/bench/journal_cost.py``, BENCH_JOURNAL_SECONDS=3 by default,
-BENCH_JOURNAL_ROUNDS=2) or as part of ``make bench`` (``run.py``).
+BENCH_JOURNAL_ROUNDS=2, BENCH_JOURNAL_STORES=memory,redis,data-dir by default) or as
+part of ``make bench`` (``run.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import statistics
 import sys
+import tempfile
 from contextlib import ExitStack
 
 from measure import BIN, CREATE, Result, free_port, redis_server, server, wrk
@@ -21,6 +23,7 @@ __all__ = ["measure_journal_cost"]
 
 SECONDS = int(os.environ.get("BENCH_JOURNAL_SECONDS", "3"))
 ROUNDS = int(os.environ.get("BENCH_JOURNAL_ROUNDS", "2"))
+STORES = os.environ.get("BENCH_JOURNAL_STORES", "memory,redis,data-dir").split(",")
 
 
 def _serve(stack: ExitStack, args: list[str]) -> str:
@@ -43,17 +46,21 @@ def _get_url(base: str) -> str:
 def measure_journal_cost(redis_url: str) -> dict[str, float | str]:
     """Rates with and without the journal, and their ratios, per store and scenario."""
     found: dict[str, float | str] = {}
-    setups = {
-        "memory": [],
-        "redis": ["--workers", "2", "--redis-url", redis_url],
-    }
-    for store, args in setups.items():
+    for store in STORES:
         with ExitStack() as stack:
+            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="journal-cost-"))
+
+            def args(side: str, store: str = store, directory: str = directory) -> list[str]:
+                if store == "redis":
+                    return ["--workers", "2", "--redis-url", redis_url,
+                            "--redis-prefix", f"journal-{side}:"]  # fmt: skip
+                if store == "data-dir":
+                    return ["--workers", "2", "--data-dir", f"{directory}/{side}"]
+                return []
+
             bases = {
-                "journal": _serve(stack, [*args, "--redis-prefix", f"jon-{store}:"]),
-                "no journal": _serve(
-                    stack, [*args, "--redis-prefix", f"joff-{store}:", "--journal-limit", "0"]
-                ),
+                "journal": _serve(stack, args("on")),
+                "no journal": _serve(stack, [*args("off"), "--journal-limit", "0"]),
             }
             for scenario, script in (("create", "create.lua"), ("get", "get.lua")):
                 urls = {
@@ -71,7 +78,7 @@ def measure_journal_cost(redis_url: str) -> dict[str, float | str]:
                     for side, results in runs.items()
                 }
                 errors = sum(r.errors for results in runs.values() for r in results)
-                key = f"journal_{store}_{scenario}"
+                key = f"journal_{store.replace('-', '_')}_{scenario}"
                 found[f"{key}_rate_on"] = round(rate["journal"])
                 found[f"{key}_rate_off"] = round(rate["no journal"])
                 found[f"{key}_ratio"] = round(rate["journal"] / rate["no journal"], 3)

@@ -13,8 +13,10 @@ rates). Then: 500 concurrent ``Prefer: wait``
 creates held while GET is measured, the resident memory of the embedded default
 (one process, in-memory store) over 100k creates, and the webhook delivery lag of a live
 receiver while dead receivers (accepting, never answering) hold deliveries, one server
-holding 2000 open event streams (``held_streams.py``) and one whose Redis is stopped
-(``redis_stall.py``). The ratios and targets are printed;
+holding 2000 open event streams (``held_streams.py``), one whose Redis is stopped
+(``redis_stall.py``), and the embedded store (``--data-dir``) on every core beside memory,
+Redis and bare Flask (``embedded.py``, restart time with 100k stored included). The ratios
+and targets are printed;
 results also go to ``artifacts/bench.json`` and ``.md``.
 """
 
@@ -31,6 +33,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import httpx
+from embedded import measure_embedded
 from held_streams import measure_held_streams
 from journal_cost import measure_journal_cost
 from list_cost import measure_list_cost
@@ -175,6 +178,11 @@ def main() -> int:
             extra.update(measure_list_cost(redis_url))
         if not os.environ.get("BENCH_SKIP_JOURNAL"):
             extra.update(measure_journal_cost(redis_url))
+        if not os.environ.get("BENCH_SKIP_EMBEDDED"):  # --data-dir on every core, in one run
+            embedded_results, embedded_extra = measure_embedded(redis_url)
+            results += [Result(**{**asdict(r), "target": f"embedded-run {r.target}"})
+                        for r in embedded_results]  # fmt: skip
+            extra.update(embedded_extra)
     memory_port = free_port()
     memory = f"http://127.0.0.1:{memory_port}"
     memory_cmd = [str(BIN / "imagen-mock"), "serve", "--port", str(memory_port), *instant]

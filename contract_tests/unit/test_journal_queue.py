@@ -1,0 +1,128 @@
+"""The queued request journal: entries kept in the process and written in batches by a
+writer thread or a flush; a failing store never raises into the request; and the SQLite
+table behind it on a data directory (no Flask, no sockets)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from contract_tests.unit.test_journal import entry
+from mock_server.domain.journal import JournalEntry
+from mock_server.domain.journal_queue import QueuedJournal
+from mock_server.storage.sqlite_journal import SqliteJournal
+
+
+class Batches:
+    """A store that remembers each batch written, and may be told to fail."""
+
+    def __init__(self, limit: int = 100) -> None:
+        self.limit = limit
+        self.batches: list[list[str]] = []
+        self.failure: Exception | None = None
+        self.written = threading.Event()
+        self.closed = False
+
+    def append_many(self, entries: Sequence[JournalEntry]) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.batches.append([item.id for item in entries])
+        self.written.set()
+
+    def entries(self) -> list[JournalEntry]:
+        return [entry(int(name[4:])) for batch in self.batches for name in batch]
+
+    def clear(self) -> None:
+        self.batches.clear()
+
+    def ping(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def queued(store: Batches, errors: list[Exception], *, background: bool) -> QueuedJournal:
+    return QueuedJournal(
+        store, on_error=errors.append, on_written=lambda: None, background=background
+    )
+
+
+def test_entries_wait_until_a_flush_writes_them_in_one_batch() -> None:
+    store, errors = Batches(), list[Exception]()
+    journal = queued(store, errors, background=False)
+    for number in range(3):
+        journal.append(entry(number))
+    assert store.batches == []
+    journal.flush()
+    assert store.batches == [["req_0", "req_1", "req_2"]]
+    journal.flush()  # nothing more to write
+    assert len(store.batches) == 1
+
+
+def test_the_writer_thread_writes_without_being_asked() -> None:
+    store, errors = Batches(), list[Exception]()
+    journal = queued(store, errors, background=True)
+    try:
+        journal.append(entry(1))
+        assert store.written.wait(5.0)
+        assert store.batches == [["req_1"]]
+    finally:
+        journal.close()
+    assert store.closed
+
+
+def test_a_store_that_fails_drops_the_batch_and_raises_nothing() -> None:
+    store, errors = Batches(), list[Exception]()
+    journal = queued(store, errors, background=False)
+    store.failure = OSError("disk on fire")
+    journal.append(entry(1))
+    journal.flush()
+    assert [str(error) for error in errors] == ["disk on fire"]
+    store.failure = None
+    journal.append(entry(2))
+    journal.flush()
+    assert store.batches == [["req_2"]]
+
+
+def test_what_waits_is_bounded_by_the_limit_and_read_in_arrival_order() -> None:
+    store, errors = Batches(limit=2), list[Exception]()
+    journal = queued(store, errors, background=False)
+    for number in (3, 1, 2):
+        journal.append(entry(number))
+    assert [item.id for item in journal.entries()] == ["req_1", "req_2"]
+    journal.append(entry(5))
+    journal.clear()
+    journal.flush()
+    assert store.batches == []
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> SqliteJournal:
+    return SqliteJournal(tmp_path / "journal.sqlite3", limit=3)
+
+
+def test_the_table_keeps_the_newest_written_up_to_its_limit(
+    table: SqliteJournal, tmp_path: Path
+) -> None:
+    table.append_many([entry(number) for number in range(2)])
+    table.append_many([entry(number) for number in range(2, 5)])
+    assert [item.id for item in table.entries()] == ["req_2", "req_3", "req_4"]
+    table.close()
+    again = SqliteJournal(tmp_path / "journal.sqlite3", limit=3)
+    assert [item.id for item in again.entries()] == ["req_2", "req_3", "req_4"]
+    again.clear()
+    assert again.entries() == []
+    again.ping()
+    again.close()
+
+
+def test_an_entry_as_json_holds_every_field() -> None:
+    original = entry(1, body='{"input": {}}', truncated=True)
+    doc = original.as_dict()
+    assert set(doc) == {item.name for item in dataclasses.fields(JournalEntry)}
+    assert JournalEntry.from_json(original.to_json()) == original
