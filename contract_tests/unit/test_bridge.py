@@ -182,6 +182,39 @@ def test_a_stopping_worker_drains_its_held_requests() -> None:
         loop.close()
 
 
+def test_a_drained_worker_calls_on_end_after_its_last_answer() -> None:
+    """``on_end`` (the journal writes what it still has queued) runs once the held
+    request has answered, so the entry of that last answer is written too."""
+    order: list[str] = []
+    release = threading.Event()
+    entered = threading.Event()
+    app = Flask(__name__)
+
+    @app.get("/held")
+    def held_request() -> dict[str, str]:
+        entered.set()
+        assert release.wait(10), "on_stop was not called"
+        order.append("answered")
+        return {"answered": "yes"}
+
+    bridge = WSGIBridge(
+        app,
+        offload=lambda environ: True,
+        threads=2,
+        on_stop=release.set,
+        on_end=lambda: order.append("ended"),
+    )
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(bridge.__rsgi__(FakeScope("/held"), FakeProto()))  # type: ignore[arg-type]
+        loop.run_until_complete(loop.run_in_executor(None, entered.wait, 10))
+        bridge.__rsgi_del__(loop)
+        assert task.done()
+        assert order == ["answered", "ended"]
+    finally:
+        loop.close()
+
+
 def test_a_quick_request_runs_on_the_loop_thread(bridge: WSGIBridge) -> None:
     scope = FakeScope("/echo", "POST", "a=1&b=%20", [("content-length", "5")])
     proto = run(bridge, scope, FakeProto([b"he", b"llo"]))

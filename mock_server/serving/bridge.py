@@ -115,13 +115,16 @@ class WSGIBridge:
         on_start: Callable[[], None] | None = None,
         on_stop: Callable[[], None] | None = None,
         drain_seconds: float | None = None,
+        on_end: Callable[[], None] | None = None,
     ) -> None:
         """``on_start`` is called on the worker's event loop as soon as it runs (the
         server's signal handlers are set by then); ``on_stop`` when the worker stops,
-        before its held requests are drained (it should make them answer)."""
+        before its held requests are drained (it should make them answer); ``on_end``
+        once they are drained, before the worker ends (it writes what is still queued)."""
         self.app = app
         self._on_start = on_start
         self._on_stop = on_stop
+        self._on_end = on_end
         self._drain_seconds = drain_seconds  # None: as long as they take
         self._in_flight: set[asyncio.Task[object]] = set()
         self._offload = offload
@@ -184,6 +187,11 @@ class WSGIBridge:
             loop.run_until_complete(waiting)
         self._held.shutdown(wait=False, cancel_futures=True)
         self._quick.shutdown(wait=False, cancel_futures=True)
+        if self._on_end is not None:
+            try:
+                self._on_end()
+            except Exception:
+                log.exception("on_end failed; ending anyway")
         if self._in_flight:  # still busy after the drain bound: do not wait for them at exit
             log.warning(
                 "%d request(s) still unanswered after draining; exiting", len(self._in_flight)

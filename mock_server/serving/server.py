@@ -122,6 +122,7 @@ def bridged_from_environment() -> WSGIBridge:
         multiprocess=True,
         on_start=functools.partial(_let_stop_signals_in, stop),
         on_stop=stop,
+        on_end=_closer_of(app),
     )
 
 
@@ -154,6 +155,15 @@ def _stopper_of(app: object) -> Callable[[], None] | None:
         return None
     changes = context.state(app).service.changes
     return None if changes is None else changes.stop
+
+
+def _closer_of(app: object) -> Callable[[], None] | None:
+    """What a drained worker calls last: the observer's ``close``, which writes the
+    journal entries still queued (None for other apps)."""
+    if not isinstance(app, Flask) or context.EXTENSION not in app.extensions:
+        return None
+    watching = context.state(app).observer
+    return None if watching is None else watching.close
 
 
 def may_be_held(environ: Mapping[str, Any]) -> bool:
