@@ -108,7 +108,10 @@ def test_what_one_app_stored_the_next_one_on_the_directory_serves(
         clock.advance(max(due - clock.now(), 0.0))
     assert after.bodies()[-1]["status"] == "succeeded"
     assert after.bodies()[-1]["id"] == kept["id"]
-    assert len(before.requests) + len(after.requests) == 7  # a full run's, none twice
+    # A full run's deliveries (start, one per log line, completed), none twice.
+    sent = before.requests + after.requests
+    assert len(sent) == 6
+    assert len({request.headers["webhook-id"] for request in sent}) == len(sent)
     assert len(call(again, "GET", "/_mock/webhooks/deliveries")["results"]) == len(log) + len(
         after.requests
     )

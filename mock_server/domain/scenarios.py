@@ -31,6 +31,7 @@ __all__ = [
     "RuleBook",
     "ScenarioError",
     "parse_rule",
+    "read_once",
     "shape",
 ]
 
@@ -221,6 +222,18 @@ def _re2_options() -> Any:
 _RE2_OPTIONS: Final = _re2_options()
 
 
+def read_once(prompt: Callable[[], str | None]) -> Callable[[], str | None]:
+    """``prompt``, called at most once: rules that need the prompt share one reading."""
+    seen: list[str | None] = []
+
+    def text() -> str | None:
+        if not seen:
+            seen.append(prompt())
+        return seen[0]
+
+    return text
+
+
 class RuleBook:
     """The rules of one mock instance, oldest first. Thread-safe."""
 
@@ -268,13 +281,7 @@ class RuleBook:
         Prompts are read once and matched outside the lock, so a slow pattern holds up
         only the request it is matched against.
         """
-        seen: list[str | None] = []
-
-        def text() -> str | None:
-            if not seen:
-                seen.append(prompt())
-            return seen[0]
-
+        text = read_once(prompt)
         with self._lock:
             candidates = list(self._rules)
         for rule in candidates:

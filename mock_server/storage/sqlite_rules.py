@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
-from mock_server.domain.scenarios import Rule, RuleBook, ScenarioError, parse_rule
+from mock_server.domain.scenarios import Rule, RuleBook, ScenarioError, parse_rule, read_once
 from mock_server.storage.sqlite_files import DATABASE_NAME, ChangeToken, connect
 
 __all__ = ["CHANGES_FILE", "SqliteRuleBook"]
@@ -120,13 +120,7 @@ class SqliteRuleBook(RuleBook):
         """The oldest rule matching this request, its use counted in the file (so a rule
         with ``times`` runs out over all the workers); None if none applies."""
         self._refresh()
-        seen: list[str | None] = []
-
-        def text() -> str | None:
-            if not seen:
-                seen.append(prompt())
-            return seen[0]
-
+        text = read_once(prompt)
         with self._lock:
             candidates = list(self._rules)
         for rule in candidates:
