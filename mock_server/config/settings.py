@@ -50,7 +50,8 @@ class Settings:
         default=1024,
         metadata=_about(
             "most pool threads per worker process, started as needed, for requests that may "
-            "wait; each held 'Prefer: wait' request uses one (1 to 65536)"
+            "wait (a latency asked for); a held 'Prefer: wait' takes one only until its "
+            "prediction is stored, and waits without one (1 to 65536)"
         ),
     )
     workers: int = field(

@@ -6,12 +6,14 @@ lifecycle without sleeping.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import functools
 import json
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, TypeVar
 
@@ -28,11 +30,19 @@ __all__ = [
     "Listeners",
     "PredictionListener",
     "PredictionService",
+    "RunBlocking",
     "decode_cursor",
     "encode_cursor",
 ]
 
 T = TypeVar("T")
+
+
+class RunBlocking(Protocol):
+    """Awaits ``fn()`` run in a thread."""
+
+    def __call__(self, fn: Callable[[], T], /) -> Awaitable[T]: ...
+
 
 PAGE_SIZE: Final = 100
 #: Expired records are dropped by a create at most this often (reads hide them anyway).
@@ -235,15 +245,49 @@ class PredictionService:
             record = self.get(prediction_id)
             if record is None:
                 raise KeyError(prediction_id)
-            if lifecycle.is_terminal(record, now) or now >= give_up:
+            step = self._wait_step(record, now, give_up)
+            if step is None:
                 return record, now
-            if self.changes is not None and self.changes.stopping:
-                return record, now
-            step = min(lifecycle.ends_at(record) - now, give_up - now)
             if self.changes is None:
                 self.clock.sleep(min(step, WAIT_POLL_SECONDS))
             else:
                 self.changes.wait(seen, step)
+
+    async def wait_at_async(
+        self, prediction_id: str, seconds: float, run_blocking: RunBlocking
+    ) -> tuple[PredictionRecord, float]:
+        """:meth:`wait_at` for an event loop: each look at the record is awaited through
+        ``run_blocking(fn)``, which runs ``fn`` in a thread (it may wait on Redis); the waits
+        between looks are coroutines asleep on the change signal, so a held request
+        holds no thread.
+
+        Raises:
+            KeyError: if there is no such prediction.
+        """
+        give_up = self.clock.now() + seconds
+        load = functools.partial(self.get, prediction_id)
+        while True:
+            seen = self.changes.generation if self.changes is not None else 0
+            now = self.clock.now()  # before the read
+            record = await run_blocking(load)
+            if record is None:
+                raise KeyError(prediction_id)
+            step = self._wait_step(record, now, give_up)
+            if step is None:
+                return record, now
+            if self.changes is None:
+                await asyncio.sleep(min(step, WAIT_POLL_SECONDS))
+            else:
+                await self.changes.wait_async(seen, step)
+
+    def _wait_step(self, record: PredictionRecord, now: float, give_up: float) -> float | None:
+        """How long a held wait sleeps before its next look: None when it is over (the
+        prediction ended, the wait ran out, or the server stops)."""
+        if lifecycle.is_terminal(record, now) or now >= give_up:
+            return None
+        if self.changes is not None and self.changes.stopping:
+            return None
+        return min(lifecycle.ends_at(record) - now, give_up - now)
 
     def page(
         self,

@@ -3,9 +3,10 @@
 :func:`~mock_server.http.admin_observer.build` makes the app's observer (journal,
 metrics, the watch that counts predictions as they end); :func:`install` hooks it in:
 a ``before_request`` that notes the arrival (and reads the body once, cached, for the
-journal) and an
-``after_request`` that writes the entry and counts the answer. Only the predictions API
-(``/v1``, ``/replicate/v1``) is journaled and counted; the admin API, health checks,
+journal) and an ``after_request`` that writes the entry and counts the answer (for a
+held ``Prefer: wait`` create answered on the serving loop, once that answer comes:
+:mod:`~mock_server.http.held`). Only the predictions API (``/v1``, ``/replicate/v1``)
+is journaled and counted; the admin API, health checks,
 files, pages and ``/metrics`` are not.
 
 Recording never fails a request: an error writing the journal (Redis unreachable) is
@@ -23,6 +24,7 @@ from typing import Any, Final
 from flask import Flask, Request, Response, current_app, g
 
 from mock_server.domain.journal import BODY_LIMIT, JournalEntry, bearer_token, mask_headers, scrub
+from mock_server.http import held
 from mock_server.http.admin_observer import Observer
 from mock_server.http.context import PREFIXES, current_request, state
 
@@ -100,7 +102,7 @@ def _answered(response: Response) -> Response:
     req = current_request()
     environ = req.environ
     started = environ.get(_STARTED)
-    if started is None:
+    if started is None or held.is_deferred(environ):  # observed once its answer comes
         return response
     try:
         seconds = time.perf_counter() - started
@@ -122,7 +124,7 @@ def _answered(response: Response) -> Response:
 
 def _done(_: BaseException | None) -> None:
     environ = current_request().environ
-    if environ.pop(_HELD, False):
+    if not held.is_deferred(environ) and environ.pop(_HELD, False):
         _observer_of(current_request()).metrics.held.dec()
 
 

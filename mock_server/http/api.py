@@ -6,8 +6,9 @@ spec, call the service, render the prediction with URLs of this server.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, g, request
@@ -16,6 +17,7 @@ from mock_server.contract import problems
 from mock_server.domain import lifecycle, ratelimit
 from mock_server.domain.lifecycle import Links, PredictionRecord
 from mock_server.domain.service import InvalidCursorError, encode_cursor
+from mock_server.http import held
 from mock_server.http.context import (
     check_token,
     current_request,
@@ -29,6 +31,8 @@ from mock_server.http.context import (
 __all__ = ["bp"]
 
 bp = Blueprint("api", __name__)
+
+T = TypeVar("T")
 
 
 def _render_body(record: PredictionRecord, now: float, here: Links) -> bytes:
@@ -79,6 +83,8 @@ def rate_headers(response: Response) -> Response:
     """Add ``ratelimit-remaining`` and ``ratelimit-reset`` to a 2xx answer, as Replicate's
     answers always carry them."""
     quota = g.get(_QUOTA)
+    if held.is_deferred(current_request().environ):  # added to the answer when it comes
+        return response
     if quota is not None and 200 <= response.status_code < 300:
         response.headers.update(quota.headers())
     return response
@@ -133,14 +139,36 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
         )
     record = service.create(body["input"], extra, cancel_after=cancel_after, outcome=outcome)
     headers = located(record)
-    try:
-        record, at = service.wait_at(record.id, wait)
-    except KeyError:  # forgotten while held: a /_mock/reset, or its records' time ran out
-        raise problems.not_found(f"Prediction {record.id}") from None
     # The preference as the request put it (``wait``, ``wait=10``), as Replicate echoes it.
     headers["Preference-Applied"] = str(environ.get("HTTP_PREFER", "wait")).strip()
-    status = 201 if lifecycle.is_terminal(record, at) else mock.wait_timeout_status
-    return json_response(lifecycle.render(record, at, here, shape=shape), status, headers)
+    prediction_id = record.id
+
+    def waited(outcome: tuple[PredictionRecord, float]) -> Response:
+        record, at = outcome
+        status = 201 if lifecycle.is_terminal(record, at) else mock.wait_timeout_status
+        return json_response(lifecycle.render(record, at, here, shape=shape), status, headers)
+
+    if held.can_answer_later(environ) and service.changes is not None:
+        # Served by the bridge: the wait sleeps on its event loop, holding no thread.
+        return held.later(
+            lambda run_blocking: _forgotten_is_gone(
+                service.wait_at_async(prediction_id, wait, run_blocking), prediction_id
+            ),
+            waited,
+        )
+    try:
+        return waited(service.wait_at(prediction_id, wait))
+    except KeyError:  # forgotten while held: a /_mock/reset, or its records' time ran out
+        raise problems.not_found(f"Prediction {prediction_id}") from None
+
+
+async def _forgotten_is_gone(waiting: Awaitable[T], prediction_id: str) -> T:
+    """``waiting``'s result; a prediction forgotten while held (a ``/_mock/reset``, or
+    its records' time ran out) is the 404 problem."""
+    try:
+        return await waiting
+    except KeyError:
+        raise problems.not_found(f"Prediction {prediction_id}") from None
 
 
 @bp.get("/predictions/<prediction_id>")

@@ -13,8 +13,7 @@ stream holds no thread, and each look at the record runs briefly in a pool threa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Protocol, TypeVar
+from collections.abc import AsyncIterator, Iterator
 
 from flask import Blueprint, Response, request
 
@@ -22,7 +21,7 @@ from mock_server.contract import problems
 from mock_server.domain import lifecycle
 from mock_server.domain.events import events, follow, follow_async
 from mock_server.domain.lifecycle import PredictionRecord
-from mock_server.domain.service import PredictionService
+from mock_server.domain.service import PredictionService, RunBlocking
 from mock_server.http.context import links, state
 
 __all__ = ["bp"]
@@ -34,15 +33,6 @@ def _last_event_id(header: str | None) -> int:
     """The id to resume after; -1 (from the start) when absent or not one of ours."""
     value = (header or "").strip()
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else -1
-
-
-T = TypeVar("T")
-
-
-class RunBlocking(Protocol):
-    """Awaits ``fn()`` run in a thread."""
-
-    def __call__(self, fn: Callable[[], T], /) -> Awaitable[T]: ...
 
 
 #: Sent first, so the status and headers go out at once (before the first event, which

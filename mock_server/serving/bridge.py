@@ -28,6 +28,12 @@ A streamed body that offers ``stream_async(run_blocking)`` (an async iterator of
 instead of a thread: an open event stream then costs a coroutine, not a thread, and
 sleeps until something wakes it. It ends when the client leaves.
 
+A request run in a pool thread is marked with :data:`ASYNC_ANSWERS` in its environ: its
+body may then offer ``answer_async(run_blocking)``, awaited on the loop, which gives the
+WSGI app whose answer is sent (its status, headers and body, read at once). A held
+``Prefer: wait`` request then takes a thread only to be created and to be answered,
+and waits as a coroutine.
+
 The module knows nothing of the mock: which requests to hand to the pools is the
 caller's ``offload`` and ``may_hold`` predicates, which see the WSGI environ.
 """
@@ -51,7 +57,7 @@ if TYPE_CHECKING:
     from granian._granian import RSGIHTTPProtocol as HTTPProtocol
     from granian.rsgi import Scope
 
-__all__ = ["WSGIBridge", "environ_for"]
+__all__ = ["ASYNC_ANSWERS", "WSGIBridge", "environ_for"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +66,9 @@ _BODILESS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 #: Answer when the app itself raises (Flask's handlers catch everything in the mock).
 _BROKEN_BODY: Final = json.dumps(problems.unexpected().body(), separators=(",", ":")).encode()
 _BROKEN_HEADERS: Final = [("content-type", problems.CONTENT_TYPE)]
+#: Set in the environ of a request run in a pool thread: the app may answer it later (see
+#: the module).
+ASYNC_ANSWERS: Final = "bridge.async_answers"
 #: Threads for requests that block only for a moment, when the caller tells held ones apart.
 QUICK_THREADS: Final = 16
 
@@ -157,9 +166,14 @@ class WSGIBridge:
         loop = asyncio.get_running_loop()
         held = self._may_hold is None or self._may_hold(environ)
         pool = self._held if held else self._quick
+        environ[ASYNC_ANSWERS] = True
         reply, unsent = await loop.run_in_executor(pool, self._answer_held, environ)
         if unsent is None:
             await _send(proto, reply)
+            return
+        answer_async = getattr(unsent, "answer_async", None)
+        if answer_async is not None:
+            await _send(proto, await self._answer_later(environ, answer_async))
             return
         stream_async = getattr(unsent, "stream_async", None)
         if stream_async is not None:
@@ -223,11 +237,27 @@ class WSGIBridge:
                 break
         return b"".join(chunks)
 
-    def _run(self, environ: dict[str, Any]) -> tuple[_Reply, Iterable[bytes] | None]:
-        """Call the app; its body is returned unread (None if the app raised)."""
+    async def _answer_later(
+        self, environ: dict[str, Any], answer_async: Callable[..., Awaitable[WSGIApp]]
+    ) -> _Reply:
+        """Await an answer decided later on the loop, then read it (it is quick)."""
+        try:
+            final = await answer_async(self._run_blocking)
+        except Exception:
+            log.exception("an answer decided later failed")
+            return _Reply(500, list(_BROKEN_HEADERS), [_BROKEN_BODY])
+        reply, body = self._run(environ, final)
+        if body is not None:
+            _read_all(reply, body)
+        return reply
+
+    def _run(
+        self, environ: dict[str, Any], app: WSGIApp | None = None
+    ) -> tuple[_Reply, Iterable[bytes] | None]:
+        """Call the app (or ``app``); its body is returned unread (None if it raised)."""
         reply = _Reply()
         try:
-            body = self.app(environ, reply.start)
+            body = (app or self.app)(environ, reply.start)
         except Exception:
             log.exception("the app raised instead of answering")
             return _Reply(500, list(_BROKEN_HEADERS), [_BROKEN_BODY]), None

@@ -5,10 +5,11 @@ granian was chosen by measurement (``make bench`` on 2 cores, bare Flask endpoin
 32 connections): 9,057 req/s with one granian worker against 2,270 for one
 gunicorn gthread worker, 16,627 against 7,666 with two. Its RSGI interface then beat
 its own WSGI one: with requests run in turn on the loop thread instead of in a
-thread each, create's p99 fell from about 31-46 ms to under 20 (see the README). A
-held ``Prefer: wait`` request, an event stream or an admin call that waits for other
-replicas sleeps in one of a worker's pool threads (``threads``, started as needed),
-so the loop that serves everything else stays free.
+thread each, create's p99 fell from about 31-46 ms to under 20 (see the README). An
+admin call that waits for other replicas, or a request slowed on purpose, sleeps in one
+of a worker's pool threads (``threads``, started as needed), so the loop that serves
+everything else stays free; event streams and held ``Prefer: wait`` requests wait as
+coroutines on the loop, and take a pool thread only for a moment.
 
 Workers are separate processes: with more than one, predictions must live in a
 shared store (``--redis-url``), or a poll could reach a worker that never saw the
