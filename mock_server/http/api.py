@@ -86,7 +86,9 @@ def rate_headers(response: Response) -> Response:
     if held.is_deferred(current_request().environ):  # added to the answer when it comes
         return response
     if quota is not None and 200 <= response.status_code < 300:
-        response.headers.update(quota.headers())
+        headers = response.headers
+        for name, value in quota.headers().items():  # new names: add, not set (no scan)
+            headers.add(name, value)
     return response
 
 
