@@ -28,6 +28,7 @@ OPTIONS = {
     "--ca-file": ("IMAGEN_MOCK_CA_FILE", "(unset)"),
     "--access-log": ("IMAGEN_MOCK_ACCESS_LOG", "(off)"),
     "--drain-seconds": ("IMAGEN_MOCK_DRAIN_SECONDS", "10.0"),
+    "--header-timeout-seconds": ("IMAGEN_MOCK_HEADER_TIMEOUT_SECONDS", "10.0"),
     "--token": ("IMAGEN_MOCK_TOKEN", "(unset)"),
     "--accept-any-token": ("IMAGEN_MOCK_ACCEPT_ANY_TOKEN", "(off)"),
     "--enforce-rate-limits": ("IMAGEN_MOCK_ENFORCE_RATE_LIMITS", "(off)"),

@@ -103,7 +103,7 @@ _INTS: Final = frozenset(
 )
 _FLOATS: Final = frozenset(
     {"starting_seconds", "processing_seconds", "retention_seconds", "record_ttl_seconds"}
-    | {"drain_seconds"}
+    | {"drain_seconds", "header_timeout_seconds"}
     | {"webhook_backoff_seconds", "webhook_max_backoff_seconds", "webhook_timeout_seconds"}
 )
 _BOOLS: Final = frozenset(
@@ -282,6 +282,7 @@ CHECKS: Final[dict[str, Check]] = {
     "threads": _between(1, MAX_THREADS),
     "workers": _workers,
     "drain_seconds": _between(0, 300, above=True),
+    "header_timeout_seconds": _between(0, 300, above=True),
     "ca_file": _ca_file,
     "token": _not_empty,
     "accept_any_token": _accept_any_token,

@@ -78,6 +78,13 @@ class Settings:
             "before the server exits (above 0, to 300)"
         ),
     )
+    header_timeout_seconds: float = field(
+        default=10.0,
+        metadata=_about(
+            "how long a client may take to send a request's line and headers before the "
+            "connection is cut (above 0, to 300): a client trickling headers holds no slot"
+        ),
+    )
     # -- the API ---------------------------------------------------------------------
     token: str | None = field(
         default=None,

@@ -70,9 +70,6 @@ _HELD_PREFIXES: Final = ("/stream/", "/_mock/", "/delivery/")
 _STORE_PREFIXES: Final = ("/v1/", "/replicate/v1/", "/p/", "/p")
 #: The most a request's line and headers may take; more is refused with 431.
 MAX_HEAD_BYTES: Final = 64 * 1024
-#: How long a client may take to send its request's line and headers (granian's default
-#: is 30 s): a client that trickles a header line every few seconds is cut off after this.
-HEAD_READ_SECONDS: Final = 10
 #: The signals that stop a worker (granian's).
 _STOP_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM})
 
@@ -226,6 +223,7 @@ def serve(settings: Settings, *, tls: TlsFiles | None = None) -> None:
             tls=tls,
             access_log=settings.access_log,
             drain_seconds=settings.drain_seconds,
+            header_timeout_seconds=settings.header_timeout_seconds,
         )
 
 
@@ -239,12 +237,15 @@ def serve_target(
     tls: TlsFiles | None = None,
     access_log: bool = False,
     drain_seconds: float = Settings().drain_seconds,
+    header_timeout_seconds: float = Settings().header_timeout_seconds,
 ) -> None:
     """Serve the WSGI app that ``target`` (``module:factory``, a factory taking no
     arguments) builds in each worker, until interrupted. Blocks. The benchmark serves its
     bare-Flask baseline this way, on the mock's own serving settings. ``threads`` bounds
     each worker's pool for held requests; a stopped worker drains for at most
-    ``drain_seconds``.
+    ``drain_seconds``; a client gets ``header_timeout_seconds`` to send a request's line
+    and headers (granian's default is 30 s), so one trickling a header line every few
+    seconds is cut off instead of holding a connection slot.
 
     Raises:
         AddressInUseError: if something already listens on ``host:port``.
@@ -270,7 +271,8 @@ def serve_target(
         backpressure=max(threads, 1) + QUICK_CONNECTIONS,
         backlog=2048,
         http1_settings=HTTP1Settings(
-            max_buffer_size=MAX_HEAD_BYTES, header_read_timeout=HEAD_READ_SECONDS * 1000
+            max_buffer_size=MAX_HEAD_BYTES,
+            header_read_timeout=max(math.ceil(header_timeout_seconds * 1000), 1),
         ),
         log_level=LogLevels.warning,
         log_access=access_log,
