@@ -235,6 +235,19 @@ def test_metrics_count_requests_creations_and_endings(mock: FlaskClient, clock: 
     assert metric(mock, 'imagen_mock_requests_total{route="none",status="200"}') == 0
 
 
+def test_an_event_stream_is_held_while_open_and_let_go_when_it_ends(
+    mock: FlaskClient, clock: FakeClock
+) -> None:
+    made = create(mock)
+    clock.advance(5)  # ended: its stream sends every event, then ends
+    for _ in range(3):
+        answer = mock.get(f"/stream/{made}")
+        assert answer.status_code == 200
+        assert b"event: done" in answer.data
+        answer.close()  # as a server does with a body it has sent
+    assert metric(mock, "imagen_mock_held_connections") == 0
+
+
 def test_metrics_count_webhook_deliveries_and_failures(clock: FakeClock) -> None:
     def receiver(request: httpx.Request) -> httpx.Response:
         event = json.loads(request.content)["status"]

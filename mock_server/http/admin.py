@@ -146,6 +146,12 @@ def follow_replicas(app: Flask) -> None:
     service = mock.service
 
     def handle(event: dict[str, Any]) -> None:
+        try:
+            act(event)
+        finally:  # the announcer waits for this: a failure here must not cost it 2 s
+            replicas.acknowledge(event)
+
+    def act(event: dict[str, Any]) -> None:
         kind = event.get("kind")
         if kind == "changed":
             prediction_id = str(event.get("id"))
@@ -171,7 +177,6 @@ def follow_replicas(app: Flask) -> None:
                 mock.observer.flush()
         else:
             log.warning("ignoring an unknown announcement %r", kind)
-        replicas.acknowledge(event)
 
     replicas.listen(handle)  # first, so that no clock move falls between the two
     _catch_up(service.clock, replicas.clock_offset())

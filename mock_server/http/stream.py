@@ -13,7 +13,7 @@ stream holds no thread, and each look at the record runs briefly in a pool threa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from flask import Blueprint, Response, request
 
@@ -49,6 +49,14 @@ class _EventBody:
         self._id = prediction_id
         self._root = root
         self._after = after
+        self.on_close: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        """The stream ended (the server closes its body): run the response's close
+        callbacks, which a passed-through body would otherwise skip (the held gauge)."""
+        on_close, self.on_close = self.on_close, None  # the response's close calls this again
+        if on_close is not None:
+            on_close()
 
     def _load(self) -> PredictionRecord | None:
         return self._service.get(self._id)
@@ -99,9 +107,12 @@ def prediction_stream(prediction_id: str) -> Response:
         after = -1  # not an id of this prediction's events: start over
     if lifecycle.is_terminal(record, now) and after + 1 >= total:
         return Response(status=204)
-    return Response(
-        _EventBody(service, prediction_id, root, after),
+    body = _EventBody(service, prediction_id, root, after)
+    response = Response(
+        body,
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         direct_passthrough=True,  # the bridge sees the body itself, and its stream_async
     )
+    body.on_close = response.close
+    return response

@@ -307,11 +307,13 @@ class SqliteStore:
         dropped = 0
         while True:
             with self._connection() as connection:
-                count = connection.execute(
+                ids = connection.execute(
                     "DELETE FROM predictions WHERE seq IN (SELECT seq FROM predictions"
-                    " WHERE micros < ? ORDER BY micros LIMIT ?)",
+                    " WHERE micros < ? ORDER BY micros LIMIT ?) RETURNING id",
                     (cut, PURGE_BATCH),
-                ).rowcount
+                ).fetchall()
+            count = len(ids)
+            self._cache.forget(row[0] for row in ids)  # no local copy outlives its row
             dropped += count
             if count < PURGE_BATCH:
                 break
