@@ -146,21 +146,32 @@ def _stop_then(stop: Callable[[], None], previous: object, number: int, frame: o
         previous(number, frame)
 
 
-def _stopper_of(app: object) -> Callable[[], None] | None:
-    """What tells the mock its worker is stopping: its change signal's ``stop``, which
-    answers held ``Prefer: wait`` requests and ends event streams (None for other apps)."""
+def _mock_app(app: object) -> Flask | None:
+    """``app`` if it is the mock (None for other apps, such as the benchmark's bare
+    Flask)."""
     if not isinstance(app, Flask) or context.EXTENSION not in app.extensions:
         return None
-    changes = context.state(app).service.changes
+    return app
+
+
+def _state_of(app: object) -> context.MockState | None:
+    mock = _mock_app(app)
+    return None if mock is None else context.state(mock)
+
+
+def _stopper_of(app: object) -> Callable[[], None] | None:
+    """What tells the mock its worker is stopping: its change signal's ``stop``, which
+    answers held ``Prefer: wait`` requests and ends event streams."""
+    mock = _state_of(app)
+    changes = mock.service.changes if mock is not None else None
     return None if changes is None else changes.stop
 
 
 def _closer_of(app: object) -> Callable[[], None] | None:
     """What a drained worker calls last: the observer's ``close``, which writes the
-    journal entries still queued (None for other apps)."""
-    if not isinstance(app, Flask) or context.EXTENSION not in app.extensions:
-        return None
-    watching = context.state(app).observer
+    journal entries still queued."""
+    mock = _state_of(app)
+    watching = mock.observer if mock is not None else None
     return None if watching is None else watching.close
 
 
@@ -184,9 +195,9 @@ def may_hold(environ: Mapping[str, Any]) -> bool:
 
 def _may_hold_for(app: object) -> Callable[[dict[str, Any]], bool]:
     """:func:`may_hold`, and for the mock also every request while rules are set."""
-    if not isinstance(app, Flask) or context.EXTENSION not in app.extensions:
+    mock = _mock_app(app)
+    if mock is None:
         return may_hold
-    mock = app
     return lambda environ: may_hold(environ) or screens.may_delay(mock)
 
 
@@ -194,10 +205,10 @@ def _offload_for(app: object) -> Callable[[dict[str, Any]], bool]:
     """:func:`may_be_held`, and for the mock also every request while rules are set
     (a rule may add latency) and, on Redis, every request that reads or writes
     predictions (the loop must not wait on Redis)."""
-    if not isinstance(app, Flask) or context.EXTENSION not in app.extensions:
+    mock = _mock_app(app)
+    if mock is None:
         return may_be_held
-    mock = app
-    if context.state(app).replicas is not None:
+    if context.state(mock).replicas is not None:
         return lambda environ: (
             environ["PATH_INFO"].startswith(_STORE_PREFIXES)
             or may_be_held(environ)
