@@ -31,6 +31,7 @@ __all__ = [
     "JournalEntry",
     "JournalFilter",
     "MemoryJournal",
+    "Recorded",
     "mask_headers",
     "scrub",
 ]
@@ -74,6 +75,10 @@ class JournalEntry:
     """The answer's body as text, cut at :data:`BODY_LIMIT` (None: streamed or binary)."""
     truncated: bool = False
     """Whether a body was cut."""
+
+    def entry(self) -> JournalEntry:
+        """Itself (an entry is :class:`Recorded` as it is)."""
+        return self
 
     def as_dict(self) -> dict[str, Any]:
         """The entry as JSON holds it (headers as ``[name, value]`` pairs)."""
@@ -158,14 +163,23 @@ class JournalFilter:
         return [entry for entry in entries if self.matches(entry)]
 
 
+class Recorded(Protocol):
+    """What a journal is handed: an entry, or what an entry is made from when it is read
+    (:class:`~mock_server.domain.exchange.Exchange`)."""
+
+    def entry(self) -> JournalEntry:
+        """The entry (made at most once)."""
+        ...
+
+
 class Journal(Protocol):
     """Where entries are kept, oldest first, up to a limit. Thread-safe."""
 
     limit: int
     """Most entries kept; an append past it drops the oldest."""
 
-    def append(self, entry: JournalEntry) -> None:
-        """Keep ``entry`` as the newest."""
+    def append(self, entry: Recorded) -> None:
+        """Keep ``entry`` as the newest (made into a :class:`JournalEntry` when read)."""
         ...
 
     def entries(self) -> list[JournalEntry]:
@@ -182,20 +196,22 @@ class Journal(Protocol):
 
 
 class MemoryJournal:
-    """A journal in this process: a bounded deque."""
+    """A journal in this process: a bounded deque of what it was handed, each made an
+    entry when first read."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._entries: deque[JournalEntry] = deque(maxlen=max(limit, 0))
+        self._entries: deque[Recorded] = deque(maxlen=max(limit, 0))
         self._lock = threading.Lock()
 
-    def append(self, entry: JournalEntry) -> None:
+    def append(self, entry: Recorded) -> None:
         with self._lock:
             self._entries.append(entry)
 
     def entries(self) -> list[JournalEntry]:
         with self._lock:
-            return list(self._entries)
+            kept = list(self._entries)
+        return [item.entry() for item in kept]
 
     def clear(self) -> None:
         with self._lock:

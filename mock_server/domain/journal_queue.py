@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from mock_server.domain.journal import JournalEntry
+from mock_server.domain.journal import JournalEntry, Recorded
 
 __all__ = ["BatchJournal", "QueuedJournal"]
 
@@ -67,7 +67,7 @@ class QueuedJournal:
         self._store = store
         self._on_error = on_error
         self._on_written = on_written
-        self._waiting: deque[JournalEntry] = deque(maxlen=max(store.limit, 1))
+        self._waiting: deque[Recorded] = deque(maxlen=max(store.limit, 1))
         self._ready = threading.Condition()
         self._writing = threading.Lock()  # held from taking a batch until it is written
         self._closed = False
@@ -78,8 +78,9 @@ class QueuedJournal:
             )
             self._thread.start()
 
-    def append(self, entry: JournalEntry) -> None:
-        """Queue ``entry``; never raises, never waits for the store."""
+    def append(self, entry: Recorded) -> None:
+        """Queue ``entry`` (made a :class:`JournalEntry` by the writer); never raises,
+        never waits for the store."""
         with self._ready:
             self._waiting.append(entry)
             if len(self._waiting) == 1:  # the writer sleeps only on an empty queue
@@ -142,7 +143,7 @@ class QueuedJournal:
             if not batch:
                 return
             try:
-                self._store.append_many(batch)
+                self._store.append_many([item.entry() for item in batch])
             except Exception as error:  # dropped; the caller tells the log once
                 self._on_error(error)
                 return

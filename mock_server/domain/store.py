@@ -17,7 +17,7 @@ from typing import Final, Protocol, TypeVar
 
 from mock_server.domain.lifecycle import PredictionRecord
 
-__all__ = ["SEQUENCE_BITS", "Page", "Store", "key_range", "micros", "sort_key"]
+__all__ = ["SEQUENCE_BITS", "LocalCopies", "Page", "Store", "key_range", "micros", "sort_key"]
 
 T = TypeVar("T")
 
@@ -123,4 +123,13 @@ class Store(Protocol):
     def clear(self) -> int:
         """Drop every record; return how many went. Insertion numbers handed out stay
         unused."""
+        ...
+
+
+class LocalCopies(Protocol):
+    """A store that keeps local copies of some records (a shared store's cache of ended
+    ones): a server may answer a read of those without waiting on the store."""
+
+    def holds(self, prediction_id: str) -> bool:
+        """Whether a read of this id would be answered from a local copy."""
         ...

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from flask import Flask, Request, Response, current_app, g
 
-from mock_server.domain.journal import BODY_LIMIT, JournalEntry, bearer_token, mask_headers, scrub
+from mock_server.domain.exchange import Exchange
 from mock_server.http import held
 from mock_server.http.admin_observer import Observer
 from mock_server.http.context import PREFIXES, current_request, state
@@ -47,6 +47,8 @@ _STARTED: Final = "imagen_mock.started"
 _AT: Final = "imagen_mock.at"
 _HELD: Final = "imagen_mock.held"
 _TEXT_TYPES: Final = ("application/json", "application/problem+json", "text/")
+#: Request headers CGI does not prefix with ``HTTP_``.
+_UNPREFIXED: Final = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
 
 
 def observer(app: Flask) -> Observer:
@@ -83,15 +85,16 @@ def _arrived() -> None:
     req = current_request()
     environ = req.environ
     path: str = environ.get("PATH_INFO", "")
-    if not path.startswith(_API_PATHS) and path.rpartition("/")[0] != "/stream":
+    api = path.startswith(_API_PATHS)
+    if not api and path.rpartition("/")[0] != "/stream":
         return
-    watching = _observer_of(req)
+    watching = _watching()
     environ[_STARTED] = time.perf_counter()
     environ[_AT] = watching.clock.now()
-    if path.startswith("/stream/") or ("HTTP_PREFER" in environ and _route(req) == "create"):
+    if not api or ("HTTP_PREFER" in environ and _route(req) == "create"):
         environ[_HELD] = True
         watching.metrics.held.inc()
-    if watching.journal is not None and path.startswith(_API_PATHS):
+    if api and watching.journal is not None and environ.get("CONTENT_LENGTH"):
         length = req.content_length
         limit = req.max_content_length
         if length and (limit is None or length <= limit):
@@ -106,15 +109,13 @@ def _answered(response: Response) -> Response:
         return response
     try:
         seconds = time.perf_counter() - started
-        watching = _observer_of(req)
+        watching = _watching()
         path: str = environ.get("PATH_INFO", "")
         if path.startswith(_API_PATHS):
             route = _route(req)
             watching.metrics.answered(route, response.status_code, seconds)
             if watching.journal is not None:
-                watching.record(
-                    _entry(req, response, route, environ[_AT], seconds, watching.next_id())
-                )
+                watching.record(_exchange(req, response, route, seconds, watching.next_id()))
         elif environ.pop(_HELD, False):  # an event stream: held until its body ends
             response.call_on_close(watching.metrics.held.dec)
     except Exception:
@@ -125,10 +126,10 @@ def _answered(response: Response) -> Response:
 def _done(_: BaseException | None) -> None:
     environ = current_request().environ
     if not held.is_deferred(environ) and environ.pop(_HELD, False):
-        _observer_of(current_request()).metrics.held.dec()
+        _watching().metrics.held.dec()
 
 
-def _observer_of(req: Request) -> Observer:
+def _watching() -> Observer:
     return observer(current_app)
 
 
@@ -137,44 +138,35 @@ def _route(req: Request) -> str | None:
     return ROUTE_OF.get(endpoint.rpartition(".")[2])
 
 
-def _text(data: bytes | None) -> tuple[str | None, bool]:
-    if data is None:
-        return None, False
-    cut = len(data) > BODY_LIMIT
-    return data[:BODY_LIMIT].decode("utf-8", errors="replace"), cut
-
-
-def _entry(
-    req: Request, response: Response, route: str | None, at: float, seconds: float, entry_id: str
-) -> JournalEntry:
+def _exchange(
+    req: Request, response: Response, route: str | None, seconds: float, entry_id: str
+) -> Exchange:
+    """What the journal keeps of this request: its parts as they are, masked and
+    decoded only when the journal is read (:mod:`mock_server.domain.exchange`)."""
     environ: dict[str, Any] = req.environ
-    token = bearer_token(environ.get("HTTP_AUTHORIZATION"))
-    secrets = (token,) if token else ()
-    headers = mask_headers(req.headers.items())
-    if secrets:
-        headers = tuple((name, scrub(value, secrets)) for name, value in headers)
-    cached = getattr(req, "_cached_data", None)
-    body, cut_in = _text(cached if cached else None)
     answer: bytes | None = None
     if not response.is_streamed and (response.mimetype or "").startswith(_TEXT_TYPES):
         answer = response.get_data()
-    response_body, cut_out = _text(answer)
-    prediction_id = (req.view_args or {}).get("prediction_id")
     if route == "create":  # set by the create handler once the id exists
         prediction_id = g.get("created_prediction_id")
-    return JournalEntry(
+    else:
+        prediction_id = (req.view_args or {}).get("prediction_id")
+    return Exchange(
         id=entry_id,
-        at=at,
+        at=environ[_AT],
         method=req.method,
-        path=scrub(req.path, secrets),
+        path=req.path,
         route=route,
-        query_string=scrub(environ.get("QUERY_STRING", ""), secrets),
-        headers=headers,
-        body=scrub(body, secrets) if body is not None else None,
+        query_string=environ.get("QUERY_STRING", ""),
+        environ_headers=[
+            (key, value)
+            for key, value in environ.items()
+            if key.startswith("HTTP_") or key in _UNPREFIXED
+        ],
+        body=getattr(req, "_cached_data", None) or None,
         status=response.status_code,
         duration_ms=round(seconds * 1000, 3),
         prediction_id=prediction_id,
-        response_headers=tuple(response.headers.items()),
-        response_body=scrub(response_body, secrets) if response_body is not None else None,
-        truncated=cut_in or cut_out,
+        response_headers=response.headers.to_wsgi_list(),
+        response_body=answer,
     )

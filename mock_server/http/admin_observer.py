@@ -19,7 +19,7 @@ import redis
 from mock_server.config import Settings
 from mock_server.domain.clock import Clock
 from mock_server.domain.endings import EndingWatch
-from mock_server.domain.journal import Journal, JournalEntry, MemoryJournal
+from mock_server.domain.journal import Journal, JournalEntry, MemoryJournal, Recorded
 from mock_server.domain.journal_queue import BatchJournal, QueuedJournal
 from mock_server.domain.store import Store
 from mock_server.http.admin_metrics import Metrics
@@ -80,7 +80,7 @@ class Observer:
         journal, with no system call per request)."""
         return f"{self._id_prefix}{next(self._ids):010x}"
 
-    def record(self, entry: JournalEntry) -> None:
+    def record(self, entry: Recorded) -> None:
         """Append to the journal; a failure is logged once, never raised."""
         if self.journal is None:
             return

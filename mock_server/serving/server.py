@@ -34,7 +34,7 @@ from typing import Any, Final
 from flask import Flask
 
 from mock_server.config import Settings
-from mock_server.http import context, screens
+from mock_server.http import context, locality, screens
 from mock_server.http.admin_metrics import metrics_directory
 from mock_server.serving.bridge import WSGIBridge
 from mock_server.serving.tls import TlsFiles
@@ -203,14 +203,16 @@ def _may_hold_for(app: object) -> Callable[[dict[str, Any]], bool]:
 
 def _offload_for(app: object) -> Callable[[dict[str, Any]], bool]:
     """:func:`may_be_held`, and for the mock also every request while rules are set
-    (a rule may add latency) and, on Redis, every request that reads or writes
-    predictions (the loop must not wait on Redis)."""
+    (a rule may add latency) and, on Redis or a data directory, every request that reads
+    or writes predictions (the loop must not wait on the store), but for polls the store
+    answers from its local copies (:mod:`mock_server.http.locality`)."""
     mock = _mock_app(app)
     if mock is None:
         return may_be_held
     if context.state(mock).replicas is not None:
+        local = locality.local_reads(context.state(mock)) or (lambda environ: False)
         return lambda environ: (
-            environ["PATH_INFO"].startswith(_STORE_PREFIXES)
+            (environ["PATH_INFO"].startswith(_STORE_PREFIXES) and not local(environ))
             or may_be_held(environ)
             or screens.may_delay(mock)
         )

@@ -36,6 +36,11 @@ class RecordCache:
         """Take it before reading from Redis, and hand it to :meth:`remember`."""
         return self._generation
 
+    def holds(self, prediction_id: str) -> bool:
+        """Whether the record of ``prediction_id`` is kept (a read without locking: a
+        record forgotten a moment later is read again, at worst from its store)."""
+        return prediction_id in self._records
+
     def get(self, prediction_id: str) -> PredictionRecord | None:
         with self._lock:
             cached = self._records.get(prediction_id)

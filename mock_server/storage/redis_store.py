@@ -225,6 +225,10 @@ class RedisStore:
         REDIS.answered()
         return result
 
+    def holds(self, prediction_id: str) -> bool:
+        """Whether :meth:`get` of this id would answer from the local cache, without Redis."""
+        return self._cache.holds(prediction_id)
+
     def get(self, prediction_id: str) -> PredictionRecord | None:
         """The record with this id, or None; an ended record may come from the cache.
 

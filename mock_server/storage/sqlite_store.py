@@ -193,6 +193,10 @@ class SqliteStore:
         self.add(record)  # a local write: stored first, then computed
         return meanwhile()
 
+    def holds(self, prediction_id: str) -> bool:
+        """Whether :meth:`get` of this id would answer from the local cache, without the file."""
+        return self._cache.holds(prediction_id)
+
     def get(self, prediction_id: str) -> PredictionRecord | None:
         cached = self._cache.get(prediction_id)
         if cached is not None:
