@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Make sure Debian's Chromium is at /usr/bin/chromium for the browser test
-# (contract_tests/e2e/test_browser.py drives it with Playwright; Playwright's own
-# browser download is never used). Quick and quiet when it is already there.
+# Make sure Debian's Chromium is at /usr/bin/chromium for the browser tests
+# (contract_tests/e2e/test_browser.py and test_har_devtools.py drive it with Playwright;
+# Playwright's own browser download is never used). Quick and quiet when it is already there.
 set -euo pipefail
 chromium=/usr/bin/chromium
 if [ -x "$chromium" ]; then

@@ -291,3 +291,4 @@ def test_the_har_export_is_valid_har(mock: FlaskClient) -> None:
     assert [e["request"]["method"] for e in entries] == ["POST", "GET"]
     assert entries[0]["request"]["url"] == f"http://localhost{CREATE}"
     assert json.loads(entries[1]["response"]["content"]["text"])["id"] == prediction
+    assert [e["_resourceType"] for e in entries] == ["fetch", "fetch"]  # DevTools' Fetch/XHR

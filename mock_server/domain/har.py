@@ -4,8 +4,11 @@ tools import and export.
 No maintained Python library writes HAR (those on PyPI read it, or capture it from a
 browser), so the document is built here from typed dictionaries that follow the
 specification's field names; ``contract_tests`` checks the output against a JSON Schema
-of HAR 1.2. Custom fields start with ``_`` as the specification asks: ``_id``,
-``_route`` and ``_prediction_id``.
+of HAR 1.2, and imports it into Chromium's DevTools. Custom fields start with ``_`` as the
+specification asks: ``_id``, ``_route`` and ``_prediction_id``, and ``_resourceType``,
+the field Chromium writes and reads for the kind of request: every journaled request is
+an API call, ``fetch`` (without it DevTools guesses from the JSON answer and lists the
+calls as scripts, outside its Fetch/XHR filter).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ __all__ = ["Har", "archive"]
 
 HAR_VERSION: Final = "1.2"
 HTTP_VERSION: Final = "HTTP/1.1"
+RESOURCE_TYPE: Final = "fetch"
 
 
 class NameValue(TypedDict):
@@ -84,6 +88,7 @@ class Entry(TypedDict):
     cache: dict[str, object]
     timings: Timings
     _id: str
+    _resourceType: str
     _route: str | None
     _prediction_id: str | None
 
@@ -163,6 +168,7 @@ def _entry(entry: JournalEntry, root: str) -> Entry:
         "cache": {},
         "timings": {"send": 0.0, "wait": entry.duration_ms, "receive": 0.0},
         "_id": entry.id,
+        "_resourceType": RESOURCE_TYPE,
         "_route": entry.route,
         "_prediction_id": entry.prediction_id,
     }
