@@ -27,9 +27,10 @@ FREE = (("/openapi.yaml", 200), ("/v1/webhooks/default/secret", 200), ("/nowhere
 
 
 @pytest.fixture
-def stalled_setup(tmp_path: Path) -> Iterator[tuple[RunningMock, int, str]]:
-    """A redis-server of this test, a mock on it, and a prediction still running;
-    yields (mock, redis-server's pid, prediction id). redis-server is always resumed."""
+def stalled_setup(tmp_path: Path) -> Iterator[tuple[RunningMock, int, str, str]]:
+    """A redis-server of this test, a mock on it, a prediction still running and one
+    canceled and polled; yields (mock, redis-server's pid, the running one's id, the
+    canceled one's id). redis-server is always resumed."""
     with run_redis(tmp_path) as url:
         client = redis.Redis.from_url(url)
         pid = int(client.info("server")["process_id"])
@@ -39,15 +40,21 @@ def stalled_setup(tmp_path: Path) -> Iterator[tuple[RunningMock, int, str]]:
                 reply = httpx.post(mock.root + CREATE, headers=AUTH,
                                    json={"input": {"prompt": "stall"}}, timeout=BOUND)  # fmt: skip
                 assert reply.status_code == 201, reply.text
-                yield mock, pid, reply.json()["id"]
+                ended = httpx.post(mock.root + CREATE, headers=AUTH,
+                                   json={"input": {"prompt": "ended"}}, timeout=BOUND)  # fmt: skip
+                canceled = httpx.post(ended.json()["urls"]["cancel"], headers=AUTH, timeout=BOUND)
+                assert canceled.json()["status"] == "canceled", canceled.text
+                polled = httpx.get(ended.json()["urls"]["get"], headers=AUTH, timeout=BOUND)
+                assert polled.json()["status"] == "canceled", polled.text  # now kept locally
+                yield mock, pid, reply.json()["id"], ended.json()["id"]
         finally:
             os.kill(pid, signal.SIGCONT)
 
 
 def test_a_redis_stall_holds_up_only_the_requests_that_need_redis(
-    stalled_setup: tuple[RunningMock, int, str],
+    stalled_setup: tuple[RunningMock, int, str, str],
 ) -> None:
-    mock, pid, prediction = stalled_setup
+    mock, pid, prediction, ended = stalled_setup
     poll = f"{mock.api}/predictions/{prediction}"
     stuck: dict[str, object] = {}
     answered = threading.Event()
@@ -74,6 +81,11 @@ def test_a_redis_stall_holds_up_only_the_requests_that_need_redis(
                 reply = client.get(mock.root + path, headers=AUTH)
                 assert reply.status_code == status, (path, reply.text)
                 free_answered_while_stuck += not answered.is_set()
+            # A poll of an ended prediction is answered from the local copy, no Redis.
+            kept = client.get(f"{mock.api}/predictions/{ended}", headers=AUTH)
+            assert (kept.status_code, kept.json()["status"]) == (200, "canceled"), kept.text
+            assert kept.headers["ratelimit-remaining"], kept.headers
+            assert not answered.is_set(), stuck
             # Every one of them came back while the poll was still waiting on Redis.
             assert free_answered_while_stuck == len(FREE) * 3, stuck
             assert answered.wait(SOCKET_TIMEOUT_SECONDS + 5), "the stuck poll never answered"

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from contract_tests.support.constants import AUTH, CREATE
 from contract_tests.support.hooks import HOOK, Recorder, dispatcher_of
 from mock_server import FakeClock, create_app
-from mock_server.http import context
+from mock_server.http import context, locality
 from mock_server.storage.sqlite_rules import SqliteRuleBook
 
 MakeApp = Callable[[Recorder], Flask]
@@ -121,3 +121,34 @@ def test_what_one_app_stored_the_next_one_on_the_directory_serves(
     assert call(third, "GET", "/v1/predictions")["results"] == []
     assert call(third, "GET", "/_mock/rules")["results"] == []
     assert call(third, "GET", "/_mock/webhooks/deliveries")["results"] == []
+
+
+def test_only_polls_of_ended_predictions_kept_locally_skip_the_store(
+    make_app: MakeApp, clock: FakeClock
+) -> None:
+    app = make_app(Recorder())
+    client = app.test_client()
+    local = locality.local_reads(context.state(app))
+    assert local is not None
+    running = call(client, "POST", CREATE, json={"input": {"prompt": "a"}})["id"]
+    ended = call(client, "POST", CREATE, json={"input": {"prompt": "b"}})["id"]
+    clock.advance(10.0)
+    running_again = call(client, "POST", CREATE, json={"input": {"prompt": "c"}})["id"]
+    for prediction in (ended, running_again):
+        call(client, "GET", f"/v1/predictions/{prediction}")
+
+    def get(path: str, method: str = "GET") -> bool:
+        return local({"REQUEST_METHOD": method, "PATH_INFO": path})
+
+    assert get(f"/v1/predictions/{ended}")
+    assert get(f"/replicate/v1/predictions/{ended}")
+    assert not get(f"/v1/predictions/{running_again}")  # polled, but may still change
+    assert not get(f"/v1/predictions/{running}")  # ended, but never read: not kept
+    assert not get(f"/v1/predictions/{ended}/cancel", "POST")
+    assert not get(f"/v1/predictions/{ended}", "DELETE")
+    assert not get("/v1/predictions/nope")
+    assert not get(f"/p/{ended}")
+
+
+def test_a_store_in_memory_has_no_local_reads(app: Flask) -> None:
+    assert locality.local_reads(context.state(app)) is None

@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mock_server import FakeClock, create_app
-from mock_server.domain.journal import JournalEntry, MemoryJournal
+from mock_server.domain.journal import MemoryJournal, Recorded
 from mock_server.http import admin_observe, context
 
 TOKEN = "r8_testtoken123"
@@ -181,7 +181,7 @@ def test_health_and_ready_answer_without_a_token(mock: FlaskClient) -> None:
 
 
 class _Broken(MemoryJournal):
-    def append(self, entry: JournalEntry) -> None:
+    def append(self, entry: Recorded) -> None:
         raise OSError("disk on fire")
 
 

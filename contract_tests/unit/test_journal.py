@@ -13,8 +13,10 @@ import pytest
 from mock_server.domain import lifecycle
 from mock_server.domain.clock import FakeClock
 from mock_server.domain.endings import EndingWatch
+from mock_server.domain.exchange import Exchange
 from mock_server.domain.har import archive
 from mock_server.domain.journal import (
+    BODY_LIMIT,
     JournalEntry,
     JournalFilter,
     MemoryJournal,
@@ -55,6 +57,77 @@ def test_the_memory_journal_drops_the_oldest_past_its_limit() -> None:
     assert [item.id for item in journal.entries()] == ["req_2", "req_3", "req_4"]
     journal.clear()
     assert journal.entries() == []
+
+
+TOKEN = "r8_Secret0123"
+
+
+def exchange(**changes: Any) -> Exchange:
+    fields: dict[str, Any] = {
+        "id": "req_1",
+        "at": T0,
+        "method": "POST",
+        "path": f"/v1/predictions/{TOKEN}",
+        "route": "create",
+        "query_string": f"echo={TOKEN}",
+        "environ_headers": [
+            ("HTTP_HOST", "localhost"),
+            ("CONTENT_TYPE", "application/json"),
+            ("CONTENT_LENGTH", ""),
+            ("HTTP_CONTENT_TYPE", "application/json"),
+            ("HTTP_AUTHORIZATION", f"Bearer {TOKEN}"),
+            ("HTTP_X_MOCK_STATUS", "503"),
+            ("HTTP_X_ECHO", f"said {TOKEN}"),
+        ],
+        "body": json.dumps({"input": {"prompt": TOKEN}}).encode(),
+        "status": 201,
+        "duration_ms": 1.5,
+        "prediction_id": "p1",
+        "response_headers": [("Content-Type", "application/json")],
+        "response_body": json.dumps({"echo": TOKEN}).encode(),
+    }
+    fields.update(changes)
+    return Exchange(**fields)
+
+
+def test_an_exchange_is_made_an_entry_with_the_token_cut_out_everywhere() -> None:
+    made = exchange().entry()
+    assert TOKEN not in json.dumps(made.as_dict())
+    assert made.headers == (
+        ("Host", "localhost"),
+        ("Content-Type", "application/json"),
+        ("Authorization", "Bearer ***"),
+        ("X-Mock-Status", "503"),
+        ("X-Echo", "said ***"),
+    )
+    assert (made.path, made.query_string) == ("/v1/predictions/***", "echo=***")
+    assert json.loads(made.body or "") == {"input": {"prompt": "***"}}
+    assert json.loads(made.response_body or "") == {"echo": "***"}
+    assert (made.status, made.route, made.prediction_id, made.truncated) == (
+        201,
+        "create",
+        "p1",
+        False,
+    )
+
+
+def test_an_exchange_cuts_long_bodies_and_keeps_empty_answers_apart_from_none() -> None:
+    made = exchange(body=b"x" * (BODY_LIMIT + 10), response_body=b"").entry()
+    assert made.truncated
+    assert len(made.body or "") == BODY_LIMIT
+    assert made.response_body == ""
+    assert exchange(body=None, response_body=None).entry().response_body is None
+
+
+def test_an_exchange_is_made_an_entry_once_and_filtered_as_one() -> None:
+    item = exchange()
+    assert item.entry() is item.entry()
+    journal = MemoryJournal(limit=2)
+    journal.append(item)
+    journal.append(entry(2))
+    assert [found.id for found in JournalFilter(route="create").select(journal.entries())] == [
+        "req_1"
+    ]
 
 
 def test_each_filter_narrows_and_they_combine() -> None:
