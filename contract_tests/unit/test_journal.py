@@ -66,25 +66,26 @@ def exchange(**changes: Any) -> Exchange:
     fields: dict[str, Any] = {
         "id": "req_1",
         "at": T0,
-        "method": "POST",
         "path": f"/v1/predictions/{TOKEN}",
         "route": "create",
-        "query_string": f"echo={TOKEN}",
-        "environ_headers": [
-            ("HTTP_HOST", "localhost"),
-            ("CONTENT_TYPE", "application/json"),
-            ("CONTENT_LENGTH", ""),
-            ("HTTP_CONTENT_TYPE", "application/json"),
-            ("HTTP_AUTHORIZATION", f"Bearer {TOKEN}"),
-            ("HTTP_X_MOCK_STATUS", "503"),
-            ("HTTP_X_ECHO", f"said {TOKEN}"),
-        ],
+        "environ": {
+            "REQUEST_METHOD": "POST",
+            "QUERY_STRING": f"echo={TOKEN}",
+            "HTTP_HOST": "localhost",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": "",
+            "HTTP_CONTENT_TYPE": "application/json",
+            "HTTP_AUTHORIZATION": f"Bearer {TOKEN}",
+            "imagen_mock.started": 1.5,
+            "HTTP_X_MOCK_STATUS": "503",
+            "HTTP_X_ECHO": f"said {TOKEN}",
+        },
         "body": json.dumps({"input": {"prompt": TOKEN}}).encode(),
         "status": 201,
-        "duration_ms": 1.5,
+        "seconds": 0.0015,
         "prediction_id": "p1",
         "response_headers": [("Content-Type", "application/json")],
-        "response_body": json.dumps({"echo": TOKEN}).encode(),
+        "response_body": [json.dumps({"echo": TOKEN}).encode()],
     }
     fields.update(changes)
     return Exchange(**fields)
@@ -100,11 +101,16 @@ def test_an_exchange_is_made_an_entry_with_the_token_cut_out_everywhere() -> Non
         ("X-Mock-Status", "503"),
         ("X-Echo", "said ***"),
     )
-    assert (made.path, made.query_string) == ("/v1/predictions/***", "echo=***")
+    assert (made.method, made.path, made.query_string) == (
+        "POST",
+        "/v1/predictions/***",
+        "echo=***",
+    )
     assert json.loads(made.body or "") == {"input": {"prompt": "***"}}
     assert json.loads(made.response_body or "") == {"echo": "***"}
-    assert (made.status, made.route, made.prediction_id, made.truncated) == (
+    assert (made.status, made.duration_ms, made.route, made.prediction_id, made.truncated) == (
         201,
+        1.5,
         "create",
         "p1",
         False,
@@ -112,11 +118,13 @@ def test_an_exchange_is_made_an_entry_with_the_token_cut_out_everywhere() -> Non
 
 
 def test_an_exchange_cuts_long_bodies_and_keeps_empty_answers_apart_from_none() -> None:
-    made = exchange(body=b"x" * (BODY_LIMIT + 10), response_body=b"").entry()
+    made = exchange(body=b"x" * (BODY_LIMIT + 10), response_body=[]).entry()
     assert made.truncated
     assert len(made.body or "") == BODY_LIMIT
     assert made.response_body == ""
     assert exchange(body=None, response_body=None).entry().response_body is None
+    image = exchange(response_headers=[("Content-Type", "image/png")], response_body=[b"\x89PNG"])
+    assert image.entry().response_body is None
 
 
 def test_an_exchange_is_made_an_entry_once_and_filtered_as_one() -> None:

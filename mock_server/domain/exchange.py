@@ -12,8 +12,8 @@ entries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
 
 from mock_server.domain.journal import BODY_LIMIT, JournalEntry, bearer_token, mask_headers, scrub
 
@@ -21,22 +21,25 @@ __all__ = ["Exchange", "header_pairs"]
 
 #: Environ keys of the two headers CGI does not prefix with ``HTTP_``.
 _UNPREFIXED: Final = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
+#: Answers whose bodies the journal keeps as text.
+_TEXT_TYPES: Final = ("application/json", "application/problem+json", "text/")
 #: What some servers also set for those two, which the unprefixed keys already carry.
 _DOUBLED: Final = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})
 
 
-def header_pairs(environ_headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Headers as sent (``Content-Type``), from their WSGI environ keys (``CONTENT_TYPE``,
-    ``HTTP_X_MOCK_STATUS``), in the order given, as Werkzeug reads them: an empty
-    ``CONTENT_TYPE`` or ``CONTENT_LENGTH`` is no header."""
+def header_pairs(environ_items: Iterable[tuple[str, Any]]) -> list[tuple[str, str]]:
+    """The headers among a WSGI environ's items, as sent (``Content-Type``, from
+    ``CONTENT_TYPE``; ``X-Mock-Status``, from ``HTTP_X_MOCK_STATUS``), in the order
+    given, as Werkzeug reads them: an empty ``CONTENT_TYPE`` or ``CONTENT_LENGTH`` is no
+    header."""
     pairs: list[tuple[str, str]] = []
-    for key, value in environ_headers:
+    for key, value in environ_items:
         unprefixed = _UNPREFIXED.get(key)
         if unprefixed is not None:
             if value:
-                pairs.append((unprefixed, value))
+                pairs.append((unprefixed, str(value)))
         elif key.startswith("HTTP_") and key not in _DOUBLED:
-            pairs.append((key[5:].replace("_", "-").title(), value))
+            pairs.append((key[5:].replace("_", "-").title(), str(value)))
     return pairs
 
 
@@ -48,16 +51,14 @@ class Exchange:
         "_entry",
         "at",
         "body",
-        "duration_ms",
-        "environ_headers",
+        "environ",
         "id",
-        "method",
         "path",
         "prediction_id",
-        "query_string",
         "response_body",
         "response_headers",
         "route",
+        "seconds",
         "status",
     )
 
@@ -66,33 +67,34 @@ class Exchange:
         *,
         id: str,
         at: float,
-        method: str,
         path: str,
-        route: str | None,
-        query_string: str,
-        environ_headers: Sequence[tuple[str, str]],
+        environ: Mapping[str, Any],
         body: bytes | None,
         status: int,
-        duration_ms: float,
+        seconds: float,
+        route: str | None,
         prediction_id: str | None,
-        response_headers: Sequence[tuple[str, str]],
-        response_body: bytes | None,
+        response_headers: Iterable[tuple[str, str]],
+        response_body: Iterable[bytes | str] | None,
     ) -> None:
         self.id = id
         self.at = at
-        self.method = method
         self.path = path
-        self.route = route
-        self.query_string = query_string
-        self.environ_headers = environ_headers
-        """Request headers by their WSGI environ keys (``HTTP_AUTHORIZATION``)."""
+        """The path as sent, decoded."""
+        self.environ = environ
+        """The request's WSGI environ (a copy): method, query and headers are read from it."""
         self.body = body
         self.status = status
-        self.duration_ms = duration_ms
+        self.seconds = seconds
+        """From the request's arrival to its answer."""
+        self.route = route
         self.prediction_id = prediction_id
         self.response_headers = response_headers
+        """The answer's headers, read when the entry is made (no one changes them once
+        the answer is journaled)."""
         self.response_body = response_body
-        """None: streamed or not text."""
+        """The answer's body in parts (None: streamed); kept as text only if the answer's
+        type is text or JSON."""
         self._entry: JournalEntry | None = None
 
     def entry(self) -> JournalEntry:
@@ -105,29 +107,42 @@ class Exchange:
         return made
 
     def _make(self) -> JournalEntry:
-        token = bearer_token(dict(self.environ_headers).get("HTTP_AUTHORIZATION"))
+        environ = self.environ
+        token = bearer_token(environ.get("HTTP_AUTHORIZATION"))
         secrets = (token,) if token else ()
-        headers = mask_headers(header_pairs(self.environ_headers))
+        headers = mask_headers(header_pairs(environ.items()))
         if secrets:
             headers = tuple((name, scrub(value, secrets)) for name, value in headers)
         body, cut_in = _text(self.body)
-        response_body, cut_out = _text(self.response_body)
+        response_headers = tuple(self.response_headers)
+        parts = self.response_body
+        answer = None
+        if parts is not None and _is_text(response_headers):
+            answer = b"".join(part if isinstance(part, bytes) else part.encode() for part in parts)
+        response_body, cut_out = _text(answer)
         return JournalEntry(
             id=self.id,
             at=self.at,
-            method=self.method,
+            method=str(environ.get("REQUEST_METHOD", "")),
             path=scrub(self.path, secrets),
             route=self.route,
-            query_string=scrub(self.query_string, secrets),
+            query_string=scrub(str(environ.get("QUERY_STRING", "")), secrets),
             headers=headers,
             body=scrub(body, secrets) if body is not None else None,
             status=self.status,
-            duration_ms=self.duration_ms,
+            duration_ms=round(self.seconds * 1000, 3),
             prediction_id=self.prediction_id,
-            response_headers=tuple(self.response_headers),
+            response_headers=response_headers,
             response_body=scrub(response_body, secrets) if response_body is not None else None,
             truncated=cut_in or cut_out,
         )
+
+
+def _is_text(headers: Sequence[tuple[str, str]]) -> bool:
+    for name, value in headers:
+        if name.lower() == "content-type":
+            return value.lower().startswith(_TEXT_TYPES)
+    return False
 
 
 def _text(data: bytes | None) -> tuple[str | None, bool]:

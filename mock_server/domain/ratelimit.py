@@ -15,6 +15,7 @@ until one request is allowed again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import threading
@@ -70,7 +71,11 @@ class Quota:
 
     def headers(self) -> dict[str, str]:
         """The ``ratelimit-*`` headers of an answer to an allowed request."""
-        return {"ratelimit-remaining": str(self.remaining), "ratelimit-reset": str(self.reset)}
+        return dict(self.header_pairs())
+
+    def header_pairs(self) -> tuple[tuple[str, str], tuple[str, str]]:
+        """:meth:`headers` as ``(name, value)`` pairs, in the order they are sent."""
+        return (("ratelimit-remaining", str(self.remaining)), ("ratelimit-reset", str(self.reset)))
 
 
 class RateCounter(Protocol):
@@ -86,8 +91,11 @@ class RateCounter(Protocol):
         ...
 
 
+@functools.lru_cache(maxsize=1024)
 def token_key(token: str) -> str:
-    """The key a token is counted under: a digest, so no token is kept in the clear."""
+    """The key a token is counted under: a digest, so no store holds a token in the clear
+    (the digests of the tokens seen last are kept in this process, not made anew for
+    each request)."""
     return hashlib.blake2b(token.encode(), digest_size=12).hexdigest()
 
 

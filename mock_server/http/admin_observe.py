@@ -21,7 +21,7 @@ import logging
 import time
 from typing import Any, Final
 
-from flask import Flask, Request, Response, current_app, g
+from flask import Flask, Request, Response, g
 
 from mock_server.domain.exchange import Exchange
 from mock_server.http import held
@@ -46,9 +46,8 @@ ROUTE_OF: Final = {
 _STARTED: Final = "imagen_mock.started"
 _AT: Final = "imagen_mock.at"
 _HELD: Final = "imagen_mock.held"
-_TEXT_TYPES: Final = ("application/json", "application/problem+json", "text/")
-#: Request headers CGI does not prefix with ``HTTP_``.
-_UNPREFIXED: Final = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+#: What a journaled environ does not keep: the request object, its streams.
+_NOT_KEPT: Final = ("werkzeug.request", "wsgi.input", "wsgi.errors")
 
 
 def observer(app: Flask) -> Observer:
@@ -130,7 +129,9 @@ def _done(_: BaseException | None) -> None:
 
 
 def _watching() -> Observer:
-    return observer(current_app)
+    found = state().observer  # installed only on apps that have one
+    assert found is not None
+    return found
 
 
 def _route(req: Request) -> str | None:
@@ -144,29 +145,23 @@ def _exchange(
     """What the journal keeps of this request: its parts as they are, masked and
     decoded only when the journal is read (:mod:`mock_server.domain.exchange`)."""
     environ: dict[str, Any] = req.environ
-    answer: bytes | None = None
-    if not response.is_streamed and (response.mimetype or "").startswith(_TEXT_TYPES):
-        answer = response.get_data()
     if route == "create":  # set by the create handler once the id exists
         prediction_id = g.get("created_prediction_id")
     else:
         prediction_id = (req.view_args or {}).get("prediction_id")
+    kept = environ.copy()  # a shallow copy, without what a request holds beyond itself
+    for key in _NOT_KEPT:
+        kept.pop(key, None)
     return Exchange(
         id=entry_id,
         at=environ[_AT],
-        method=req.method,
         path=req.path,
-        route=route,
-        query_string=environ.get("QUERY_STRING", ""),
-        environ_headers=[
-            (key, value)
-            for key, value in environ.items()
-            if key.startswith("HTTP_") or key in _UNPREFIXED
-        ],
+        environ=kept,
         body=getattr(req, "_cached_data", None) or None,
         status=response.status_code,
-        duration_ms=round(seconds * 1000, 3),
+        seconds=seconds,
+        route=route,
         prediction_id=prediction_id,
-        response_headers=response.headers.to_wsgi_list(),
-        response_body=answer,
+        response_headers=response.headers,  # the last hook: no one changes them after
+        response_body=None if response.is_streamed else response.response,
     )

@@ -45,8 +45,9 @@ def _show(record: PredictionRecord, *, as_created: bool = False) -> dict[str, An
     return lifecycle.render(record, now, links(), as_created=as_created, shape=mock.shape)
 
 
-#: Where :func:`admit` leaves the request's quota for :func:`rate_headers`.
-_QUOTA = "mock_quota"
+#: Where :func:`admit` leaves the request's quota for :func:`rate_headers` (in the WSGI
+#: environ, which an answer decided later keeps: :mod:`mock_server.http.held`).
+_QUOTA = "imagen_mock.quota"
 
 
 @bp.before_request
@@ -70,7 +71,7 @@ def admit() -> Response | None:
     quota = mock.rates.take(ratelimit.token_key(token), kind, mock.service.clock.now())
     if not quota.allowed and mock.enforce_rate_limits:
         raise problems.throttled(max(quota.retry_after, 1))
-    setattr(g, _QUOTA, quota)
+    environ[_QUOTA] = quota
     for screen in mock.screens:
         answer = screen(environ)
         if answer is not None:
@@ -82,12 +83,13 @@ def admit() -> Response | None:
 def rate_headers(response: Response) -> Response:
     """Add ``ratelimit-remaining`` and ``ratelimit-reset`` to a 2xx answer, as Replicate's
     answers always carry them."""
-    quota = g.get(_QUOTA)
-    if held.is_deferred(current_request().environ):  # added to the answer when it comes
+    environ = current_request().environ
+    quota = environ.get(_QUOTA)
+    if quota is None or held.is_deferred(environ):  # added to the answer when it comes
         return response
-    if quota is not None and 200 <= response.status_code < 300:
+    if 200 <= response.status_code < 300:
         headers = response.headers
-        for name, value in quota.headers().items():  # new names: add, not set (no scan)
+        for name, value in quota.header_pairs():  # new names: add, not set (no scan)
             headers.add(name, value)
     return response
 
