@@ -18,8 +18,10 @@ import redis
 
 from contract_tests.support.redis_server import run_redis
 from contract_tests.support.servers import RunningMock, run_mock
+from contract_tests.unit.test_journal import entry
 from mock_server import FakeClock, create_app
 from mock_server.http import admin_observe, context
+from mock_server.storage.redis_journal import RedisJournal
 
 pytestmark = pytest.mark.slow
 
@@ -248,7 +250,7 @@ def test_a_journal_read_on_redis_has_the_other_replica_flush_first(tmp_path: Pat
             first, second = (app.test_client() for app in apps)
             made = first.post(CREATE, json={"input": {"prompt": "x"}}, headers=AUTH)
             assert made.status_code == 201
-            assert redis.Redis.from_url(url).llen("imagen-mock:journal") == 0  # queued
+            assert redis.Redis.from_url(url).zcard("imagen-mock:requests") == 0  # queued
             seen = second.get("/_mock/requests", headers=AUTH).get_json()["results"]
             assert [entry["prediction_id"] for entry in seen] == [made.get_json()["id"]]
         finally:
@@ -259,3 +261,16 @@ def test_a_journal_read_on_redis_has_the_other_replica_flush_first(tmp_path: Pat
                     state.webhooks.close()
                 if state.replicas is not None:
                     state.replicas.close()
+
+
+def test_the_redis_journal_keeps_the_entries_that_arrived_last_whatever_order_they_come(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    """Replicas write their batches when asked, so an older batch may come last: the
+    sorted set still keeps the newest ``limit`` and reads oldest first."""
+    journal = RedisJournal(redis_client, prefix=redis_prefix, limit=3)
+    journal.append_many([entry(number) for number in range(2, 5)])
+    journal.append_many([entry(number) for number in range(2)])
+    assert [item.id for item in journal.entries()] == ["req_2", "req_3", "req_4"]
+    journal.clear()
+    assert journal.entries() == []

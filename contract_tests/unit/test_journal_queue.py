@@ -1,11 +1,11 @@
-"""The queued request journal: entries kept in the process and written in batches by a
-writer thread or a flush; a failing store never raises into the request; and the SQLite
-table behind it on a data directory (no Flask, no sockets)."""
+"""The queued request journal: entries kept in the process and written in one batch when
+flushed (a read, a clear, a stop); a failing store never raises into the request; and
+the SQLite table behind it on a data directory, which keeps the entries that arrived
+last whatever order batches come in (no Flask, no sockets)."""
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,14 +24,12 @@ class Batches:
         self.limit = limit
         self.batches: list[list[str]] = []
         self.failure: Exception | None = None
-        self.written = threading.Event()
         self.closed = False
 
     def append_many(self, entries: Sequence[JournalEntry]) -> None:
         if self.failure is not None:
             raise self.failure
         self.batches.append([item.id for item in entries])
-        self.written.set()
 
     def entries(self) -> list[JournalEntry]:
         return [entry(int(name[4:])) for batch in self.batches for name in batch]
@@ -46,15 +44,13 @@ class Batches:
         self.closed = True
 
 
-def queued(store: Batches, errors: list[Exception], *, background: bool) -> QueuedJournal:
-    return QueuedJournal(
-        store, on_error=errors.append, on_written=lambda: None, background=background
-    )
+def queued(store: Batches, errors: list[Exception]) -> QueuedJournal:
+    return QueuedJournal(store, on_error=errors.append, on_written=lambda: None)
 
 
 def test_entries_wait_until_a_flush_writes_them_in_one_batch() -> None:
     store, errors = Batches(), list[Exception]()
-    journal = queued(store, errors, background=False)
+    journal = queued(store, errors)
     for number in range(3):
         journal.append(entry(number))
     assert store.batches == []
@@ -64,21 +60,19 @@ def test_entries_wait_until_a_flush_writes_them_in_one_batch() -> None:
     assert len(store.batches) == 1
 
 
-def test_the_writer_thread_writes_without_being_asked() -> None:
+def test_closing_writes_what_waits_then_closes_the_store() -> None:
     store, errors = Batches(), list[Exception]()
-    journal = queued(store, errors, background=True)
-    try:
-        journal.append(entry(1))
-        assert store.written.wait(5.0)
-        assert store.batches == [["req_1"]]
-    finally:
-        journal.close()
+    journal = queued(store, errors)
+    journal.append(entry(1))
+    assert store.batches == []
+    journal.close()
+    assert store.batches == [["req_1"]]
     assert store.closed
 
 
 def test_a_store_that_fails_drops_the_batch_and_raises_nothing() -> None:
     store, errors = Batches(), list[Exception]()
-    journal = queued(store, errors, background=False)
+    journal = queued(store, errors)
     store.failure = OSError("disk on fire")
     journal.append(entry(1))
     journal.flush()
@@ -91,7 +85,7 @@ def test_a_store_that_fails_drops_the_batch_and_raises_nothing() -> None:
 
 def test_what_waits_is_bounded_by_the_limit_and_read_in_arrival_order() -> None:
     store, errors = Batches(limit=2), list[Exception]()
-    journal = queued(store, errors, background=False)
+    journal = queued(store, errors)
     for number in (3, 1, 2):
         journal.append(entry(number))
     assert [item.id for item in journal.entries()] == ["req_1", "req_2"]
@@ -106,11 +100,11 @@ def table(tmp_path: Path) -> SqliteJournal:
     return SqliteJournal(tmp_path / "journal.sqlite3", limit=3)
 
 
-def test_the_table_keeps_the_newest_written_up_to_its_limit(
+def test_the_table_keeps_the_entries_that_arrived_last_up_to_its_limit(
     table: SqliteJournal, tmp_path: Path
 ) -> None:
-    table.append_many([entry(number) for number in range(2)])
     table.append_many([entry(number) for number in range(2, 5)])
+    table.append_many([entry(number) for number in range(2)])  # an older batch, flushed later
     assert [item.id for item in table.entries()] == ["req_2", "req_3", "req_4"]
     table.close()
     again = SqliteJournal(tmp_path / "journal.sqlite3", limit=3)

@@ -1,20 +1,22 @@
-"""A shared request journal written off the request path, in batches.
+"""A shared request journal written when it is read, not on every request.
 
-Writing each entry to a shared store (a Redis list, a SQLite table) before the answer
-leaves costs a round trip per request. :class:`QueuedJournal` instead keeps the entry
-in this process and returns; one writer thread takes everything waiting and writes it
-in one batch (:meth:`BatchJournal.append_many`: one pipeline, one transaction), at once
-and without waiting for more, so under load the batches grow by themselves while each
-write is under way.
+Writing each entry to a shared store (a Redis sorted set, a SQLite table) costs, per
+request, making the masked entry, its JSON and the write: on two busy cores that
+was about a third of what the server could answer. :class:`QueuedJournal` instead keeps
+what arrives in this process (bounded by the journal's limit, the oldest dropped first,
+as the store would drop them) and writes it in one batch (:meth:`BatchJournal.append_many`:
+one pipeline, one transaction) only when it is needed: when someone reads or clears the
+journal, and when the worker stops.
 
 The guarantee a test relies on (an answered request is in the journal) is kept by the
-reader: :meth:`QueuedJournal.flush` returns once everything appended before the call
-is written, and a read of a journal shared by several processes first asks each of them
-to flush (an acknowledged announcement, see :mod:`mock_server.http.admin_observer`).
+reader: a read of a journal shared by several processes first asks each of them to
+flush (an acknowledged announcement, see :mod:`mock_server.http.admin_observer`), and
+:meth:`QueuedJournal.flush` returns once everything appended before it is written.
+What a worker held is lost only if it is killed outright (SIGKILL).
 
 A batch that cannot be written is dropped and handed to ``on_error`` (the caller logs
-it once); a request is never failed by it. What waits is bounded by the journal's limit,
-the oldest dropped first, as the store would drop them.
+it once); a request is never failed by it. The store trims by arrival time, so batches
+written out of order (each process flushes when asked) keep the newest entries.
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ class BatchJournal(Protocol):
 
 
 class QueuedJournal:
-    """A :class:`~mock_server.domain.journal.Journal` whose appends are queued here and
-    written to ``store`` by a writer thread (``background``) or by :meth:`flush`."""
+    """A :class:`~mock_server.domain.journal.Journal` whose appends wait here and are
+    written to ``store`` by :meth:`flush` (which a read, a clear and :meth:`close` call)."""
 
     def __init__(
         self,
@@ -61,30 +63,20 @@ class QueuedJournal:
         *,
         on_error: Callable[[Exception], None],
         on_written: Callable[[], None],
-        background: bool = True,
     ) -> None:
         self.limit = store.limit
         self._store = store
         self._on_error = on_error
         self._on_written = on_written
         self._waiting: deque[Recorded] = deque(maxlen=max(store.limit, 1))
-        self._ready = threading.Condition()
+        self._ready = threading.Lock()  # guards what waits
         self._writing = threading.Lock()  # held from taking a batch until it is written
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        if background:
-            self._thread = threading.Thread(
-                target=self._run, name="imagen-mock-journal", daemon=True
-            )
-            self._thread.start()
 
     def append(self, entry: Recorded) -> None:
-        """Queue ``entry`` (made a :class:`JournalEntry` by the writer); never raises,
-        never waits for the store."""
+        """Keep ``entry`` here until the next flush (made a :class:`JournalEntry` then);
+        never raises, never waits for the store."""
         with self._ready:
             self._waiting.append(entry)
-            if len(self._waiting) == 1:  # the writer sleeps only on an empty queue
-                self._ready.notify()
 
     def flush(self) -> None:
         """Return once every entry appended before this call is written (or dropped as
@@ -92,8 +84,8 @@ class QueuedJournal:
         self._write_waiting()
 
     def entries(self) -> list[JournalEntry]:
-        """Every entry kept, oldest first (by arrival: processes write their batches in
-        their own time, so the store's order is not quite the arrival order).
+        """Every entry kept, oldest first (by arrival: processes write their batches
+        when asked, so the store's order of writing is not the arrival order).
 
         Raises:
             what the store raises if it cannot be read.
@@ -116,24 +108,9 @@ class QueuedJournal:
         self._store.ping()
 
     def close(self) -> None:
-        """Write what waits, stop the writer thread and close the store."""
-        with self._ready:
-            self._closed = True
-            self._ready.notify()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(5.0)
+        """Write what waits and close the store."""
         self._write_waiting()
         self._store.close()
-
-    def _run(self) -> None:
-        while True:
-            with self._ready:
-                while not self._waiting and not self._closed:
-                    self._ready.wait()
-                if self._closed:
-                    return
-            self._write_waiting()
 
     def _write_waiting(self) -> None:
         with self._writing:

@@ -135,8 +135,9 @@ def build(
     settings: Settings, store: Store, clock: Clock, replicas: Peers | None, *, background: bool
 ) -> Observer:
     """The observer of an app with these settings, store, clock and replicas (or data
-    directory workers): with them the journal is shared (a Redis list, a SQLite table)
-    and written in batches off the request path; otherwise it is this process's."""
+    directory workers): with them the journal is shared (a Redis sorted set, a SQLite
+    table), each process's part written when the journal is read; otherwise it is this
+    process's."""
     metrics = Metrics()
     health = _Health()
     journal: Journal | None = None
@@ -150,9 +151,7 @@ def build(
         journal = (
             MemoryJournal(limit)
             if shared is None
-            else QueuedJournal(
-                shared, on_error=health.failed, on_written=health.written, background=background
-            )
+            else QueuedJournal(shared, on_error=health.failed, on_written=health.written)
         )
     endings = EndingWatch(store, clock, metrics.ended_as, background=background)
     return Observer(journal, metrics, endings, clock, health, replicas)

@@ -1,18 +1,19 @@
-"""The request journal in Redis: one capped list that every replica appends to.
+"""The request journal in Redis: one capped sorted set that every replica adds to.
 
-Each entry is its JSON (:class:`~mock_server.domain.journal.JournalEntry`) pushed on the
-right of ``<prefix>journal``, and the list is trimmed to the newest ``limit`` in the same
-round trip, so the journal of several workers or hosts is one. The mock writes it in
-batches off the request path (:class:`~mock_server.domain.journal_queue.QueuedJournal`):
-one pipeline per batch. It uses the store's connection pool (:attr:`RedisStore.client`):
-no connection of its own.
+Each entry is its JSON (:class:`~mock_server.domain.journal.JournalEntry`, unique by its
+id) in the sorted set ``<prefix>requests``, scored by its arrival time; the set is
+trimmed to the ``limit`` that arrived last in the same round trip, so the journal of
+several workers or hosts is one. Each replica writes its batch when the journal is read
+(:class:`~mock_server.domain.journal_queue.QueuedJournal`): one pipeline per batch, in
+any order, which the scores put right. It uses the store's connection pool
+(:attr:`RedisStore.client`): no connection of its own.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, cast
 
 import redis
 
@@ -22,12 +23,12 @@ __all__ = ["RedisJournal"]
 
 log = logging.getLogger(__name__)
 
-#: The key of the list, after the store's prefix.
-KEY: Final = "journal"
+#: The key of the sorted set, after the store's prefix.
+KEY: Final = "requests"
 
 
 class RedisJournal:
-    """A :class:`~mock_server.domain.journal.Journal` kept in a Redis list."""
+    """A :class:`~mock_server.domain.journal.Journal` kept in a Redis sorted set."""
 
     def __init__(self, client: redis.Redis, *, prefix: str, limit: int) -> None:
         self.limit = limit
@@ -39,7 +40,7 @@ class RedisJournal:
         self.append_many((entry,))
 
     def append_many(self, entries: Sequence[JournalEntry]) -> None:
-        """Push ``entries`` and trim the list, in one round trip.
+        """Add ``entries`` and trim the set, in one round trip.
 
         Raises:
             redis.RedisError: if Redis cannot be reached.
@@ -47,14 +48,14 @@ class RedisJournal:
         if not entries:
             return
         with self._client.pipeline(transaction=False) as pipe:
-            pipe.rpush(self._key, *(entry.to_json() for entry in entries))
-            pipe.ltrim(self._key, -self.limit, -1)
+            pipe.zadd(self._key, {entry.to_json(): entry.at for entry in entries})
+            pipe.zremrangebyrank(self._key, 0, -self.limit - 1)
             pipe.execute()
 
     def entries(self) -> list[JournalEntry]:
         """Raises: redis.RedisError: if Redis cannot be reached."""
         found: list[JournalEntry] = []
-        raw_entries: list[bytes | str] = self._client.lrange(self._key, 0, -1)
+        raw_entries = cast("list[bytes | str]", self._client.zrange(self._key, 0, -1))
         for raw in raw_entries:
             try:
                 found.append(JournalEntry.from_json(raw))

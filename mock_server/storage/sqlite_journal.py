@@ -6,10 +6,11 @@ Table (readable with ``sqlite3``)::
     request_journal(seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL, doc TEXT)
 
 ``doc`` is the :class:`~mock_server.domain.journal.JournalEntry` as JSON, ``at`` its
-arrival time (mock clock). Each batch is one ``BEGIN IMMEDIATE`` transaction that
-inserts the entries and deletes the rows older than the newest ``limit``, so the table
-never holds more than the limit. The mock writes it in batches off the request path
-(:class:`~mock_server.domain.journal_queue.QueuedJournal`).
+arrival time (mock clock, indexed). Each batch is one ``BEGIN IMMEDIATE`` transaction
+that inserts the entries and deletes all but the ``limit`` that arrived last, so the
+table never holds more than the limit. Each worker writes its batch when the journal is
+read (:class:`~mock_server.domain.journal_queue.QueuedJournal`): batches come in any
+order, so the order of rows is by ``at``, not by ``seq``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 TABLE: Final = "request_journal"
 _SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS request_journal (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " at REAL NOT NULL, doc TEXT NOT NULL)"
+    " at REAL NOT NULL, doc TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS request_journal_at ON request_journal (at, seq)",
 )
 
 
@@ -44,7 +46,8 @@ class SqliteJournal:
         self._db = connect(path)
         self._lock = threading.Lock()
         try:
-            self._db.execute(_SCHEMA)
+            for statement in _SCHEMA:
+                self._db.execute(statement)
         except BaseException:
             self._db.close()
             raise
@@ -68,8 +71,8 @@ class SqliteJournal:
             try:
                 db.executemany("INSERT INTO request_journal (at, doc) VALUES (?, ?)", rows)
                 db.execute(
-                    "DELETE FROM request_journal"
-                    " WHERE seq <= (SELECT max(seq) FROM request_journal) - ?",
+                    "DELETE FROM request_journal WHERE seq IN (SELECT seq FROM request_journal"
+                    " ORDER BY at DESC, seq DESC LIMIT -1 OFFSET ?)",
                     (self.limit,),
                 )
             except BaseException:
@@ -78,13 +81,13 @@ class SqliteJournal:
             db.execute("COMMIT")
 
     def entries(self) -> list[JournalEntry]:
-        """Every entry kept, in the order written.
+        """Every entry kept, oldest first.
 
         Raises:
             sqlite3.Error: if the database cannot be read.
         """
         with self._lock:
-            rows = self._db.execute("SELECT doc FROM request_journal ORDER BY seq").fetchall()
+            rows = self._db.execute("SELECT doc FROM request_journal ORDER BY at, seq").fetchall()
         found: list[JournalEntry] = []
         for (doc,) in rows:
             try:
