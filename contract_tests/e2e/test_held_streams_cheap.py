@@ -32,6 +32,13 @@ def _threads(pid: int) -> int:
     return sum(1 for _ in Path(f"/proc/{pid}/task").iterdir())
 
 
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
 async def _open(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
@@ -42,9 +49,9 @@ async def _open(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.Str
     return reader, writer
 
 
-async def _hold_streams(root: str, port: int, worker: int, prediction: str) -> tuple[int, int]:
+async def _hold_streams(root: str, port: int, worker: int, prediction: str) -> tuple[int, int, int]:
     """Open the streams, use the API while they are open, close them; the worker's
-    threads while they were open, and the status codes seen meanwhile."""
+    threads while they were open, how many opened, and its resident memory (KiB) then."""
     outcomes = await asyncio.gather(
         *(asyncio.wait_for(_open(port, f"/stream/{prediction}"), BOUND) for _ in range(STREAMS)),
         return_exceptions=True,
@@ -65,10 +72,11 @@ async def _hold_streams(root: str, port: int, worker: int, prediction: str) -> t
                 ).status_code,
             ]
         assert statuses == [200, 200, 201], statuses
+        rss_open = _rss_kib(worker)
     finally:
         for _, writer in opened:
             writer.close()
-    return threads_open, len(opened)
+    return threads_open, len(opened), rss_open
 
 
 def test_open_streams_hold_no_thread_each_and_give_back_what_they_took() -> None:
@@ -79,7 +87,9 @@ def test_open_streams_hold_no_thread_each_and_give_back_what_they_took() -> None
         prediction = httpx.post(mock.root + CREATE, headers=AUTH,
                                 json={"input": {"prompt": "held"}}, timeout=BOUND).json()["id"]  # fmt: skip
         threads_before = _threads(worker)
-        threads_open, count = asyncio.run(_hold_streams(mock.root, port, worker, prediction))
+        threads_open, count, rss_open = asyncio.run(
+            _hold_streams(mock.root, port, worker, prediction)
+        )
         assert count == STREAMS
         # Streams hold no thread: far fewer threads than streams, and no more than the
         # pools' bounds (the held pool, and the pool for short blocking work).
@@ -87,4 +97,10 @@ def test_open_streams_hold_no_thread_each_and_give_back_what_they_took() -> None
         deadline = time.monotonic() + BOUND
         while _threads(worker) > threads_before + 1:  # idle pool threads end by themselves
             assert time.monotonic() < deadline, (threads_before, _threads(worker))
+            time.sleep(0.2)
+        # Their memory goes back too: resident memory falls below what it was while they
+        # were open (with the allocator's default it only grows; the bench measures how
+        # much comes back, with 2000 streams).
+        while _rss_kib(worker) >= rss_open:
+            assert time.monotonic() < deadline, (rss_open, _rss_kib(worker))
             time.sleep(0.2)

@@ -68,6 +68,14 @@ _HELD_PREFIXES: Final = ("/stream/", "/_mock/", "/delivery/")
 #: Paths whose requests read or write predictions: with Redis, a round trip (or a stall)
 #: that must not hold up the requests that need no Redis.
 _STORE_PREFIXES: Final = ("/v1/", "/replicate/v1/", "/p/", "/p")
+#: The settings of granian's allocator (jemalloc, prefixed ``_rjem_``), and what the
+#: mock gives it unless the variable is already set: hand freed pages back to the system
+#: at once. By default jemalloc keeps them for later and, with no background thread,
+#: never hands them back while the server idles: after 2000 event streams closed, a
+#: worker stayed 75 MiB above where it started; with this, 33 MiB (about 3 % of GET's
+#: rate, measured with ``make bench``'s tools).
+ALLOCATOR_VARIABLE: Final = "_RJEM_MALLOC_CONF"
+ALLOCATOR_SETTINGS: Final = "dirty_decay_ms:0,muzzy_decay_ms:0"
 #: The most a request's line and headers may take; more is refused with 431.
 MAX_HEAD_BYTES: Final = 64 * 1024
 #: The signals that stop a worker (granian's).
@@ -263,6 +271,8 @@ def serve_target(
     Raises:
         AddressInUseError: if something already listens on ``host:port``.
     """
+    # Read by granian's allocator when it first allocates, so set before granian loads.
+    os.environ.setdefault(ALLOCATOR_VARIABLE, ALLOCATOR_SETTINGS)
     from granian import Granian
     from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings
