@@ -238,9 +238,8 @@ def test_two_workers_on_a_data_dir_share_the_journal_and_keep_it(tmp_path: Path)
 
 
 def test_a_journal_read_on_redis_has_the_other_replica_flush_first(tmp_path: Path) -> None:
-    """In-process apps on a fake clock have no writer thread: an entry is written only
-    when flushed, so a read through the second app finds the first app's request only
-    if it asked the first to flush."""
+    """An entry is written only when flushed, so a read through the second app finds the
+    first app's request only if it asked the first to flush."""
     with run_redis(tmp_path) as url:
         apps = [
             create_app({"MOCK_REDIS_URL": url, "MOCK_CLOCK": FakeClock(), "MOCK_TOKEN": TOKEN})

@@ -1,7 +1,6 @@
 """The request journal shared by two apps on one data directory, in-process: each app
-queues its entries and writes them in batches, so a read through one app must first
-have the other flush (on a fake clock the apps have no writer thread: entries are
-written only when flushed, which makes a missing flush certain to show)."""
+keeps its entries and writes them only when flushed, so a read through one app must
+first have the other flush (a missing flush is certain to show)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import pytest
 
 from contract_tests.unit.test_journal import entry
 from mock_server.domain.journal import JournalEntry
-from mock_server.domain.journal_queue import QueuedJournal
+from mock_server.domain.journal_queue import CHUNK, QueuedJournal
 from mock_server.storage.sqlite_journal import SqliteJournal
 
 
@@ -70,8 +70,8 @@ def test_closing_writes_what_waits_then_closes_the_store() -> None:
     assert store.closed
 
 
-def test_a_store_that_fails_drops_the_batch_and_raises_nothing() -> None:
-    store, errors = Batches(), list[Exception]()
+def test_a_store_that_fails_keeps_the_batch_for_the_next_flush_and_raises_nothing() -> None:
+    store, errors = Batches(limit=2), list[Exception]()
     journal = queued(store, errors)
     store.failure = OSError("disk on fire")
     journal.append(entry(1))
@@ -79,8 +79,18 @@ def test_a_store_that_fails_drops_the_batch_and_raises_nothing() -> None:
     assert [str(error) for error in errors] == ["disk on fire"]
     store.failure = None
     journal.append(entry(2))
+    journal.append(entry(3))  # past the limit with the kept one: the oldest goes
     journal.flush()
-    assert store.batches == [["req_2"]]
+    assert store.batches == [["req_2", "req_3"]]
+
+
+def test_a_long_part_is_written_in_chunks() -> None:
+    store, errors = Batches(limit=CHUNK * 3), list[Exception]()
+    journal = queued(store, errors)
+    for number in range(CHUNK + 1):
+        journal.append(entry(number))
+    journal.flush()
+    assert [len(batch) for batch in store.batches] == [CHUNK, 1]
 
 
 def test_what_waits_is_bounded_by_the_limit_and_read_in_arrival_order() -> None:

@@ -2,12 +2,10 @@
 
 Masking the token, cutting bodies and decoding them costs far more than noting what
 arrived, and most entries are never read. So the request path keeps an
-:class:`Exchange` (the environ's headers, the bodies as bytes, a few scalars: a few
-microseconds) and the :class:`~mock_server.domain.journal.JournalEntry`, which holds no
-token, is made from it only when someone reads the journal, or when a writer thread
-stores it in a shared journal. The scalars a filter looks at (route, method, status,
-prediction, arrival) are the entry's, so a journal can be filtered without making
-entries.
+:class:`Exchange` (a copy of the WSGI environ, the bodies as they are, a few scalars: a
+few microseconds) and the :class:`~mock_server.domain.journal.JournalEntry`, which holds
+no token, is made from it only when someone reads the journal (a shared journal's part
+is made and written when a read asks for it). An exchange stays in its process.
 """
 
 from __future__ import annotations
@@ -104,6 +102,7 @@ class Exchange:
         made = self._entry
         if made is None:
             made = self._entry = self._make()
+            self.environ, self.body, self.response_body = {}, None, None  # kept in the entry
         return made
 
     def _make(self) -> JournalEntry:

@@ -8,7 +8,7 @@ part where it appears (:func:`scrub`).
 
 A :class:`Journal` keeps the newest entries up to a limit, the oldest dropped first.
 Its interface is small (append, read all, clear, whether it answers) so that each
-store has its own: :class:`MemoryJournal` here, a Redis list shared by replicas in
+store has its own: :class:`MemoryJournal` here, a Redis sorted set shared by replicas in
 :mod:`mock_server.storage.redis_journal`. What to show is chosen by
 :class:`JournalFilter`, the same for the admin API, the HAR export and the pytest
 plugin.

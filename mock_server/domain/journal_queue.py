@@ -14,8 +14,9 @@ flush (an acknowledged announcement, see :mod:`mock_server.http.admin_observer`)
 :meth:`QueuedJournal.flush` returns once everything appended before it is written.
 What a worker held is lost only if it is killed outright (SIGKILL).
 
-A batch that cannot be written is dropped and handed to ``on_error`` (the caller logs
-it once); a request is never failed by it. The store trims by arrival time, so batches
+A batch that cannot be written is kept for the next flush (the newest, up to the
+limit) and its error handed to ``on_error`` (the caller logs it once); a request is
+never failed by it. The store trims by arrival time, so batches
 written out of order (each process flushes when asked) keep the newest entries.
 """
 
@@ -28,7 +29,10 @@ from typing import Protocol
 
 from mock_server.domain.journal import JournalEntry, Recorded
 
-__all__ = ["BatchJournal", "QueuedJournal"]
+__all__ = ["CHUNK", "BatchJournal", "QueuedJournal"]
+
+#: Most entries written in one pipeline or transaction (a part can hold the whole limit).
+CHUNK = 500
 
 
 class BatchJournal(Protocol):
@@ -117,11 +121,14 @@ class QueuedJournal:
             with self._ready:
                 batch = list(self._waiting)
                 self._waiting.clear()
-            if not batch:
-                return
-            try:
-                self._store.append_many([item.entry() for item in batch])
-            except Exception as error:  # dropped; the caller tells the log once
-                self._on_error(error)
-                return
-            self._on_written()
+            for start in range(0, len(batch), CHUNK):
+                try:
+                    self._store.append_many([item.entry() for item in batch[start : start + CHUNK]])
+                except Exception as error:  # kept for the next flush; the caller logs it once
+                    with self._ready:  # the newest kept if that passes the limit
+                        unwritten = batch[start:] + list(self._waiting)
+                        self._waiting = deque(unwritten, maxlen=self._waiting.maxlen)
+                    self._on_error(error)
+                    return
+            if batch:
+                self._on_written()

@@ -11,19 +11,23 @@ files, pages and ``/metrics`` are not.
 
 Recording never fails a request: an error writing the journal (Redis unreachable) is
 logged once, the request answered as usual, and one more line is logged when writing
-works again. A shared journal (Redis, a data directory) is only queued here: a writer
-thread stores the entries in batches, and a read asks every process to flush first.
+works again. What is kept is the request and its answer as they are (an
+:class:`~mock_server.domain.exchange.Exchange`, bodies cut at the journal's limit); the
+masked entry is made when the journal is read. A shared journal (Redis, a data
+directory) keeps this process's part here until a read asks every process to flush.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any, Final
 
 from flask import Flask, Request, Response, g
 
 from mock_server.domain.exchange import Exchange
+from mock_server.domain.journal import BODY_LIMIT
 from mock_server.http import held
 from mock_server.http.admin_observer import Observer
 from mock_server.http.context import PREFIXES, current_request, state
@@ -46,8 +50,17 @@ ROUTE_OF: Final = {
 _STARTED: Final = "imagen_mock.started"
 _AT: Final = "imagen_mock.at"
 _HELD: Final = "imagen_mock.held"
-#: What a journaled environ does not keep: the request object, its streams.
-_NOT_KEPT: Final = ("werkzeug.request", "wsgi.input", "wsgi.errors")
+#: The most of a body the journal keeps: one byte past its limit, to know it was cut.
+_KEPT_BYTES: Final = BODY_LIMIT + 1
+#: What a journaled environ does not keep: the request object, its streams and sockets,
+#: what a test client keeps alive.
+_NOT_KEPT: Final = (
+    "werkzeug.request",
+    "wsgi.input",
+    "wsgi.errors",
+    "werkzeug.socket",
+    "werkzeug.debug.preserve_context",
+)
 
 
 def observer(app: Flask) -> Observer:
@@ -152,16 +165,30 @@ def _exchange(
     kept = environ.copy()  # a shallow copy, without what a request holds beyond itself
     for key in _NOT_KEPT:
         kept.pop(key, None)
+    body: bytes | None = getattr(req, "_cached_data", None) or None
+    if body is not None and len(body) > _KEPT_BYTES:  # cut as the entry will cut it
+        body = body[:_KEPT_BYTES]
     return Exchange(
         id=entry_id,
         at=environ[_AT],
         path=req.path,
         environ=kept,
-        body=getattr(req, "_cached_data", None) or None,
+        body=body,
         status=response.status_code,
         seconds=seconds,
         route=route,
         prediction_id=prediction_id,
         response_headers=response.headers,  # the last hook: no one changes them after
-        response_body=None if response.is_streamed else response.response,
+        response_body=_answer_parts(response),
     )
+
+
+def _answer_parts(response: Response) -> Sequence[bytes | str] | None:
+    """The answer's body as the journal keeps it: its parts as they are when it is one
+    short part (every JSON answer of the API), else cut (None when streamed)."""
+    if response.is_streamed:
+        return None
+    parts = response.response
+    if isinstance(parts, list) and len(parts) == 1 and len(parts[0]) <= _KEPT_BYTES:
+        return parts
+    return [response.get_data()[:_KEPT_BYTES]]

@@ -56,7 +56,7 @@ def later(
     """A response to return from a view whose answer comes once ``wait`` is over:
     ``answer(result)`` then gives it, in this request's context (see the module)."""
     current_request().environ[_DEFERRED] = True
-    kept = dict(vars(g))  # the request's g (its quota, the prediction's id...)
+    kept = dict(vars(g))  # the request's g (the prediction's id, the outcome...)
 
     @copy_current_request_context
     def finish(outcome: T | Exception) -> Response:

@@ -5,6 +5,11 @@ thread, so that one waiting on the store holds up no other. A poll of a predicti
 has ended is the exception: its record never changes again, the store keeps a local copy
 of it (:class:`~mock_server.domain.store.LocalCopies`), and its answer needs nothing the
 process does not hold, so it is answered where it arrived, without a thread's hand-off.
+
+The check and the read are two steps: a record dropped from the cache between them (a
+reset, a resync after Redis lost its data, the cache's own eviction, all rare and
+within microseconds) is read from the store on the loop that once, bounded by the
+store's timeout and breaker.
 """
 
 from __future__ import annotations

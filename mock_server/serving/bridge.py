@@ -71,6 +71,9 @@ _BROKEN_HEADERS: Final = [("content-type", problems.CONTENT_TYPE)]
 ASYNC_ANSWERS: Final = "bridge.async_answers"
 #: Threads for requests that block only for a moment, when the caller tells held ones apart.
 QUICK_THREADS: Final = 16
+#: How long a stopping worker waits for requests whose bodies are still arriving before
+#: it gives up on them (a client that left mid-body never finishes sending it).
+BODY_GRACE_SECONDS: Final = 1.0
 
 T = TypeVar("T")
 
@@ -136,6 +139,7 @@ class WSGIBridge:
         self._on_end = on_end
         self._drain_seconds = drain_seconds  # None: as long as they take
         self._in_flight: set[asyncio.Task[object]] = set()
+        self._reading: set[asyncio.Task[object]] = set()  # in flight, body still arriving
         self._offload = offload
         self._may_hold = may_hold
         self._held = ElasticPool(threads, name="held")
@@ -155,7 +159,14 @@ class WSGIBridge:
             self._in_flight.discard(task)
 
     async def _serve(self, scope: Scope, proto: HTTPProtocol) -> None:
-        body = await self._read_body(scope, proto)
+        task = asyncio.current_task()
+        if task is not None:
+            self._reading.add(task)
+        try:
+            body = await self._read_body(scope, proto)
+        finally:
+            if task is not None:
+                self._reading.discard(task)
         environ = environ_for(scope, body, multiprocess=self._multiprocess)
         if body and "CONTENT_LENGTH" not in environ:  # de-chunked: now its length is known
             environ.pop("HTTP_TRANSFER_ENCODING", None)
@@ -189,13 +200,21 @@ class WSGIBridge:
             loop.call_soon(self._on_start)  # once the loop runs and can take signals
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Drain: wake the held requests, let every request in flight answer (quick ones
-        still reading their body, held ones), then let the worker end."""
+        """Drain: wake the held requests, give requests whose bodies are still arriving
+        :data:`BODY_GRACE_SECONDS` to finish sending them (then drop them: a client that
+        left mid-body would hold the drain to its bound), let every request in flight
+        answer, then let the worker end."""
         if self._on_stop is not None:
             try:
                 self._on_stop()
             except Exception:
                 log.exception("on_stop failed; draining anyway")
+        if self._reading and not loop.is_closed():  # a client that left never sends the rest
+            bound = self._drain_seconds
+            grace = BODY_GRACE_SECONDS if bound is None else min(BODY_GRACE_SECONDS, bound)
+            loop.run_until_complete(asyncio.wait(set(self._reading), timeout=grace))
+            for task in self._reading:
+                task.cancel()
         if self._in_flight and not loop.is_closed():
             waiting = asyncio.wait(set(self._in_flight), timeout=self._drain_seconds)
             loop.run_until_complete(waiting)

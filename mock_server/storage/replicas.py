@@ -99,8 +99,8 @@ class Replicas:
         return self._announce({"kind": "reset"})
 
     def flush_journals(self) -> int:
-        """Ask the others to write the request journal entries they hold (they write
-        them in batches, off the request path); return once they have (or after
+        """Ask the others to write the request journal entries they hold (they keep
+        them until a read asks); return once they have (or after
         :data:`ACK_TIMEOUT_SECONDS`), with how many did."""
         return self._announce({"kind": "journal"})
 

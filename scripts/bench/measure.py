@@ -71,7 +71,7 @@ def server(
         yield process, time.monotonic() - started
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=20)  # the drain bound (10 s by default), and then some
 
 
 @contextmanager
