@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from flask import Flask, Response, request
 
-from mock_server.serving.bridge import WSGIBridge, environ_for
+from mock_server.serving.bridge import WSGIBridge
+from mock_server.serving.environ import environ_for
 from mock_server.serving.server import may_be_held
 
 

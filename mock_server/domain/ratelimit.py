@@ -69,12 +69,9 @@ class Quota:
     retry_after: int
     """For a refused request, whole seconds until one is allowed; 0 otherwise."""
 
-    def headers(self) -> dict[str, str]:
-        """The ``ratelimit-*`` headers of an answer to an allowed request."""
-        return dict(self.header_pairs())
-
     def header_pairs(self) -> tuple[tuple[str, str], tuple[str, str]]:
-        """:meth:`headers` as ``(name, value)`` pairs, in the order they are sent."""
+        """The ``ratelimit-*`` headers of an answer to an allowed request, as
+        ``(name, value)`` pairs in the order they are sent."""
         return (("ratelimit-remaining", str(self.remaining)), ("ratelimit-reset", str(self.reset)))
 
 
