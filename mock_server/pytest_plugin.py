@@ -249,8 +249,8 @@ def imagen_mock(
     """
     from mock_server.config import SettingError
     from mock_server.http import context
-    from mock_server.http.admin_observe import observer
     from mock_server.http.app import create_app
+    from mock_server.http.context import observer
     from mock_server.serving.server import serve_in_thread
 
     options: dict[str, Any] = {"token": DEFAULT_TOKEN, **imagen_mock_config}

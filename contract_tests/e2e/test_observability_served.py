@@ -20,7 +20,7 @@ from contract_tests.support.redis_server import run_redis
 from contract_tests.support.servers import RunningMock, run_mock
 from contract_tests.unit.test_journal import entry
 from mock_server import FakeClock, create_app
-from mock_server.http import admin_observe, context
+from mock_server.http import context
 from mock_server.storage.redis_journal import RedisJournal
 
 pytestmark = pytest.mark.slow
@@ -255,7 +255,7 @@ def test_a_journal_read_on_redis_has_the_other_replica_flush_first(tmp_path: Pat
         finally:
             for app in apps:
                 state = context.state(app)
-                admin_observe.observer(app).close()
+                context.observer(app).close()
                 if state.webhooks is not None:
                     state.webhooks.close()
                 if state.replicas is not None:

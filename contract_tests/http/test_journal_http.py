@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 
 from mock_server import FakeClock, create_app
 from mock_server.domain.journal import MemoryJournal, Recorded
-from mock_server.http import admin_observe, context
+from mock_server.http import context
 
 TOKEN = "r8_testtoken123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -190,7 +190,7 @@ def test_a_journal_that_cannot_be_written_fails_no_request(
 ) -> None:
     app = make_app(clock)
     mock = context.state(app)
-    broken = dataclasses.replace(admin_observe.observer(app), journal=_Broken(10))
+    broken = dataclasses.replace(context.observer(app), journal=_Broken(10))
     app.extensions[context.EXTENSION] = dataclasses.replace(mock, observer=broken)
     client = app.test_client()
     with caplog.at_level(logging.WARNING):

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from contract_tests.support.constants import AUTH, CREATE
 from mock_server import FakeClock, create_app
 from mock_server.domain.journal_queue import QueuedJournal
-from mock_server.http import admin_observe, context
+from mock_server.http import context
 from mock_server.storage.sqlite_files import DATABASE_NAME
 from mock_server.storage.sqlite_rules import SqliteRuleBook
 
@@ -49,7 +49,7 @@ def make_app(tmp_path: Path, clock: FakeClock) -> Iterator[MakeApp]:
 
 def close(app: Flask) -> None:
     state = context.state(app)
-    admin_observe.observer(app).close()
+    context.observer(app).close()
     if state.webhooks is not None:
         state.webhooks.close()
     if isinstance(state.rules, SqliteRuleBook):
@@ -82,7 +82,7 @@ def test_a_read_through_one_app_sees_what_the_other_just_answered(
     make_app: MakeApp, tmp_path: Path
 ) -> None:
     first, second = make_app(), make_app()
-    assert isinstance(admin_observe.observer(first.application).journal, QueuedJournal)
+    assert isinstance(context.observer(first.application).journal, QueuedJournal)
     made = create(first)
     assert first.get(f"/v1/predictions/{made}", headers=AUTH).status_code == 200
     assert rows(tmp_path) == 0  # queued in the first app, not written yet

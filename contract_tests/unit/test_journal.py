@@ -66,9 +66,9 @@ def exchange(**changes: Any) -> Exchange:
     fields: dict[str, Any] = {
         "id": "req_1",
         "at": T0,
-        "path": f"/v1/predictions/{TOKEN}",
         "route": "create",
         "environ": {
+            "PATH_INFO": f"/v1/predictions/{TOKEN}",
             "REQUEST_METHOD": "POST",
             "QUERY_STRING": f"echo={TOKEN}",
             "HTTP_HOST": "localhost",

@@ -2,7 +2,7 @@
 
 Masking the token, cutting bodies and decoding them costs far more than noting what
 arrived, and most entries are never read. So the request path keeps an
-:class:`Exchange` (a copy of the WSGI environ, the bodies as they are, a few scalars: a
+:class:`Exchange` (the WSGI environ, the bodies as they are, a few scalars: a
 few microseconds) and the :class:`~mock_server.domain.journal.JournalEntry`, which holds
 no token, is made from it only when someone reads the journal (a shared journal's part
 is made and written when a read asks for it). An exchange stays in its process.
@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from mock_server.domain.journal import BODY_LIMIT, JournalEntry, bearer_token, mask_headers, scrub
 
-__all__ = ["Exchange", "header_pairs"]
+__all__ = ["Exchange", "header_pairs", "request_path"]
 
 #: Environ keys of the two headers CGI does not prefix with ``HTTP_``.
 _UNPREFIXED: Final = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
@@ -23,6 +23,13 @@ _UNPREFIXED: Final = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content
 _TEXT_TYPES: Final = ("application/json", "application/problem+json", "text/")
 #: What some servers also set for those two, which the unprefixed keys already carry.
 _DOUBLED: Final = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})
+
+
+def request_path(environ: Mapping[str, Any]) -> str:
+    """The path of a WSGI environ's request, decoded (UTF-8, as Werkzeug reads it:
+    ``PATH_INFO`` holds the bytes sent as Latin-1), with one leading slash."""
+    raw = str(environ.get("PATH_INFO") or "")
+    return "/" + raw.encode("latin-1").decode(errors="replace").lstrip("/")
 
 
 def header_pairs(environ_items: Iterable[tuple[str, Any]]) -> list[tuple[str, str]]:
@@ -51,7 +58,6 @@ class Exchange:
         "body",
         "environ",
         "id",
-        "path",
         "prediction_id",
         "response_body",
         "response_headers",
@@ -65,7 +71,6 @@ class Exchange:
         *,
         id: str,
         at: float,
-        path: str,
         environ: Mapping[str, Any],
         body: bytes | None,
         status: int,
@@ -77,10 +82,8 @@ class Exchange:
     ) -> None:
         self.id = id
         self.at = at
-        self.path = path
-        """The path as sent, decoded."""
         self.environ = environ
-        """The request's WSGI environ (a copy): method, query and headers are read from it."""
+        """The request's WSGI environ: path, method, query and headers are read from it."""
         self.body = body
         self.status = status
         self.seconds = seconds
@@ -123,7 +126,7 @@ class Exchange:
             id=self.id,
             at=self.at,
             method=str(environ.get("REQUEST_METHOD", "")),
-            path=scrub(self.path, secrets),
+            path=scrub(request_path(environ), secrets),
             route=self.route,
             query_string=scrub(str(environ.get("QUERY_STRING", "")), secrets),
             headers=headers,

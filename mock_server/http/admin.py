@@ -40,7 +40,7 @@ from mock_server.contract import problems
 from mock_server.contract.problems import InvalidField, Problem
 from mock_server.domain import lifecycle
 from mock_server.domain.clock import AdvanceableClock, check_step
-from mock_server.http import admin_observe
+from mock_server.http import context
 from mock_server.http.context import MockState, json_response, read_json, state
 from mock_server.http.context import authenticate as _authenticate
 
@@ -118,7 +118,7 @@ def reset() -> Response:
     mock.service.clear()
     mock.rates.clear()  # shared on Redis, so once for every replica
     _forget_local(mock)
-    admin_observe.forget(current_app)  # the journal (shared on Redis) and endings followed
+    context.observer(current_app).forget()  # the journal (shared on Redis) and endings followed
     if mock.replicas is not None:
         mock.replicas.announce_reset()
     return Response(status=204)

@@ -1,8 +1,9 @@
 """The app's observer: its request journal, metrics and the watch over endings.
 
 Built once by :func:`build` when the app is; kept in the app's
-:class:`~mock_server.http.context.MockState`; hooked into requests by
-:mod:`mock_server.http.admin_observe`.
+:class:`~mock_server.http.context.MockState` (:func:`~mock_server.http.context.observer`
+finds it); fed by the
+API's gate (:mod:`mock_server.http.gate`) as requests pass it.
 """
 
 from __future__ import annotations
@@ -124,6 +125,15 @@ class Observer:
             self.journal.flush()
             if self.peers is not None:
                 self.peers.flush_journals()
+
+    def forget(self) -> None:
+        """Empty the journal and stop following predictions to their end (a reset).
+
+        Raises:
+            redis.RedisError: if the journal is in Redis and Redis cannot be reached.
+        """
+        self.endings.clear()
+        self.clear()
 
     def close(self) -> None:
         self.endings.close()

@@ -35,8 +35,7 @@ from mock_server.domain import lifecycle
 from mock_server.domain.har import archive
 from mock_server.domain.journal import JournalEntry, JournalFilter
 from mock_server.http.admin_metrics import CONTENT_TYPE
-from mock_server.http.admin_observe import observer
-from mock_server.http.context import authenticate, json_response, links, state
+from mock_server.http.context import authenticate, json_response, links, observer, state
 
 __all__ = ["bp", "metrics_bp"]
 

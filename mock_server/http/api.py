@@ -1,7 +1,8 @@
 """The predictions API blueprint, mounted at ``/v1`` and ``/replicate/v1``.
 
-Each handler is the same short pipeline: authenticate, validate against the
-spec, call the service, render the prediction with URLs of this server.
+Each handler is the same short pipeline: validate against the spec, call the
+service, render the prediction with URLs of this server. Every request has passed
+the gate by then (:mod:`mock_server.http.gate`: token, rate limit, screens).
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, g, request
 
 from mock_server.contract import problems
-from mock_server.domain import lifecycle, ratelimit
+from mock_server.domain import lifecycle
 from mock_server.domain.lifecycle import Links, PredictionRecord
 from mock_server.domain.service import InvalidCursorError, encode_cursor
 from mock_server.http import held
 from mock_server.http.context import (
-    check_token,
     current_request,
     dump,
     json_response,
@@ -43,55 +43,6 @@ def _show(record: PredictionRecord, *, as_created: bool = False) -> dict[str, An
     mock = state()
     now = mock.service.clock.now()
     return lifecycle.render(record, now, links(), as_created=as_created, shape=mock.shape)
-
-
-#: Where :func:`admit` leaves the request's quota for :func:`rate_headers` (in the WSGI
-#: environ, which an answer decided later keeps: :mod:`mock_server.http.held`).
-_QUOTA = "imagen_mock.quota"
-
-
-@bp.before_request
-def admit() -> Response | None:
-    """Authenticate an API request, count it against its token's rate limit, then run
-    the app's screens on it.
-
-    Returns the first screen's answer, if one answers in the handler's place.
-
-    Raises:
-        Problem: 401 when the token is missing, malformed or not the pinned one; 429
-            past the rate limit when limits are enforced; or whatever a screen raises.
-    """
-    req = current_request()
-    environ = req.environ
-    mock = state()
-    token = check_token(
-        environ.get("HTTP_AUTHORIZATION"), mock.token, any_token=mock.accept_any_token
-    )
-    kind = ratelimit.CREATE if (req.endpoint or "").endswith(".create_prediction") else "other"
-    quota = mock.rates.take(ratelimit.token_key(token), kind, mock.service.clock.now())
-    if not quota.allowed and mock.enforce_rate_limits:
-        raise problems.throttled(max(quota.retry_after, 1))
-    environ[_QUOTA] = quota
-    for screen in mock.screens:
-        answer = screen(environ)
-        if answer is not None:
-            return answer
-    return None
-
-
-@bp.after_request
-def rate_headers(response: Response) -> Response:
-    """Add ``ratelimit-remaining`` and ``ratelimit-reset`` to a 2xx answer, as Replicate's
-    answers always carry them."""
-    environ = current_request().environ
-    quota = environ.get(_QUOTA)
-    if quota is None or held.is_deferred(environ):  # added to the answer when it comes
-        return response
-    if 200 <= response.status_code < 300:
-        headers = response.headers
-        for name, value in quota.header_pairs():  # new names: add, not set (no scan)
-            headers.add(name, value)
-    return response
 
 
 @bp.post("/models/<model_owner>/<model_name>/predictions")

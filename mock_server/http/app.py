@@ -28,12 +28,12 @@ from mock_server.domain.scenarios import RuleBook
 from mock_server.domain.service import ChangeSignal, Listeners, PredictionService
 from mock_server.http import (
     admin,
-    admin_observe,
     admin_observer,
     admin_requests,
     api,
     context,
     files,
+    gate,
     rules,
     screens,
     stream,
@@ -171,7 +171,7 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     app.register_error_handler(redis.RedisError, _send_store_down)
     app.register_error_handler(Exception, _send_unexpected)
     admin.follow_replicas(app)
-    admin_observe.install(app)  # request journal, metrics, held connections
+    gate.install(app)  # token, rate limit, screens; journal and metrics
 
     hops = settings.trusted_proxies
     if hops > 0:

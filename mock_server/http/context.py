@@ -43,6 +43,7 @@ __all__ = [
     "dump",
     "json_response",
     "links",
+    "observer",
     "read_json",
     "state",
 ]
@@ -89,7 +90,8 @@ class MockState:
     screens: tuple[Screen, ...] = ()
     """Run in order on every API request after authentication (scenarios, faults)."""
     observer: Observer | None = None
-    """The request journal, metrics and endings (:mod:`mock_server.http.admin_observe`)."""
+    """The request journal, metrics and endings (:mod:`mock_server.http.admin_observer`),
+    fed by the API's gate (:mod:`mock_server.http.gate`)."""
     accept_any_token: bool = False
     """Accept any non-empty token when none is pinned (else only Replicate-shaped ones)."""
     rates: RateCounter = field(default_factory=MemoryRates)
@@ -108,6 +110,19 @@ def state(app: Flask | None = None) -> MockState:
     """The mock's shared state: of ``app``, or of the app handling the current request."""
     owner = app or cast("LocalProxy[Flask]", current_app)._get_current_object()
     found: MockState = owner.extensions[EXTENSION]
+    return found
+
+
+def observer(app: Flask | None = None) -> Observer:
+    """The observer (journal, metrics, endings) of ``app``, or of the app handling the
+    current request.
+
+    Raises:
+        LookupError: if the app was built without one.
+    """
+    found = state(app).observer
+    if found is None:
+        raise LookupError("this app has no observer")
     return found
 
 

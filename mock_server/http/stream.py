@@ -22,11 +22,23 @@ from mock_server.domain import lifecycle
 from mock_server.domain.events import events, follow, follow_async
 from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.domain.service import PredictionService, RunBlocking
-from mock_server.http.context import links, state
+from mock_server.http.context import current_request, links, state
+from mock_server.http.gate import hold, release
 
 __all__ = ["bp"]
 
 bp = Blueprint("stream", __name__)
+
+
+@bp.before_request
+def _opened() -> None:
+    hold(current_request().environ)  # an open stream is held until its body ends
+
+
+@bp.after_request
+def _answered(response: Response) -> Response:
+    release(current_request().environ, response)
+    return response
 
 
 def _last_event_id(header: str | None) -> int:
