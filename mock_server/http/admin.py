@@ -172,7 +172,7 @@ def follow_replicas(app: Flask) -> None:
                 _catch_up(service.clock, replicas.clock_offset())
         elif kind == "clock":
             _catch_up(service.clock, event.get("offset_seconds"))
-        elif kind == "journal":  # another process is about to read the journal
+        elif kind == "flush":  # another process is about to read the journal or metrics
             if mock.observer is not None:
                 mock.observer.flush()
         else:

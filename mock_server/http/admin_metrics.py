@@ -8,6 +8,13 @@ makes that directory for the run and removes it when it stops (:func:`metrics_di
 The client is imported only when an app is built, in the worker, after the variable is
 set: it chooses how to keep values when it is first imported.
 
+Requests are many, so each is first added to a tally of this process (a few list and
+dict writes under a lock: the client's own counter and histogram take several
+microseconds a request, written through to a file in multiprocess mode); the tally is
+moved into the client's metrics when they are read (:meth:`Metrics.flush`: a scrape
+asks every worker to, as a journal read does). A worker killed with SIGKILL loses the
+requests it had not yet moved; one that stops moves them first.
+
 ============================================  ==================================================
 ``imagen_mock_requests_total``                predictions API requests by ``route`` and ``status``
 ``imagen_mock_request_duration_seconds``      their latency, a histogram by ``route``
@@ -25,6 +32,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
+from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
@@ -45,6 +54,18 @@ BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 NO_ROUTE: Final = "none"
 
 
+class _Tally:
+    """Requests answered since the last move into the client's metrics, by route and status."""
+
+    __slots__ = ("buckets", "count", "seconds")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seconds = 0.0
+        self.buckets = [0] * (len(BUCKETS) + 1)
+        """Requests by the first bucket that holds them (the last: above every bound)."""
+
+
 class Metrics:
     """The app's counters, histogram and gauge."""
 
@@ -53,9 +74,9 @@ class Metrics:
 
         self.multiprocess = bool(os.environ.get(MULTIPROCESS_VARIABLE))
         self.registry = CollectorRegistry()
-        #: (route, status) -> its request counter and latency histogram (dict reads and
-        #: writes are atomic: two threads adding one key make the same children).
-        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._lock = threading.Lock()
+        self._tallies: dict[tuple[str, int], _Tally] = {}
+        self._created = 0
         registry = self.registry
         self.requests = Counter(
             "imagen_mock_requests",
@@ -99,18 +120,30 @@ class Metrics:
         )
 
     def answered(self, route: str | None, status: int, seconds: float) -> None:
-        """Count one predictions API request (the labelled children are kept: looking
-        one up through ``labels`` takes a lock and builds a key, about 10 µs a time)."""
-        label = route or NO_ROUTE
-        key = (label, status)
-        children = self._children.get(key)
-        if children is None:
-            children = (self.requests.labels(label, str(status)), self.latency.labels(label))
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
-        if route == "create" and status in (201, 202):
-            self.created.inc()
+        """Count one predictions API request (in the tally: see the module)."""
+        key = (route or NO_ROUTE, status)
+        bucket = bisect_left(BUCKETS, seconds)  # the first bound >= seconds ("le")
+        with self._lock:
+            tally = self._tallies.get(key)
+            if tally is None:
+                tally = self._tallies[key] = _Tally()
+            tally.count += 1
+            tally.seconds += seconds
+            tally.buckets[bucket] += 1
+            if route == "create" and status in (201, 202):
+                self._created += 1
+
+    def flush(self) -> None:
+        """Move the tally of requests into the client's metrics (written to this
+        process's file in multiprocess mode)."""
+        with self._lock:
+            tallies, self._tallies = self._tallies, {}
+            created, self._created = self._created, 0
+        for (route, status), tally in tallies.items():
+            self.requests.labels(route, str(status)).inc(tally.count)
+            _add_observations(self.latency.labels(route), tally)
+        if created:
+            self.created.inc(created)
 
     def ended_as(self, status: str) -> None:
         self.ended.labels(status).inc()
@@ -125,11 +158,26 @@ class Metrics:
         of theirs added up."""
         from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 
+        self.flush()
         if not self.multiprocess:
             return generate_latest(self.registry)
         merged = CollectorRegistry()
         multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
         return generate_latest(merged)
+
+
+def _add_observations(histogram: Any, tally: _Tally) -> None:
+    """Add a tally's requests to one labelled latency histogram of the client.
+
+    The client observes one value at a time; this adds many to the same values it keeps
+    (its ``_sum`` and one ``_buckets`` value per bound, not cumulative), which
+    ``contract_tests/unit/test_metrics_tally.py`` checks against one-by-one
+    observations.
+    """
+    histogram._sum.inc(tally.seconds)
+    for value, count in zip(histogram._buckets, tally.buckets, strict=True):
+        if count:
+            value.inc(count)
 
 
 @contextmanager

@@ -94,9 +94,22 @@ class Observer:
             self._health.written()
 
     def flush(self) -> None:
-        """Write the entries this process holds (another process is about to read)."""
+        """Write what this process holds of the journal and the metrics (another
+        process is about to read them)."""
+        self.metrics.flush()
         if isinstance(self.journal, QueuedJournal):
             self.journal.flush()
+
+    def exposition(self) -> bytes:
+        """The metrics in the text format, with what every worker held a moment ago
+        (asked to write it first; if that cannot be asked, Redis being unreachable,
+        what they wrote before)."""
+        if self.metrics.multiprocess and self.peers is not None:
+            try:
+                self.peers.flush_observed()
+            except redis.RedisError as error:
+                REDIS.failed(error)
+        return self.metrics.exposition()
 
     def entries(self) -> list[JournalEntry]:
         """Every entry, oldest first, those every process held a moment ago included.
@@ -124,7 +137,7 @@ class Observer:
         if isinstance(self.journal, QueuedJournal):
             self.journal.flush()
             if self.peers is not None:
-                self.peers.flush_journals()
+                self.peers.flush_observed()
 
     def forget(self) -> None:
         """Empty the journal and stop following predictions to their end (a reset).
@@ -136,7 +149,9 @@ class Observer:
         self.clear()
 
     def close(self) -> None:
+        """Stop watching; write what this process still holds (it is stopping)."""
         self.endings.close()
+        self.metrics.flush()
         if isinstance(self.journal, QueuedJournal):
             self.journal.close()
 

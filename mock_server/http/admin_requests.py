@@ -146,7 +146,7 @@ def metrics() -> Response:
     """Prometheus metrics, text format."""
     watching = observer(current_app)
     watching.endings.pump()  # count what has ended by now, whatever the clock
-    return Response(watching.metrics.exposition(), content_type=CONTENT_TYPE)
+    return Response(watching.exposition(), content_type=CONTENT_TYPE)
 
 
 def _version() -> str:

@@ -10,8 +10,9 @@ look at anything else; what the mock sends is:
     every prediction was dropped: empty local caches, then count yourself in ``key``;
 ``{"kind": "clock", "offset_seconds": float, "ack": key}``
     the mock clock was moved: move the local clock to this total offset, then ack;
-``{"kind": "journal", "ack": key}``
-    a request journal is about to be read: write the entries waiting here, then ack.
+``{"kind": "flush", "ack": key}``
+    the request journal or the metrics are about to be read: write what waits here
+    of them, then ack.
 
 Pub/sub is fire-and-forget: a replica that is disconnected when an event is sent
 never sees it. So after a connection error the bus hands its handler

@@ -89,10 +89,10 @@ class LocalPeers:
         """Tell the others every prediction was forgotten; return once they confirmed."""
         return self._announce({"kind": "reset"})
 
-    def flush_journals(self) -> int:
-        """Ask the others to write the request journal entries they hold; return once
-        they confirmed."""
-        return self._announce({"kind": "journal"})
+    def flush_observed(self) -> int:
+        """Ask the others to write what they hold of the request journal and the
+        metrics; return once they confirmed."""
+        return self._announce({"kind": "flush"})
 
     def advance_clock(self, seconds: float) -> float:
         """Add ``seconds`` to the stored clock offset; return the new total once the

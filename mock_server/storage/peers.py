@@ -57,9 +57,9 @@ class Peers(Protocol):
         """Move the shared clock; the new total offset, once the others moved."""
         ...
 
-    def flush_journals(self) -> int:
-        """Ask the others to write the request journal entries they hold; return once
-        they confirmed, with how many did."""
+    def flush_observed(self) -> int:
+        """Ask the others to write what they hold of the request journal and the
+        metrics; return once they confirmed, with how many did."""
         ...
 
     def clock_offset(self) -> float:

@@ -98,11 +98,11 @@ class Replicas:
         their local copies (or after :data:`ACK_TIMEOUT_SECONDS`), with how many did."""
         return self._announce({"kind": "reset"})
 
-    def flush_journals(self) -> int:
-        """Ask the others to write the request journal entries they hold (they keep
-        them until a read asks); return once they have (or after
+    def flush_observed(self) -> int:
+        """Ask the others to write what they hold of the request journal and the
+        metrics (they keep it until a read asks); return once they have (or after
         :data:`ACK_TIMEOUT_SECONDS`), with how many did."""
-        return self._announce({"kind": "journal"})
+        return self._announce({"kind": "flush"})
 
     def advance_clock(self, seconds: float) -> float:
         """Add ``seconds`` to the shared clock offset and return the new total, once the
