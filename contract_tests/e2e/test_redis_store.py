@@ -19,7 +19,8 @@ import redis
 from contract_tests.support.servers import free_port
 from mock_server.domain import lifecycle
 from mock_server.domain.clock import FakeClock
-from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.domain.rendering import Links
 from mock_server.domain.store import Store
 from mock_server.storage.bus import RedisBus
 from mock_server.storage.encoding import decode as _decode

@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Final
 import redis
 
 from mock_server.domain.clock import AdjustableClock, Clock, SystemClock
-from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.domain.rendering import Links
 from mock_server.domain.store import Store
 from mock_server.webhooks import signing
 from mock_server.webhooks.delivery_log import DeliveryLog, MemoryDeliveryLog
