@@ -30,7 +30,8 @@ from mock_server.domain.service import PredictionService
 from mock_server.http.app import new_webhook_secret
 from mock_server.storage.memory import InMemoryStore
 from mock_server.webhooks import signing
-from mock_server.webhooks.delivery import STORE_RETRY_SECONDS, WebhookDispatcher
+from mock_server.webhooks.delivery import WebhookDispatcher
+from mock_server.webhooks.due import STORE_RETRY_SECONDS
 from mock_server.webhooks.planning import (
     THROTTLE_SECONDS,
     Planned,
