@@ -280,9 +280,9 @@ def test_a_retried_create_that_had_run_is_answered_as_stored(
         processing_seconds=1,
         retention_seconds=3600.0,
     )
-    keys, args = store._add_arguments(record)
-    assert store._add_script(keys=keys, args=args) == 0  # the first attempt ran...
-    assert store._add_script(keys=keys, args=args) == -3  # ...its retry knows it
+    keys, args = store._creates.arguments(record)
+    assert store._creates.script(keys=keys, args=args) == 0  # the first attempt ran...
+    assert store._creates.script(keys=keys, args=args) == -3  # ...its retry knows it
     with pytest.raises(KeyError):
         store.add(record)  # another create of the same record is still refused
     assert store.get(record.id) == record

@@ -19,7 +19,8 @@ import redis
 from contract_tests.support.servers import free_port
 from mock_server.domain import lifecycle
 from mock_server.domain.clock import FakeClock
-from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.domain.rendering import Links
 from mock_server.domain.store import Store
 from mock_server.storage.bus import RedisBus
 from mock_server.storage.encoding import decode as _decode
@@ -603,7 +604,7 @@ def store_with_writer(
     """A store that has made one create, and so holds its write connection."""
     store = make_redis_store()
     store.add_while(make(clock, "first"), lambda: None)
-    writer = store._writes.connection
+    writer = store._creates.writes.connection
     assert writer is not None
     return store, writer
 
@@ -644,7 +645,7 @@ def test_a_refused_send_gives_the_writer_back(
     refuse_one_evalsha(monkeypatch, redis.ResponseError("NOAUTH Authentication required"))
     with pytest.raises(redis.ResponseError):
         store.add_while(make(clock, "refused"), lambda: None)
-    assert not store._writes.lock.locked()
+    assert not store._creates.writes.lock.locked()
     record = make(clock, "accepted")
     store.add_while(record, lambda: None)
     assert store.get(record.id) == record
@@ -657,7 +658,7 @@ def test_a_writer_from_before_a_fork_is_not_used(
     inherited.pid = -1  # as if this process were a fork of the one that connected
     record = make(clock, "child")
     store.add_while(record, lambda: None)
-    assert store._writes.connection is not inherited
+    assert store._creates.writes.connection is not inherited
     assert store.get(record.id) == record
 
 
@@ -668,9 +669,9 @@ def test_close_gives_the_writer_back_to_the_pool(
     store.add_while(make(clock), lambda: None)
     pool = store.raw.connection_pool
     assert isinstance(pool, redis.ConnectionPool)
-    assert store._writes.connection in pool._in_use_connections
+    assert store._creates.writes.connection in pool._in_use_connections
     store.close()
-    assert store._writes.connection is None
+    assert store._creates.writes.connection is None
     assert not pool._in_use_connections
 
 

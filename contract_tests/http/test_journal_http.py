@@ -125,7 +125,7 @@ def test_the_filters_narrow_the_list(mock: FlaskClient, clock: FakeClock) -> Non
 
 
 def _rfc3339(moment: float) -> str:
-    from mock_server.domain.lifecycle import format_time
+    from mock_server.domain.rendering import format_time
 
     return format_time(moment)
 

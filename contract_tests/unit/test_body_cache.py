@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mock_server.domain import lifecycle
+from mock_server.domain import lifecycle, rendering
 from mock_server.domain.clock import MAX_OFFSET_SECONDS, AdjustableClock, FakeClock
-from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.domain.rendering import Links
 from mock_server.domain.service import ChangeSignal
 from mock_server.storage.body_cache import BodyCache
 
@@ -32,7 +33,7 @@ def record(**changes: float) -> PredictionRecord:
 
 
 def dump(rec: PredictionRecord, now: float, links: Links) -> bytes:
-    return json.dumps(lifecycle.render(rec, now, links)).encode()
+    return json.dumps(rendering.render(rec, now, links)).encode()
 
 
 class Counting:
@@ -74,9 +75,9 @@ def test_rendering_is_constant_within_a_stable_span(
     assert lo <= now < hi
     for moment in (lo, now, (now + min(hi, now + later)) / 2):
         if lo <= moment < hi:
-            assert lifecycle.render(rec, moment, LINKS) == lifecycle.render(rec, now, LINKS)
+            assert rendering.render(rec, moment, LINKS) == rendering.render(rec, now, LINKS)
     if hi != float("inf"):
-        assert lifecycle.render(rec, hi, LINKS) != lifecycle.render(rec, now, LINKS) or (
+        assert rendering.render(rec, hi, LINKS) != rendering.render(rec, now, LINKS) or (
             hi in {lifecycle.started_at(rec)}  # a start cut off by a stop changes nothing
         )
 
@@ -85,7 +86,7 @@ def test_spans_end_where_the_rendering_changes() -> None:
     rec = record()
     _, hi = lifecycle.stable_span(rec, T0 + 0.5)
     assert hi == lifecycle.started_at(rec)
-    assert lifecycle.render(rec, hi, LINKS) != lifecycle.render(rec, T0 + 0.5, LINKS)
+    assert rendering.render(rec, hi, LINKS) != rendering.render(rec, T0 + 0.5, LINKS)
     _, hi = lifecycle.stable_span(rec, T0 + 10)  # ended: stable until the data goes
     assert hi == lifecycle.data_removed_at(rec)
     assert lifecycle.stable_span(rec, hi + 1)[1] == float("inf")

@@ -1,4 +1,5 @@
-"""The lifecycle as a pure function of a record and the time, on a fake clock."""
+"""The lifecycle, and its rendering as the API shows it, as pure functions of a record
+and the time, on a fake clock."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import itertools
 
 import pytest
 
-from mock_server.domain import lifecycle
+from mock_server.domain import lifecycle, rendering
 from mock_server.domain.clock import FakeClock
-from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.domain.rendering import Links
 from mock_server.domain.safety import SAFETY_ERROR
 
 LINKS = Links(api="https://mock.test/replicate/v1", root="https://mock.test")
@@ -51,7 +53,7 @@ def test_status_follows_the_phases(offset: float, status: str) -> None:
 
 
 def test_starting_prediction_has_no_start_logs_or_output() -> None:
-    shown = lifecycle.render(record(), T0 + 0.5, LINKS)
+    shown = rendering.render(record(), T0 + 0.5, LINKS)
     assert shown["status"] == "starting"
     assert list(shown) == [*STARTING_KEYS]  # no key before it exists
     assert shown["logs"] == ""
@@ -60,20 +62,20 @@ def test_starting_prediction_has_no_start_logs_or_output() -> None:
 
 def test_logs_grow_while_processing() -> None:
     rec = record()
-    seen = [lifecycle.render(rec, T0 + t, LINKS)["logs"] for t in (1.0, 2.0, 3.0, 4.0)]
+    seen = [rendering.render(rec, T0 + t, LINKS)["logs"] for t in (1.0, 2.0, 3.0, 4.0)]
     assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(seen))
     assert len(seen[0].splitlines()) < len(seen[-1].splitlines())
-    took = lifecycle.render(rec, T0 + 4.0, LINKS)["metrics"]["predict_time"]
+    took = rendering.render(rec, T0 + 4.0, LINKS)["metrics"]["predict_time"]
     assert seen[-1] == f"No sid\nGenerating image...\nGenerated image in {took:.2f} seconds\n"
 
 
 def test_succeeded_prediction_is_complete() -> None:
     rec = record(aspect_ratio="16:9", output_format="png")
-    shown = lifecycle.render(rec, T0 + 10, LINKS)
+    shown = rendering.render(rec, T0 + 10, LINKS)
     assert shown["status"] == "succeeded"
     assert shown["output"] == f"https://mock.test/delivery/{rec.id}/output.png"
-    assert shown["started_at"] == lifecycle.format_time(T0 + 1, 6)
-    assert shown["completed_at"] == lifecycle.format_time(T0 + 4, 6)
+    assert shown["started_at"] == rendering.format_time(T0 + 1, 6)
+    assert shown["completed_at"] == rendering.format_time(T0 + 4, 6)
     assert list(shown) == [*STARTING_KEYS[:-1], "started_at", "completed_at", "urls", "metrics"]
     assert list(shown["metrics"]) == ["image_count", "predict_time"]
     assert shown["metrics"]["image_count"] == 1
@@ -96,17 +98,17 @@ def test_as_created_view_is_starting_even_with_instant_phases() -> None:
     rec = lifecycle.new_record(
         {"prompt": "x"}, now=T0, starting_seconds=0, processing_seconds=0, retention_seconds=3600.0
     )
-    assert lifecycle.render(rec, T0, LINKS)["status"] == "succeeded"
-    assert lifecycle.render(rec, T0, LINKS, as_created=True)["status"] == "starting"
+    assert rendering.render(rec, T0, LINKS)["status"] == "succeeded"
+    assert rendering.render(rec, T0, LINKS, as_created=True)["status"] == "starting"
 
 
 def test_cancel_while_processing() -> None:
     rec = lifecycle.cancel(record(), T0 + 2.5)
-    shown = lifecycle.render(rec, T0 + 10, LINKS)
+    shown = rendering.render(rec, T0 + 10, LINKS)
     assert shown["status"] == "canceled"
-    assert shown["completed_at"] == lifecycle.format_time(T0 + 2.5, 6)
+    assert shown["completed_at"] == rendering.format_time(T0 + 2.5, 6)
     assert shown["output"] is None
-    assert shown["started_at"] == lifecycle.format_time(T0 + 1, 6)
+    assert shown["started_at"] == rendering.format_time(T0 + 1, 6)
     assert list(shown["metrics"]) == ["predict_time"]
     assert within_share(shown["metrics"]["predict_time"], 1.5)
     assert "Generated image" not in shown["logs"]
@@ -114,7 +116,7 @@ def test_cancel_while_processing() -> None:
 
 def test_cancel_before_start_never_starts() -> None:
     rec = lifecycle.cancel(record(), T0 + 0.5)
-    shown = lifecycle.render(rec, T0 + 10, LINKS)
+    shown = rendering.render(rec, T0 + 10, LINKS)
     assert shown["status"] == "canceled"
     assert "started_at" not in shown
     assert shown["logs"] == ""
@@ -129,7 +131,7 @@ def test_cancel_after_the_end_changes_nothing() -> None:
 def test_blocked_prompt_fails_with_e005() -> None:
     rec = record("a gore scene")
     assert lifecycle.status_at(rec, T0 + 2) == "processing"
-    shown = lifecycle.render(rec, T0 + 4, LINKS)
+    shown = rendering.render(rec, T0 + 4, LINKS)
     assert shown["status"] == "failed"
     assert shown["error"] == SAFETY_ERROR
     assert shown["output"] is None
@@ -144,7 +146,7 @@ def test_ids_look_like_replicate_ids() -> None:
 
 
 def test_format_time_has_milliseconds_and_z() -> None:
-    assert lifecycle.format_time(1_753_846_126.805) == "2025-07-30T03:28:46.805Z"
+    assert rendering.format_time(1_753_846_126.805) == "2025-07-30T03:28:46.805Z"
 
 
 def test_fake_clock_moves_only_forward() -> None:
@@ -165,10 +167,10 @@ def test_deadline_before_start_aborts() -> None:
         cancel_after=5.0,
         retention_seconds=3600.0,
     )
-    shown = lifecycle.render(rec, T0 + 6, LINKS)
+    shown = rendering.render(rec, T0 + 6, LINKS)
     assert shown["status"] == "aborted"
-    assert shown["deadline"] == lifecycle.format_time(T0 + 5)
-    assert shown["completed_at"] == lifecycle.format_time(T0 + 5, 6)
+    assert shown["deadline"] == rendering.format_time(T0 + 5)
+    assert shown["completed_at"] == rendering.format_time(T0 + 5, 6)
     assert "started_at" not in shown
     assert lifecycle.status_at(rec, T0 + 4.9) == "starting"
 
@@ -182,9 +184,9 @@ def test_deadline_while_running_cancels() -> None:
         cancel_after=5.0,
         retention_seconds=3600.0,
     )
-    shown = lifecycle.render(rec, T0 + 6, LINKS)
+    shown = rendering.render(rec, T0 + 6, LINKS)
     assert shown["status"] == "canceled"
-    assert shown["completed_at"] == lifecycle.format_time(T0 + 5)
+    assert shown["completed_at"] == rendering.format_time(T0 + 5)
     assert shown["output"] is None
 
 
@@ -237,10 +239,10 @@ def test_data_is_removed_after_retention() -> None:
     rec = lifecycle.new_record(
         {"prompt": "x"}, now=T0, starting_seconds=1, processing_seconds=3, retention_seconds=3600
     )
-    kept = lifecycle.render(rec, T0 + 4 + 3599, LINKS)
+    kept = rendering.render(rec, T0 + 4 + 3599, LINKS)
     assert kept["data_removed"] is False
     assert kept["output"] is not None
-    removed = lifecycle.render(rec, T0 + 4 + 3600, LINKS)
+    removed = rendering.render(rec, T0 + 4 + 3600, LINKS)
     assert removed["data_removed"] is True
     assert (removed["input"], removed["output"], removed["logs"]) == ({}, None, None)
     assert removed["status"] == "succeeded"
@@ -258,7 +260,7 @@ def test_data_is_removed_after_retention() -> None:
     ],
 )
 def test_times_are_written_as_replicate_writes_them(moment: float, digits: int, text: str) -> None:
-    assert lifecycle.format_time(moment, digits) == text
+    assert rendering.format_time(moment, digits) == text
 
 
 def test_predict_time_is_fixed_per_id_and_varies_between_ids() -> None:

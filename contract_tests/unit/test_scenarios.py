@@ -8,10 +8,11 @@ from mock_server.contract.problems import InvalidField
 from mock_server.contract.spec import admin_spec_path, load_spec
 from mock_server.contract.validation import DocumentValidator
 from mock_server.domain import events as stream
-from mock_server.domain import lifecycle, scenarios
+from mock_server.domain import lifecycle, rendering, scenarios
 from mock_server.domain.clock import FakeClock
-from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.lifecycle import PredictionRecord
 from mock_server.domain.mock_headers import parse_outcome
+from mock_server.domain.rendering import Links
 from mock_server.domain.safety import SAFETY_ERROR
 from mock_server.domain.scenarios import Outcome, RuleBook, ScenarioError, parse_rule
 from mock_server.webhooks import planning as webhooks
@@ -33,7 +34,7 @@ def shaped(outcome: Outcome, clock: FakeClock) -> PredictionRecord:
 
 def shown_at(rec: PredictionRecord, clock: FakeClock, seconds: float) -> dict[str, object]:
     clock.advance(seconds)
-    return lifecycle.render(rec, clock.now(), LINKS)
+    return rendering.render(rec, clock.now(), LINKS)
 
 
 def test_succeed_is_the_default_run() -> None:
@@ -115,7 +116,7 @@ def test_slow_multiplies_each_phase() -> None:
     took = lifecycle.predict_time(rec, 15.0)
     assert shown["metrics"] == {"image_count": 1, "predict_time": took}
     assert 15.0 * 0.86 <= took < 15.0 * 0.98
-    total = lifecycle.render(rec, clock.now(), LINKS, shape=lifecycle.Shape(total_time=True))
+    total = rendering.render(rec, clock.now(), LINKS, shape=rendering.Shape(total_time=True))
     assert total["metrics"]["total_time"] == 20.0
 
 

@@ -22,14 +22,16 @@ from hypothesis import strategies as st
 from replicate.webhook import Webhooks, WebhookSigningSecret
 
 from mock_server.config import SettingError, Settings
-from mock_server.domain import lifecycle
+from mock_server.domain import lifecycle, rendering
 from mock_server.domain.clock import FakeClock, SystemClock
-from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.domain.rendering import Links
 from mock_server.domain.service import PredictionService
 from mock_server.http.app import new_webhook_secret
 from mock_server.storage.memory import InMemoryStore
 from mock_server.webhooks import signing
-from mock_server.webhooks.delivery import STORE_RETRY_SECONDS, WebhookDispatcher
+from mock_server.webhooks.delivery import WebhookDispatcher
+from mock_server.webhooks.due import STORE_RETRY_SECONDS
 from mock_server.webhooks.planning import (
     THROTTLE_SECONDS,
     Planned,
@@ -474,7 +476,7 @@ def test_the_log_filters_clears_and_is_bounded() -> None:
     assert len(kept) == 3
     assert [a.event for a in harness.dispatcher.attempts(second.id)] == ["completed"]
     assert [a.prediction_id for a in harness.dispatcher.attempts(event="output")] == [first.id]
-    assert kept[0].as_dict()["attempted_at"] == lifecycle.format_time(T0 + 4)
+    assert kept[0].as_dict()["attempted_at"] == rendering.format_time(T0 + 4)
     harness.dispatcher.clear()
     assert harness.dispatcher.attempts() == []
     harness.dispatcher.close()

@@ -29,7 +29,7 @@ from mock_server.config.rules import (
     flag_name,
     plain,
 )
-from mock_server.domain.lifecycle import Shape
+from mock_server.domain.rendering import Shape
 from mock_server.webhooks.planning import WebhookSettings
 
 __all__ = ["Settings", "setting_names"]

@@ -4,7 +4,8 @@ predictions, scenarios and faults, the safety screen, placeholder images, record
 and the store interface the service writes through. Tested with a fake clock."""
 
 from mock_server.domain.clock import AdjustableClock, Clock, FakeClock, SystemClock
-from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.domain.rendering import Links
 from mock_server.domain.service import PredictionService
 from mock_server.domain.store import Page, Store
 

@@ -1,9 +1,10 @@
 """A prediction's life, computed from its record and the current time.
 
 Nothing here runs in the background: a record holds when the prediction was
-created and how long each phase lasts, and :func:`render` works out what the
-prediction looks like at any instant. This keeps the lifecycle exact under a
-fake clock and identical across threads and processes.
+created and how long each phase lasts, and the functions here work out its status,
+its moments and its times at any instant (:mod:`mock_server.domain.rendering` writes
+it as the API shows it). This keeps the lifecycle exact under a fake clock and
+identical across threads and processes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import math
 import secrets
 import sys
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from mock_server.domain.safety import SAFETY_ERROR, is_blocked
@@ -22,22 +22,18 @@ from mock_server.domain.safety import SAFETY_ERROR, is_blocked
 __all__ = [
     "MODEL",
     "TERMINAL",
-    "Links",
     "Moment",
     "PredictionRecord",
-    "Shape",
     "cancel",
     "data_removed_at",
     "ends_at",
     "error_of",
-    "format_time",
     "is_terminal",
     "moments",
     "new_prediction_id",
     "new_record",
     "output_path",
     "predict_time",
-    "render",
     "replace_extra",
     "stable_span",
     "started_at",
@@ -94,16 +90,6 @@ class PredictionRecord:
     """The scenario that shaped this record (see :mod:`mock_server.domain.scenarios`)."""
     log_lines: tuple[str, ...] = ()
     """Log lines to print instead of the defaults (from a recording), spread over the run."""
-
-
-@dataclass(frozen=True, slots=True)
-class Links:
-    """Absolute URL prefixes for the server that answers the current request."""
-
-    api: str
-    """Base of the API, such as ``https://host/replicate/v1``."""
-    root: str
-    """Scheme and host with no path, such as ``https://host``."""
 
 
 def new_prediction_id() -> str:
@@ -212,17 +198,6 @@ def cancel(record: PredictionRecord, now: float) -> PredictionRecord:
     return replace(record, canceled_at=now)
 
 
-def format_time(moment: float, digits: int = 3) -> str:
-    """RFC 3339 in UTC with a ``Z``, as Replicate writes times: ``digits`` of fractional
-    seconds (3 or 6), trailing zeros dropped (``2024-04-22T11:15:01.04Z``), no fraction
-    at all on a whole second."""
-    spec = "milliseconds" if digits <= 3 else "microseconds"
-    text = datetime.fromtimestamp(moment, UTC).isoformat(timespec=spec).removesuffix("+00:00")
-    whole, _, fraction = text.partition(".")
-    fraction = fraction.rstrip("0")
-    return f"{whole}.{fraction}Z" if fraction else f"{whole}Z"
-
-
 def _share(prediction_id: str) -> float:
     """A number in ``[0, 1)`` that depends only on the prediction's id."""
     digest = hashlib.blake2b(prediction_id.encode(), digest_size=8).digest()
@@ -294,7 +269,8 @@ def moments(record: PredictionRecord) -> list[Moment]:
 
 
 def stable_span(record: PredictionRecord, now: float) -> tuple[float, float]:
-    """The interval ``[lo, hi)`` around ``now`` in which :func:`render` gives the same result.
+    """The interval ``[lo, hi)`` around ``now`` in which
+    :func:`~mock_server.domain.rendering.render` gives the same result.
 
     The rendering changes only when the clock reaches a moment (start, a log line,
     the end) or the data removal time, so between two of those it is constant.
@@ -307,102 +283,7 @@ def stable_span(record: PredictionRecord, now: float) -> tuple[float, float]:
     return lo, hi
 
 
-def _logs_at(record: PredictionRecord, now: float) -> str:
-    return "".join(
-        f"{moment.text}\n"
-        for moment in moments(record)
-        if moment.kind == "logs" and moment.at <= now
-    )
-
-
 def output_path(record: PredictionRecord) -> str:
     """Path (under the server root) of the prediction's image."""
     fmt = record.input.get("output_format", DEFAULTS["output_format"])
     return f"/delivery/{record.id}/output.{fmt}"
-
-
-@dataclass(frozen=True, slots=True)
-class Shape:
-    """Choices about how predictions are written where the evidence is thin."""
-
-    total_time: bool = False
-    """Add ``metrics.total_time`` (creation to end): some recorded API answers carry it,
-    imagen's do not."""
-
-
-_PLAIN: Final = Shape()
-
-
-def render(
-    record: PredictionRecord,
-    now: float,
-    links: Links,
-    *,
-    as_created: bool = False,
-    shape: Shape | None = None,
-) -> dict[str, Any]:
-    """The prediction as the API shows it at ``now``, with URLs under ``links``.
-
-    ``as_created`` shows it as at the instant of creation (``starting``, no logs),
-    which is what a create request without ``Prefer: wait`` answers, however short
-    the configured phases are.
-
-    Keys appear only once they exist, in the order real answers have them: a
-    ``starting`` prediction has exactly the keys of the seed's example; ``started_at``
-    follows ``created_at`` once the model runs; ``completed_at``, then ``metrics``
-    after ``urls``, once it has ended; ``deadline`` (after the times) only when one is
-    set. ``input`` keys are sorted (see :func:`new_record`).
-    """
-    if as_created:
-        now = -math.inf
-    status = status_at(record, now)
-    start = started_at(record)
-    running = start <= min(now, ends_at(record))
-    removed = now >= data_removed_at(record)
-    ended = status in TERMINAL
-    output = None
-    error = None
-    if status == "succeeded" and not removed:
-        output = links.root + output_path(record)
-    elif status == "failed":
-        error = error_of(record)
-    shown: dict[str, Any] = {
-        "id": record.id,
-        "model": record.model,
-        "version": "hidden",
-        "input": {} if removed else record.input,
-        "logs": None if removed else _logs_at(record, now),
-        "output": output,
-        "data_removed": removed,
-        "error": error,
-        "status": status,
-        "created_at": format_time(record.created_at),
-    }
-    if running:
-        shown["started_at"] = format_time(start, 6)
-    if ended:
-        shown["completed_at"] = format_time(ends_at(record), 6)
-    if record.deadline is not None:
-        shown["deadline"] = format_time(record.deadline)
-    shown["urls"] = {
-        "cancel": f"{links.api}/predictions/{record.id}/cancel",
-        "get": f"{links.api}/predictions/{record.id}",
-        "stream": f"{links.root}/stream/{record.id}",
-        "web": f"{links.root}/p/{record.id}",
-    }
-    if ended:
-        shown["metrics"] = _metrics(record, status, running, shape or _PLAIN)
-    return shown
-
-
-def _metrics(record: PredictionRecord, status: str, ran: bool, shape: Shape) -> dict[str, Any]:
-    """``metrics`` of an ended prediction, keys sorted as Replicate writes them."""
-    end = ends_at(record)
-    metrics: dict[str, Any] = {}
-    if status == "succeeded":
-        metrics["image_count"] = 1
-    if ran:
-        metrics["predict_time"] = predict_time(record, end - started_at(record))
-    if shape.total_time:
-        metrics["total_time"] = round(end - record.created_at, 6)
-    return metrics

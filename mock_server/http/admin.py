@@ -38,7 +38,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 
 from mock_server.contract import problems
 from mock_server.contract.problems import InvalidField, Problem
-from mock_server.domain import lifecycle
+from mock_server.domain import rendering
 from mock_server.domain.clock import AdvanceableClock, check_step
 from mock_server.http import context
 from mock_server.http.context import MockState, json_response, read_json, state
@@ -71,7 +71,7 @@ def admin_spec() -> Response:
 def _clock_doc() -> dict[str, Any]:
     clock = state().service.clock
     offset = clock.offset_seconds if isinstance(clock, AdvanceableClock) else 0.0
-    return {"now": lifecycle.format_time(clock.now()), "offset_seconds": offset}
+    return {"now": rendering.format_time(clock.now()), "offset_seconds": offset}
 
 
 @bp.get("/clock")

@@ -31,7 +31,7 @@ import redis
 from flask import Blueprint, Response, current_app, request
 
 from mock_server.contract import problems
-from mock_server.domain import lifecycle
+from mock_server.domain import rendering
 from mock_server.domain.har import archive
 from mock_server.domain.journal import JournalEntry, JournalFilter
 from mock_server.http.admin_metrics import CONTENT_TYPE
@@ -93,7 +93,7 @@ def list_requests() -> Response:
 def shown(entry: JournalEntry) -> dict[str, Any]:
     """An entry as the admin API shows it: its time in RFC 3339, its query parsed."""
     doc = entry.as_dict()
-    doc["at"] = lifecycle.format_time(entry.at)
+    doc["at"] = rendering.format_time(entry.at)
     doc["query"] = parse_qs(entry.query_string, keep_blank_values=True)
     return doc
 

@@ -15,8 +15,9 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, g, request
 
 from mock_server.contract import problems
-from mock_server.domain import lifecycle
-from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain import lifecycle, rendering
+from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.domain.rendering import Links
 from mock_server.domain.service import InvalidCursorError, encode_cursor
 from mock_server.http import held
 from mock_server.http.context import (
@@ -36,13 +37,13 @@ T = TypeVar("T")
 
 
 def _render_body(record: PredictionRecord, now: float, here: Links) -> bytes:
-    return dump(lifecycle.render(record, now, here, shape=state().shape))
+    return dump(rendering.render(record, now, here, shape=state().shape))
 
 
 def _show(record: PredictionRecord, *, as_created: bool = False) -> dict[str, Any]:
     mock = state()
     now = mock.service.clock.now()
-    return lifecycle.render(record, now, links(), as_created=as_created, shape=mock.shape)
+    return rendering.render(record, now, links(), as_created=as_created, shape=mock.shape)
 
 
 @bp.post("/models/<model_owner>/<model_name>/predictions")
@@ -83,7 +84,7 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     if wait is None:
 
         def answer(record: PredictionRecord) -> Response:
-            shown = lifecycle.render(
+            shown = rendering.render(
                 record, service.clock.now(), here, as_created=True, shape=shape
             )
             return json_response(shown, 201, located(record))
@@ -101,7 +102,7 @@ def create_prediction(model_owner: str, model_name: str) -> Response:
     def waited(outcome: tuple[PredictionRecord, float]) -> Response:
         record, at = outcome
         status = 201 if lifecycle.is_terminal(record, at) else mock.wait_timeout_status
-        return json_response(lifecycle.render(record, at, here, shape=shape), status, headers)
+        return json_response(rendering.render(record, at, here, shape=shape), status, headers)
 
     if held.can_answer_later(environ) and service.changes is not None:
         # Served by the bridge: the wait sleeps on its event loop, holding no thread.
@@ -187,7 +188,7 @@ def list_predictions() -> Response:
             if page.newer is not None
             else None,
             "results": [
-                lifecycle.render(record, now, here, shape=mock.shape) for record in page.records
+                rendering.render(record, now, here, shape=mock.shape) for record in page.records
             ],
         }
     )

@@ -20,8 +20,8 @@ from mock_server.contract import problems
 from mock_server.contract.predictions import RequestValidator
 from mock_server.contract.validation import DocumentValidator
 from mock_server.domain.faults import FaultDice
-from mock_server.domain.lifecycle import Links, Shape
 from mock_server.domain.ratelimit import MemoryRates, RateCounter
+from mock_server.domain.rendering import Links, Shape
 from mock_server.domain.scenarios import RuleBook
 from mock_server.domain.service import PredictionService
 from mock_server.storage.body_cache import BodyCache

@@ -15,7 +15,7 @@ from typing import Any, Final
 from flask import Blueprint, Response, render_template, url_for
 
 from mock_server.contract import problems
-from mock_server.domain import lifecycle
+from mock_server.domain import lifecycle, rendering
 from mock_server.http.context import links, state
 
 __all__ = ["POLL_MILLISECONDS", "bp"]
@@ -23,7 +23,7 @@ __all__ = ["POLL_MILLISECONDS", "bp"]
 #: How often an open page of a running prediction asks for its state.
 POLL_MILLISECONDS: Final = 500
 #: The pages show a prediction's total time, which the API adds only by option.
-PAGE_SHAPE: Final = lifecycle.Shape(total_time=True)
+PAGE_SHAPE: Final = rendering.Shape(total_time=True)
 
 bp = Blueprint("web", __name__, template_folder="templates")
 
@@ -59,7 +59,7 @@ def index() -> Response:
     """The newest predictions (up to a page of the API's list), newest first."""
     page, now = state().service.page(None)
     here = links()
-    shown = [lifecycle.render(record, now, here) for record in page.records]
+    shown = [rendering.render(record, now, here) for record in page.records]
     return _page("index.html", predictions=shown)
 
 
@@ -71,7 +71,7 @@ def prediction_page(prediction_id: str) -> Response:
     record = service.get(prediction_id)
     if record is None:
         return _page("not_found.html", 404, prediction_id=prediction_id)
-    shown = lifecycle.render(record, now, links(), shape=PAGE_SHAPE)
+    shown = rendering.render(record, now, links(), shape=PAGE_SHAPE)
     return _page(
         "prediction.html",
         p=shown,
@@ -94,6 +94,6 @@ def prediction_json(prediction_id: str) -> Response:
     record = service.get(prediction_id)
     if record is None:
         raise problems.not_found(f"Prediction {prediction_id}")
-    shown = lifecycle.render(record, now, links(), shape=PAGE_SHAPE)
+    shown = rendering.render(record, now, links(), shape=PAGE_SHAPE)
     body = json.dumps(shown, separators=(",", ":"), ensure_ascii=False)
     return Response(body, mimetype="application/json", headers={"Cache-Control": "no-store"})

@@ -8,7 +8,8 @@ import json
 from typing import Any, Final
 
 from mock_server.domain import lifecycle
-from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.domain.rendering import Links
 from mock_server.domain.store import micros
 
 __all__ = [

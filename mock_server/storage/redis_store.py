@@ -17,7 +17,9 @@ Keys, all under one prefix (``imagen-mock:`` unless told otherwise):
 
 A cancel and a create each run as one Lua script (:mod:`mock_server.storage.redis_scripts`
 says why: a cancel decides its time inside Redis, so a prediction shown ended never
-changes; a create carries a deadline, so one answered 503 is not stored later).
+changes; a create carries a deadline, so one answered 503 is not stored later). Creates
+are sent by :mod:`~mock_server.storage.redis_writer`; pages and purges are ranges of the
+index (:mod:`~mock_server.storage.redis_index`).
 
 Ended records are kept in a small local cache (:mod:`mock_server.storage.record_cache`);
 records still running are always read from Redis. Another replica's reset reaches this
@@ -26,43 +28,28 @@ one through :meth:`RedisStore.forget_all`.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import suppress
 from dataclasses import replace
 from typing import Final, TypeVar
 
 import redis
 from redis.client import Pipeline
-from redis.exceptions import NoScriptError
 
 from mock_server.domain import lifecycle
 from mock_server.domain.clock import Clock
 from mock_server.domain.lifecycle import PredictionRecord
-from mock_server.domain.store import SEQUENCE_BITS, Page, micros
+from mock_server.domain.store import Page
 from mock_server.storage import redis_scripts as scripts
-from mock_server.storage.encoding import (
-    cancel_tail,
-    decode,
-    encode,
-    id_of,
-    index_member_prefix,
-    key_of,
-    members,
-    time_digits,
-)
+from mock_server.storage.encoding import cancel_tail, decode, encode, id_of, key_of, members
 from mock_server.storage.reachability import REDIS, Breaker, guarded
 from mock_server.storage.record_cache import RecordCache
-from mock_server.storage.redis_index import read_page
-from mock_server.storage.redis_writer import CreateDeadline, WriteConnection
+from mock_server.storage.redis_index import drop, drop_before, read_page
+from mock_server.storage.redis_writer import CreateWriter
 from mock_server.storage.shared_state import SharedState
 
 __all__ = ["DEFAULT_PREFIX", "RedisStore"]
 
 DEFAULT_PREFIX: Final = "imagen-mock:"
-#: Ids per DEL / ZREM command when purging or clearing.
-_CHUNK: Final = 1000
-
 #: How often a cancel reads the record again when it changed in between.
 _CANCEL_ATTEMPTS: Final = 8
 
@@ -102,17 +89,15 @@ class RedisStore:
         self._prefix = prefix
         self._index = f"{prefix}index"
         self._seq = f"{prefix}seq"
-        self._add_script = client.register_script(scripts.ADD)
         self._cancel_script = client.register_script(scripts.CANCEL)
         self._server_time = server_time
-        self._deadlines = CreateDeadline(client)
         self.shared = SharedState(client, prefix)
         """The secret, clock offset and marker the replicas share."""
         self.on_shared_state_lost: Callable[[], object] | None = None
         """Called when a cancel finds the shared state gone (Redis lost its data), to
         store it again before the cancel is retried."""
         self._owns_client = False
-        self._writes = WriteConnection(client.connection_pool)  # see add_while
+        self._creates = CreateWriter(client, self._key, self._seq, self._index)
         self.breaker: Breaker | None = None
         """When set, Redis commands fail at once while Redis is known not to answer
         (:class:`~mock_server.storage.reachability.Breaker`); a served mock sets it."""
@@ -159,7 +144,7 @@ class RedisStore:
         :meth:`from_url` made it (a client passed in is left open)."""
         if self.breaker is not None:
             self.breaker.close()
-        self._writes.close()
+        self._creates.close()
         if self._owns_client:
             self._client.close()
 
@@ -172,9 +157,7 @@ class RedisStore:
             TypeError: if the record holds a value JSON cannot carry.
             redis.RedisError: if Redis cannot be reached or refuses.
         """
-        keys, args = self._add_arguments(record)
-        scripts.check_added(self._add_script(keys=keys, args=args), record.id)
-        REDIS.answered()
+        self._creates.add(record)
 
     @guarded
     def add_while(self, record: PredictionRecord, meanwhile: Callable[[], T]) -> T:
@@ -195,35 +178,7 @@ class RedisStore:
             redis.RedisError: if Redis cannot be reached or refuses.
             Exception: whatever ``meanwhile`` raises (the record may then be stored).
         """
-        keys, args = self._add_arguments(record)
-        connection = self._writes.take()
-        try:
-            connection.send_command(  # type: ignore[no-untyped-call]
-                "EVALSHA", self._add_script.sha, len(keys), *keys, *args
-            )
-        except (redis.ConnectionError, redis.TimeoutError):  # not sent; it was disconnected
-            self._writes.give_back(connection)
-            self.add(record)
-            return meanwhile()
-        except BaseException:  # refused on (re)connecting, or interrupted: unusable
-            connection.disconnect()  # type: ignore[no-untyped-call]
-            self._writes.give_back(connection)
-            raise
-        position: object = None
-        try:
-            result = meanwhile()
-            with suppress(NoScriptError):  # Redis lost its scripts (restart, flush): none ran
-                position = connection.read_response()
-        except BaseException:
-            connection.disconnect()  # type: ignore[no-untyped-call]  # its answer may yet come
-            raise
-        finally:
-            self._writes.give_back(connection)
-        if position is None:
-            position = self._add_script(keys=keys, args=args)  # loads the script again
-        scripts.check_added(position, record.id)
-        REDIS.answered()
-        return result
+        return self._creates.add_while(record, meanwhile, self.add)
 
     def holds(self, prediction_id: str) -> bool:
         """Whether :meth:`get` of this id would answer from the local cache, without Redis."""
@@ -364,15 +319,7 @@ class RedisStore:
         Raises:
             redis.RedisError: if Redis cannot be reached.
         """
-        cut = f"({index_member_prefix(micros(created_before) << SEQUENCE_BITS)}"
-        dropped = 0
-        while True:  # a batch at a time, so Redis serves the others in between
-            entries = members(self._client.zrangebylex(self._index, "-", cut, 0, _CHUNK))
-            if entries:
-                dropped += self._drop(entries)
-                self._forget_many(id_of(entry) for entry in entries)
-            if len(entries) < _CHUNK:
-                return dropped
+        return drop_before(self._client, self._index, self._key, created_before, self._forget_many)
 
     @guarded
     def clear(self) -> int:
@@ -382,7 +329,7 @@ class RedisStore:
             redis.RedisError: if Redis cannot be reached.
         """
         entries = members(self._client.zrange(self._index, 0, -1))
-        dropped = self._drop(entries) if entries else 0
+        dropped = drop(self._client, self._index, self._key, entries) if entries else 0
         self.forget_all()
         return dropped
 
@@ -405,19 +352,6 @@ class RedisStore:
     def _key(self, prediction_id: str) -> str:
         return f"{self._prefix}rec:{prediction_id}"
 
-    def _add_arguments(self, record: PredictionRecord) -> tuple[list[str], list[bytes | str]]:
-        """The keys and arguments of the add script for ``record``.
-
-        Raises:
-            TypeError: if the record holds a value JSON cannot carry.
-        """
-        keys = [self._key(record.id), self._seq, self._index]
-        created = time_digits(record.created_at)
-        deadline, raw = self._deadlines.next(), encode(record)
-        if deadline:  # mark this call's copy, so that a retry of it knows it (decode skips it)
-            raw = raw[:-1] + b',"$add":"' + secrets.token_hex(6).encode() + b'"}'
-        return keys, [raw, record.id, created, deadline]
-
     def _forget_many(self, ids: Iterable[str]) -> None:
         self._cache.forget(ids)
 
@@ -434,14 +368,3 @@ class RedisStore:
                     self._cache.remember(record, generation, read_at)
                     found[index] = record
         return found
-
-    def _drop(self, members: Sequence[str]) -> int:
-        """Delete these records and their index entries in one transaction; how many
-        entries were still in the index."""
-        with self._client.pipeline(transaction=True) as pipe:
-            for start in range(0, len(members), _CHUNK):
-                chunk = members[start : start + _CHUNK]
-                pipe.delete(*(self._key(id_of(member)) for member in chunk))
-                pipe.zrem(self._index, *chunk)
-            results = pipe.execute()
-        return sum(int(count) for count in results[1::2])

@@ -12,9 +12,10 @@ loses nothing it committed, only the machine losing power could), and readable w
 ``seq`` is the insertion number (AUTOINCREMENT never hands one out twice, even after
 a reset); ``micros`` the creation time in microseconds, indexed, so that the sort key
 of :func:`~mock_server.domain.store.sort_key` is ``(micros, seq)``: the index on
-``micros`` ends in the rowid, and pages, windows and purges are ranges of it, whatever
-the number stored. ``record`` is the compact JSON of :mod:`~mock_server.storage.encoding`.
-``state`` holds the webhook signing secret and the clock offset.
+``micros`` ends in the rowid, and pages (:mod:`~mock_server.storage.sqlite_index`),
+windows and purges are ranges of it, whatever the number stored. ``record`` is the
+compact JSON of :mod:`~mock_server.storage.encoding`. ``state`` holds the webhook
+signing secret and the clock offset.
 
 Every write is one transaction committed before the method returns, so a response is
 sent only for what is on disk. A cancel reads the record, the time and the stored clock
@@ -39,17 +40,17 @@ from typing import Final, TypeVar
 from mock_server.domain import lifecycle
 from mock_server.domain.clock import Clock
 from mock_server.domain.lifecycle import PredictionRecord
-from mock_server.domain.store import SEQUENCE_BITS, Page, key_range, micros
+from mock_server.domain.store import Page, micros
 from mock_server.storage.encoding import decode, encode
 from mock_server.storage.record_cache import RecordCache
 from mock_server.storage.sqlite_files import DATABASE_NAME, connect
+from mock_server.storage.sqlite_index import read_page
 
 __all__ = ["DATABASE_NAME", "PURGE_BATCH", "SqliteStore"]
 
 #: Records a purge deletes per transaction.
 PURGE_BATCH: Final = 1000
 
-_MASK: Final = (1 << SEQUENCE_BITS) - 1
 _SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS predictions (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     " id TEXT NOT NULL UNIQUE, micros INTEGER NOT NULL, record BLOB NOT NULL)",
@@ -60,16 +61,6 @@ _SECRET: Final = "webhook-secret"  # noqa: S105 (the key, not the secret)
 _OFFSET: Final = "clock-offset"
 
 T = TypeVar("T")
-
-
-def _split(key: int) -> tuple[int, int]:
-    """``(micros, seq)`` of a sort key (rowids start at 1, insertion numbers at 0)."""
-    return key >> SEQUENCE_BITS, (key & _MASK) + 1
-
-
-def _key(row_micros: int, seq: int) -> int:
-    """The sort key of a row."""
-    return (row_micros << SEQUENCE_BITS) | ((seq - 1) & _MASK)
 
 
 class SqliteStore:
@@ -269,39 +260,15 @@ class SqliteStore:
         created_after: float | None = None,
         created_before: float | None = None,
     ) -> Page:
-        """As :meth:`~mock_server.domain.store.Store.page` says, in one read transaction:
-        one ranged read of the time index, then one probe each side of the page."""
-        lowest, end = key_range(
-            before=before, after=after, created_after=created_after, created_before=created_before
-        )
-        if limit < 1 or (end is not None and end <= lowest):
-            return Page(records=[], older=None, newer=None)
-        where, args = _range(lowest, end)
-        order = "ASC" if after is not None else "DESC"
-        window_low, window_end = key_range(
-            before=None, after=None, created_after=created_after, created_before=created_before
-        )
-        with self._connection() as connection:
-            connection.execute("BEGIN")  # one snapshot for the page and its probes
-            try:
-                query = (
-                    f"SELECT micros, seq, record FROM predictions WHERE {where}"  # noqa: S608
-                    f" ORDER BY micros {order}, seq {order} LIMIT ?"  # fixed fragments only
-                )
-                rows = connection.execute(query, (*args, limit)).fetchall()
-                if not rows:
-                    return Page(records=[], older=None, newer=None)
-                if after is not None:
-                    rows.reverse()  # newest first
-                newest, oldest = _key(rows[0][0], rows[0][1]), _key(rows[-1][0], rows[-1][1])
-                has_older = _exists(connection, window_low, oldest)
-                has_newer = _exists(connection, newest + 1, window_end)
-            finally:
-                connection.execute("COMMIT")
-        return Page(
-            records=[decode(row[2]) for row in rows],
-            older=oldest if has_older else None,
-            newer=newest if has_newer else None,
+        """As :meth:`~mock_server.domain.store.Store.page` says, in one read transaction
+        (:func:`~mock_server.storage.sqlite_index.read_page`)."""
+        return read_page(
+            self._connection,
+            limit=limit,
+            before=before,
+            after=after,
+            created_after=created_after,
+            created_before=created_before,
         )
 
     def purge(self, created_before: float) -> int:
@@ -393,19 +360,3 @@ class SqliteStore:
 def _offset(connection: sqlite3.Connection) -> float:
     row = connection.execute("SELECT value FROM state WHERE key = ?", (_OFFSET,)).fetchone()
     return 0.0 if row is None else float(row[0])
-
-
-def _range(lowest: int, end: int | None) -> tuple[str, tuple[int, ...]]:
-    """A WHERE clause for sort keys in ``[lowest, end)``, and its arguments."""
-    if end is None:
-        return "(micros, seq) >= (?, ?)", _split(lowest)
-    return "(micros, seq) >= (?, ?) AND (micros, seq) < (?, ?)", (*_split(lowest), *_split(end))
-
-
-def _exists(connection: sqlite3.Connection, lowest: int, end: int | None) -> bool:
-    """Whether a record has a sort key in ``[lowest, end)``."""
-    if end is not None and end <= lowest:
-        return False
-    where, args = _range(lowest, end)
-    query = f"SELECT 1 FROM predictions WHERE {where} LIMIT 1"  # noqa: S608 (values are bound)
-    return connection.execute(query, args).fetchone() is not None

@@ -11,7 +11,8 @@ Timing (:class:`~mock_server.webhooks.schedule.Schedule`): one heap of timers (a
 prediction's next planned delivery, a retry's due time). With a real clock a daemon
 thread sleeps on a condition until the earliest timer or until it is woken (a new
 earliest timer, a clock move, a close); nothing is polled or rescanned. A due
-prediction's record is read from the store once, when its timer fires (or it changes).
+prediction's record is read from the store once, when its timer fires (or it changes),
+and its due deliveries made from it (:mod:`~mock_server.webhooks.due`).
 
 Sending: due work waits in per-receiver queues and is sent by a pool of at most
 ``max_senders`` threads, at most ``max_per_receiver`` of them to one
@@ -31,27 +32,20 @@ logged as a failed attempt and never contacted, nor retried.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-import redis
-
 from mock_server.domain.clock import AdjustableClock, Clock, SystemClock
-from mock_server.domain.lifecycle import Links, PredictionRecord
+from mock_server.domain.lifecycle import PredictionRecord
+from mock_server.domain.rendering import Links
 from mock_server.domain.store import Store
 from mock_server.webhooks import signing
 from mock_server.webhooks.delivery_log import DeliveryLog, MemoryDeliveryLog
-from mock_server.webhooks.planning import (
-    Attempt,
-    WebhookSettings,
-    delivery_body,
-    event_filter,
-    plan,
-)
+from mock_server.webhooks.due import DueWork
+from mock_server.webhooks.planning import Attempt, WebhookSettings, event_filter, plan
 from mock_server.webhooks.schedule import Followed, Schedule, Turn
 from mock_server.webhooks.sending import USER_AGENT, Delivery, Sender, log_failure, receiver_of
 
@@ -66,8 +60,6 @@ log = logging.getLogger(__name__)
 MAX_SENDERS: Final = 16
 #: Attempts in flight at once to one receiver (``scheme://host:port``).
 MAX_PER_RECEIVER: Final = 4
-#: Wait before reading a record again after the store could not be reached.
-STORE_RETRY_SECONDS: Final = 1.0
 #: URLs in bodies of predictions whose creating request left no links.
 _FALLBACK_LINKS: Final = Links(api="http://localhost/v1", root="http://localhost")
 
@@ -98,7 +90,6 @@ class WebhookDispatcher:
         signing.secret_key(secret)
         if max_senders < 1:
             raise ValueError("the webhook sender limit must be at least 1")
-        self._store = store
         self._clock = clock
         self.settings = settings
         self._sender = Sender(secret, self.settings, transport)
@@ -112,13 +103,13 @@ class WebhookDispatcher:
         self._work = threading.Condition(self._lock)  # the senders
         self._pumping = threading.Lock()
         self._schedule = Schedule(max_per_receiver)
+        self._due = DueWork(store, self.settings, self._schedule.next_order)
         self._delivery_log = delivery_log or MemoryDeliveryLog(self.settings.log_limit)
         self._thread: threading.Thread | None = None
         self._senders: list[threading.Thread] = []
         self._idle = 0  # senders waiting for work and not yet signalled
         self._wakeups = 0
         self._closed = False
-        self._store_down = False
         self._resets = 0  # an attempt begun before a reset is neither logged nor retried
         self._stop_listening = (
             clock.on_advance(self.wake) if isinstance(clock, AdjustableClock) else None
@@ -210,7 +201,7 @@ class WebhookDispatcher:
     def next_due(self) -> float | None:
         """When the next attempt is due, None if nothing is pending."""
         with self._lock:
-            due = self._schedule.next_due(self._clock.now(), self._has_record)
+            due = self._schedule.next_due(self._clock.now(), self._due.has_record)
             self._delivery_log.done(self._schedule.forgotten())
             return due
 
@@ -306,7 +297,7 @@ class WebhookDispatcher:
             for followed, retries, look in sorted(turns, key=lambda turn: turn[0].index):
                 work += retries
                 if look:
-                    found, next_at = self._look(followed, now)
+                    found, next_at = self._due.look(followed, now)
                     work += found
                     looked.append((followed, next_at))
             work.sort(key=lambda delivery: (delivery.at, delivery.order))
@@ -322,32 +313,6 @@ class WebhookDispatcher:
                 if earliest:
                     self._wake.notify_all()
         return made
-
-    def _look(self, followed: Followed, now: float) -> tuple[list[Delivery], float | None]:
-        """Read the record; the deliveries now due and when the next one is (None: no more)."""
-        try:
-            record = self._store.get(followed.id)
-        except (redis.RedisError, OSError) as exc:
-            self._store_state(down=True, error=exc)
-            return [], now + STORE_RETRY_SECONDS
-        self._store_state(down=False)
-        if record is None:
-            return [], None
-        found: list[Delivery] = []
-        for item in plan(record, followed.events):
-            if (item.event, item.at) in followed.sent:
-                continue
-            if item.at > now:
-                return found, item.at
-            followed.sent.add((item.event, item.at))
-            shown = delivery_body(record, item.at, followed.links, self.settings.shape)
-            body = json.dumps(shown, separators=(",", ":"), ensure_ascii=False)
-            message = signing.new_message_id()
-            order = self._schedule.next_order()
-            found.append(
-                Delivery(followed.id, item.event, message, followed.url, body, item.at, order)
-            )
-        return found, None
 
     def _attempt(self, delivery: Delivery, resets: int) -> Attempt:
         """Try one delivery once; log it and schedule the retry it earns, unless a reset
@@ -385,27 +350,6 @@ class WebhookDispatcher:
             log_failure(attempt, delay)
         return attempt
 
-    def _has_record(self, prediction_id: str) -> bool:
-        """Whether the store holds the record (True if the store cannot say)."""
-        try:
-            return self._store.get(prediction_id) is not None
-        except (redis.RedisError, OSError):
-            return True
-
     def _is_closed(self) -> bool:
         with self._lock:
             return self._closed
-
-    def _store_state(self, *, down: bool, error: Exception | None = None) -> None:
-        """Log one line when the store stops or starts answering the dispatcher."""
-        with self._lock:
-            changed, self._store_down = self._store_down != down, down
-        if changed and down:
-            log.warning(
-                "webhooks: the store cannot be reached (%s: %s); looking again every %g s",
-                type(error).__name__,
-                error,
-                STORE_RETRY_SECONDS,
-            )
-        elif changed:
-            log.warning("webhooks: the store answers again")

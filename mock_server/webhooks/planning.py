@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from mock_server.domain import lifecycle
+from mock_server.domain import lifecycle, rendering
 from mock_server.domain.lifecycle import PredictionRecord
 
 __all__ = [
@@ -59,12 +59,12 @@ def event_filter(value: object) -> frozenset[str]:
 
 
 def delivery_body(
-    record: PredictionRecord, at: float, links: lifecycle.Links, shape: lifecycle.Shape
+    record: PredictionRecord, at: float, links: rendering.Links, shape: rendering.Shape
 ) -> dict[str, Any]:
     """What a delivery at ``at`` sends: the prediction as the API shows it then, and the
     create's ``webhook`` and ``webhook_events_filter`` (all four events when the create
     gave none), as real deliveries carry them."""
-    shown = lifecycle.render(record, at, links, shape=shape)
+    shown = rendering.render(record, at, links, shape=shape)
     shown["webhook"] = record.extra.get("webhook")
     given = record.extra.get("webhook_events_filter")
     shown["webhook_events_filter"] = list(given) if isinstance(given, list) else list(EVENTS)
@@ -137,7 +137,7 @@ class WebhookSettings:
     """How many attempts the log keeps (the oldest go first)."""
     background: bool | None = None
     """Send from a background thread; None: only with a real clock (else call ``pump``)."""
-    shape: lifecycle.Shape = field(default_factory=lifecycle.Shape)
+    shape: rendering.Shape = field(default_factory=rendering.Shape)
     """How the prediction in a body is written (as the API writes it)."""
 
     def retry_delay(self, attempt: int) -> float | None:
@@ -196,10 +196,10 @@ class Attempt:
             "webhook_id": self.webhook_id,
             "url": self.url,
             "attempt": self.attempt,
-            "attempted_at": lifecycle.format_time(self.attempted_at),
+            "attempted_at": rendering.format_time(self.attempted_at),
             "delivered": self.delivered,
             "status_code": self.status_code,
             "error": self.error,
-            "retry_at": None if self.retry_at is None else lifecycle.format_time(self.retry_at),
+            "retry_at": None if self.retry_at is None else rendering.format_time(self.retry_at),
             "request": {"headers": self.headers, "body": self.body},
         }

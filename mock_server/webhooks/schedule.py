@@ -16,7 +16,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mock_server.domain.lifecycle import Links
+from mock_server.domain.rendering import Links
 from mock_server.webhooks.queues import ReceiverQueues
 from mock_server.webhooks.sending import Delivery
 

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
-from mock_server.domain.lifecycle import Links
+from mock_server.domain.rendering import Links
 from mock_server.storage.sqlite_files import connect
 from mock_server.webhooks.delivery_log import matching
 from mock_server.webhooks.planning import Attempt
