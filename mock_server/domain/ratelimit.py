@@ -20,7 +20,7 @@ import hashlib
 import math
 import threading
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 __all__ = [
     "CREATE",
@@ -57,9 +57,8 @@ class Limits:
         return self.creates if kind == CREATE else self.others
 
 
-@dataclass(frozen=True, slots=True)
-class Quota:
-    """What one request learns of its quota."""
+class Quota(NamedTuple):
+    """What one request learns of its quota (a tuple: one is made per request)."""
 
     allowed: bool
     remaining: int
@@ -129,13 +128,16 @@ class MemoryRates:
         self._lock = threading.Lock()
 
     def take(self, key: str, kind: str, now: float) -> Quota:
+        limit = self.limits.of(kind)
+        slot = (key, kind)
         with self._lock:
-            if len(self._full_at) >= _PRUNE_AT:
-                self._full_at = {k: at for k, at in self._full_at.items() if at > now}
-            after, quota = step(self._full_at.get((key, kind)), now, self.limits.of(kind))
+            full_at = self._full_at
+            if len(full_at) >= _PRUNE_AT:
+                full_at = self._full_at = {k: at for k, at in full_at.items() if at > now}
+            after, quota = step(full_at.get(slot), now, limit)
             if after is not None:
-                self._full_at[(key, kind)] = after
-            return quota
+                full_at[slot] = after
+        return quota
 
     def clear(self) -> None:
         with self._lock:
