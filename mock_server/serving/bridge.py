@@ -10,12 +10,15 @@ requests that may be held for long (``Prefer: wait``, event streams, admin calls
 wait for other replicas) go to a thread pool, where they sleep without slowing the
 loop. ``make bench`` measures both ways; ARCHITECTURE.md draws the flow.
 
-When the worker stops (SIGTERM or SIGINT: granian stops accepting and ends the
-worker's loop), the bridge drains: it calls the caller's ``on_stop`` (the mock wakes
-its held requests and ends its event streams), runs the loop again until every request
-in flight has answered, for at most ``drain_seconds``, and only then lets the worker
-end. A thread still busy after that (a client that does not read) is left behind:
-the process exits without waiting for it.
+When the worker stops (SIGTERM or SIGINT: granian stops accepting, waits for its open
+connections to end, then ends the worker's loop), the bridge drains: it calls the
+caller's ``on_stop`` (the mock wakes its held requests and ends its event streams),
+runs the loop again until every request in flight has answered, for at most
+``drain_seconds``, and only then lets the worker end. A thread still busy after that (a
+client that does not read) is left behind: the process exits without waiting for it.
+A request whose body has not all arrived :data:`BODY_GRACE_SECONDS` after the stop is
+answered 503 (granian would otherwise wait for its connection for as long as the client
+keeps it open): :meth:`WSGIBridge.stopping` starts that clock from the stop signal.
 
 Requests that may block for a moment (a store round trip, an image drawn) and those
 that may be held for long are kept apart: the caller's ``may_hold`` predicate sends the
@@ -56,6 +59,7 @@ from mock_server.serving.replies import (
     open_stream,
     read_all,
     send,
+    stopping_reply,
     write,
 )
 
@@ -75,7 +79,7 @@ ASYNC_ANSWERS: Final = "bridge.async_answers"
 #: Threads for requests that block only for a moment, when the caller tells held ones apart.
 QUICK_THREADS: Final = 16
 #: How long a stopping worker waits for requests whose bodies are still arriving before
-#: it gives up on them (a client that left mid-body never finishes sending it).
+#: it answers them 503 (a client that left, or stalled, mid-body may never send the rest).
 BODY_GRACE_SECONDS: Final = 1.0
 
 T = TypeVar("T")
@@ -114,6 +118,9 @@ class WSGIBridge:
         self._on_stop = on_stop
         self._on_end = on_end
         self._drain_seconds = drain_seconds  # None: as long as they take
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = False
+        self._bodies_cut = False  # stopping, and the bodies' grace is over
         self._in_flight: set[asyncio.Task[object]] = set()
         self._reading: set[asyncio.Task[object]] = set()  # in flight, body still arriving
         self._offload = offload
@@ -139,7 +146,15 @@ class WSGIBridge:
         if task is not None:
             self._reading.add(task)
         try:
-            body = await self._read_body(scope, proto)
+            reading = self._read_body(scope, proto)
+            if self._bodies_cut:  # a body that starts arriving now gets the grace too
+                reading = asyncio.wait_for(reading, self._body_grace())
+            body = await reading
+        except (asyncio.CancelledError, TimeoutError):
+            if not self._bodies_cut:
+                raise
+            await send(proto, stopping_reply())
+            return
         finally:
             if task is not None:
                 self._reading.discard(task)
@@ -172,25 +187,52 @@ class WSGIBridge:
         return asyncio.get_running_loop().run_in_executor(self._quick, fn)
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         if self._on_start is not None:
             loop.call_soon(self._on_start)  # once the loop runs and can take signals
 
-    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Drain: wake the held requests, give requests whose bodies are still arriving
-        :data:`BODY_GRACE_SECONDS` to finish sending them (then drop them: a client that
-        left mid-body would hold the drain to its bound), let every request in flight
-        answer, then let the worker end."""
+    def stopping(self) -> None:
+        """The worker is told to stop (called from the stop signal's handler, before
+        granian's): call ``on_stop``, and answer 503 to the requests whose bodies have
+        not all arrived :data:`BODY_GRACE_SECONDS` later. granian ends the loop only once
+        every connection has ended, and a client that stalls mid-body (but stays
+        connected) would hold it until the worker is killed. Called again, does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self._on_stop is not None:
             try:
                 self._on_stop()
             except Exception:
                 log.exception("on_stop failed; draining anyway")
+        loop = self._loop
+        if loop is not None and not loop.is_closed():  # safe from a signal handler
+            loop.call_soon_threadsafe(loop.call_later, self._body_grace(), self._cut_bodies)
+
+    def _body_grace(self) -> float:
+        bound = self._drain_seconds
+        return BODY_GRACE_SECONDS if bound is None else min(BODY_GRACE_SECONDS, bound)
+
+    def _cut_bodies(self) -> None:
+        """Stop waiting for the bodies still arriving: their requests answer 503."""
+        self._bodies_cut = True
+        if self._reading:
+            log.warning(
+                "stopping: %d request(s) whose body was still arriving answered 503",
+                len(self._reading),
+            )
+        for task in self._reading:
+            task.cancel()
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Drain: wake the held requests (:meth:`stopping`, if no stop signal did), give
+        requests whose bodies are still arriving :data:`BODY_GRACE_SECONDS` to finish
+        sending them (then answer them 503: a client that left mid-body would hold the
+        drain to its bound), let every request in flight answer, then let the worker end."""
+        self.stopping()
         if self._reading and not loop.is_closed():  # a client that left never sends the rest
-            bound = self._drain_seconds
-            grace = BODY_GRACE_SECONDS if bound is None else min(BODY_GRACE_SECONDS, bound)
-            loop.run_until_complete(asyncio.wait(set(self._reading), timeout=grace))
-            for task in self._reading:
-                task.cancel()
+            loop.run_until_complete(asyncio.wait(set(self._reading), timeout=self._body_grace()))
+            self._cut_bodies()
         if self._in_flight and not loop.is_closed():
             waiting = asyncio.wait(set(self._in_flight), timeout=self._drain_seconds)
             loop.run_until_complete(waiting)

@@ -27,6 +27,7 @@ __all__ = [
     "open_stream",
     "read_all",
     "send",
+    "stopping_reply",
     "write",
 ]
 
@@ -48,6 +49,8 @@ def _problem_body(problem: problems.Problem) -> bytes:
 
 #: Answer when the app itself raises (Flask's handlers catch everything in the mock).
 _BROKEN_BODY: Final = _problem_body(problems.unexpected())
+#: Answer to a request whose body stopped arriving while the worker stops.
+_STOPPING_BODY: Final = _problem_body(problems.unavailable())
 
 
 @dataclass(slots=True)
@@ -71,6 +74,12 @@ class Reply:
 def broken_reply() -> Reply:
     """500: the app raised instead of answering."""
     return Reply(500, [("content-type", problems.CONTENT_TYPE)], [_BROKEN_BODY])
+
+
+def stopping_reply() -> Reply:
+    """503, and the connection closed: the worker stops and the body did not all arrive."""
+    headers = [("content-type", problems.CONTENT_TYPE), ("connection", "close")]
+    return Reply(503, headers, [_STOPPING_BODY])
 
 
 def read_all(reply: Reply, body: Iterable[bytes]) -> None:
