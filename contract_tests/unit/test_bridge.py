@@ -251,6 +251,57 @@ def test_a_stopping_worker_finishes_a_quick_request_still_reading_its_body() -> 
         loop.close()
 
 
+class StalledBodyProto(FakeProto):
+    """A client that sent part of its body, then nothing, and stays connected."""
+
+    async def __call__(self) -> bytes:
+        await asyncio.Event().wait()  # never set
+        raise AssertionError("unreachable")
+
+
+def test_a_stop_answers_503_to_bodies_that_stall_and_finishes_those_that_arrive() -> None:
+    """granian waits for every connection before the worker's loop ends, so the bridge
+    cannot wait for ``__rsgi_del__``: from the stop signal (``stopping``), a body still
+    arriving after the grace is given up on and its request answered 503, while one that
+    arrives within the grace is answered as usual. ``on_stop`` is called once."""
+    stops: list[str] = []
+    bridge = WSGIBridge(
+        make_app(),
+        offload=lambda environ: False,
+        threads=1,
+        drain_seconds=0.2,  # the grace is at most the drain bound
+        on_stop=lambda: stops.append("stop"),
+    )
+    scope = FakeScope("/echo", "POST", header_items=[("content-length", "5")])
+    stalled, slow = StalledBodyProto([b"hello"]), SlowBodyProto([b"hello"])
+    loop = asyncio.new_event_loop()
+    try:
+        bridge.__rsgi_init__(loop)
+        tasks = [loop.create_task(bridge.__rsgi__(scope, p)) for p in (stalled, slow)]  # type: ignore[arg-type]
+        loop.run_until_complete(asyncio.sleep(0))  # both start, and wait for their bodies
+        bridge.stopping()
+        bridge.stopping()
+        loop.run_until_complete(asyncio.wait_for(asyncio.gather(*tasks), timeout=5))
+        assert stops == ["stop"]
+        assert slow.status == 200
+        assert stalled.status == 503
+        assert stalled.header("connection") == "close"
+        assert stalled.body is not None
+        assert Response(stalled.body).get_json(force=True)["status"] == 503
+        # A body that only starts arriving once the grace is over gets the grace too.
+        late = StalledBodyProto([b"hello"])
+        started = loop.time()
+        waiting = loop.create_task(bridge.__rsgi__(scope, late))  # type: ignore[arg-type]
+        loop.run_until_complete(asyncio.wait({waiting}, timeout=3))
+        assert waiting.done(), "a body that started after the grace was waited for still"
+        assert late.status == 503
+        assert loop.time() - started >= 0.2
+        bridge.__rsgi_del__(loop)
+        assert stops == ["stop"]
+    finally:
+        loop.close()
+
+
 def test_a_request_that_may_be_held_runs_in_the_pool(bridge: WSGIBridge) -> None:
     proto = run(bridge, FakeScope("/echo", header_items=[("prefer", "wait")]), FakeProto())
     assert proto.status == 200

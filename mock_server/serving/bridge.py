@@ -10,12 +10,15 @@ requests that may be held for long (``Prefer: wait``, event streams, admin calls
 wait for other replicas) go to a thread pool, where they sleep without slowing the
 loop. ``make bench`` measures both ways; ARCHITECTURE.md draws the flow.
 
-When the worker stops (SIGTERM or SIGINT: granian stops accepting and ends the
-worker's loop), the bridge drains: it calls the caller's ``on_stop`` (the mock wakes
-its held requests and ends its event streams), runs the loop again until every request
-in flight has answered, for at most ``drain_seconds``, and only then lets the worker
-end. A thread still busy after that (a client that does not read) is left behind:
-the process exits without waiting for it.
+When the worker stops (SIGTERM or SIGINT: granian stops accepting, waits for its open
+connections to end, then ends the worker's loop), the bridge drains: it calls the
+caller's ``on_stop`` (the mock wakes its held requests and ends its event streams),
+runs the loop again until every request in flight has answered, for at most
+``drain_seconds``, and only then lets the worker end. A thread still busy after that (a
+client that does not read) is left behind: the process exits without waiting for it.
+A request whose body has not all arrived :data:`BODY_GRACE_SECONDS` after the stop is
+answered 503 (granian would otherwise wait for its connection for as long as the client
+keeps it open): :meth:`WSGIBridge.stopping` starts that clock from the stop signal.
 
 Requests that may block for a moment (a store round trip, an image drawn) and those
 that may be held for long are kept apart: the caller's ``may_hold`` predicate sends the
@@ -41,16 +44,24 @@ caller's ``offload`` and ``may_hold`` predicates, which see the WSGI environ.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from mock_server.contract import problems
 from mock_server.serving.environ import environ_for
 from mock_server.serving.pool import ElasticPool
+from mock_server.serving.replies import (
+    Reply,
+    WSGIApp,
+    broken_reply,
+    close_body,
+    open_stream,
+    read_all,
+    send,
+    stopping_reply,
+    write,
+)
 
 if TYPE_CHECKING:
     from granian._granian import RSGIHTTPProtocol as HTTPProtocol
@@ -62,46 +73,16 @@ log = logging.getLogger(__name__)
 
 #: Methods whose requests carry no body unless they say so.
 _BODILESS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
-#: Answer when the app itself raises (Flask's handlers catch everything in the mock).
-_BROKEN_BODY: Final = json.dumps(problems.unexpected().body(), separators=(",", ":")).encode()
-_BROKEN_HEADERS: Final = [("content-type", problems.CONTENT_TYPE)]
 #: Set in the environ of a request run in a pool thread: the app may answer it later (see
 #: the module).
 ASYNC_ANSWERS: Final = "bridge.async_answers"
 #: Threads for requests that block only for a moment, when the caller tells held ones apart.
 QUICK_THREADS: Final = 16
 #: How long a stopping worker waits for requests whose bodies are still arriving before
-#: it gives up on them (a client that left mid-body never finishes sending it).
+#: it answers them 503 (a client that left, or stalled, mid-body may never send the rest).
 BODY_GRACE_SECONDS: Final = 1.0
 
 T = TypeVar("T")
-
-
-class StartResponse(Protocol):
-    def __call__(
-        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None, /
-    ) -> Callable[[bytes], object]: ...
-
-
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-
-
-@dataclass(slots=True)
-class _Reply:
-    """What the app answered: status, headers, and its body (read or still to read)."""
-
-    status: int = 500
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    chunks: list[bytes] = field(default_factory=list)
-    cut: bool = False
-    """The body failed after the headers were chosen: the connection is to be cut."""
-
-    def start(
-        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
-    ) -> Callable[[bytes], object]:
-        self.status = int(status[:3])
-        self.headers = headers
-        return self.chunks.append
 
 
 class WSGIBridge:
@@ -137,6 +118,9 @@ class WSGIBridge:
         self._on_stop = on_stop
         self._on_end = on_end
         self._drain_seconds = drain_seconds  # None: as long as they take
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = False
+        self._bodies_cut = False  # stopping, and the bodies' grace is over
         self._in_flight: set[asyncio.Task[object]] = set()
         self._reading: set[asyncio.Task[object]] = set()  # in flight, body still arriving
         self._offload = offload
@@ -162,7 +146,15 @@ class WSGIBridge:
         if task is not None:
             self._reading.add(task)
         try:
-            body = await self._read_body(scope, proto)
+            reading = self._read_body(scope, proto)
+            if self._bodies_cut:  # a body that starts arriving now gets the grace too
+                reading = asyncio.wait_for(reading, self._body_grace())
+            body = await reading
+        except (asyncio.CancelledError, TimeoutError):
+            if not self._bodies_cut:
+                raise
+            await send(proto, stopping_reply())
+            return
         finally:
             if task is not None:
                 self._reading.discard(task)
@@ -171,7 +163,7 @@ class WSGIBridge:
             environ.pop("HTTP_TRANSFER_ENCODING", None)
             environ["CONTENT_LENGTH"] = str(len(body))
         if not self._offload(environ):
-            await _send(proto, self._answer_inline(environ))
+            await send(proto, self._answer_inline(environ))
             return
         loop = asyncio.get_running_loop()
         held = self._may_hold is None or self._may_hold(environ)
@@ -179,11 +171,11 @@ class WSGIBridge:
         environ[ASYNC_ANSWERS] = True
         reply, unsent = await loop.run_in_executor(pool, self._answer_held, environ)
         if unsent is None:
-            await _send(proto, reply)
+            await send(proto, reply)
             return
         answer_async = getattr(unsent, "answer_async", None)
         if answer_async is not None:
-            await _send(proto, await self._answer_later(environ, answer_async))
+            await send(proto, await self._answer_later(environ, answer_async))
             return
         stream_async = getattr(unsent, "stream_async", None)
         if stream_async is not None:
@@ -195,25 +187,52 @@ class WSGIBridge:
         return asyncio.get_running_loop().run_in_executor(self._quick, fn)
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         if self._on_start is not None:
             loop.call_soon(self._on_start)  # once the loop runs and can take signals
 
-    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Drain: wake the held requests, give requests whose bodies are still arriving
-        :data:`BODY_GRACE_SECONDS` to finish sending them (then drop them: a client that
-        left mid-body would hold the drain to its bound), let every request in flight
-        answer, then let the worker end."""
+    def stopping(self) -> None:
+        """The worker is told to stop (called from the stop signal's handler, before
+        granian's): call ``on_stop``, and answer 503 to the requests whose bodies have
+        not all arrived :data:`BODY_GRACE_SECONDS` later. granian ends the loop only once
+        every connection has ended, and a client that stalls mid-body (but stays
+        connected) would hold it until the worker is killed. Called again, does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self._on_stop is not None:
             try:
                 self._on_stop()
             except Exception:
                 log.exception("on_stop failed; draining anyway")
+        loop = self._loop
+        if loop is not None and not loop.is_closed():  # safe from a signal handler
+            loop.call_soon_threadsafe(loop.call_later, self._body_grace(), self._cut_bodies)
+
+    def _body_grace(self) -> float:
+        bound = self._drain_seconds
+        return BODY_GRACE_SECONDS if bound is None else min(BODY_GRACE_SECONDS, bound)
+
+    def _cut_bodies(self) -> None:
+        """Stop waiting for the bodies still arriving: their requests answer 503."""
+        self._bodies_cut = True
+        if self._reading:
+            log.warning(
+                "stopping: %d request(s) whose body was still arriving answered 503",
+                len(self._reading),
+            )
+        for task in self._reading:
+            task.cancel()
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Drain: wake the held requests (:meth:`stopping`, if no stop signal did), give
+        requests whose bodies are still arriving :data:`BODY_GRACE_SECONDS` to finish
+        sending them (then answer them 503: a client that left mid-body would hold the
+        drain to its bound), let every request in flight answer, then let the worker end."""
+        self.stopping()
         if self._reading and not loop.is_closed():  # a client that left never sends the rest
-            bound = self._drain_seconds
-            grace = BODY_GRACE_SECONDS if bound is None else min(BODY_GRACE_SECONDS, bound)
-            loop.run_until_complete(asyncio.wait(set(self._reading), timeout=grace))
-            for task in self._reading:
-                task.cancel()
+            loop.run_until_complete(asyncio.wait(set(self._reading), timeout=self._body_grace()))
+            self._cut_bodies()
         if self._in_flight and not loop.is_closed():
             waiting = asyncio.wait(set(self._in_flight), timeout=self._drain_seconds)
             loop.run_until_complete(waiting)
@@ -257,68 +276,68 @@ class WSGIBridge:
 
     async def _answer_later(
         self, environ: dict[str, Any], answer_async: Callable[..., Awaitable[WSGIApp]]
-    ) -> _Reply:
+    ) -> Reply:
         """Await an answer decided later on the loop, then read it (it is quick)."""
         try:
             final = await answer_async(self._run_blocking)
         except Exception:
             log.exception("an answer decided later failed")
-            return _Reply(500, list(_BROKEN_HEADERS), [_BROKEN_BODY])
+            return broken_reply()
         reply, body = self._run(environ, final)
         if body is not None:
-            _read_all(reply, body)
+            read_all(reply, body)
         return reply
 
     def _run(
         self, environ: dict[str, Any], app: WSGIApp | None = None
-    ) -> tuple[_Reply, Iterable[bytes] | None]:
+    ) -> tuple[Reply, Iterable[bytes] | None]:
         """Call the app (or ``app``); its body is returned unread (None if it raised)."""
-        reply = _Reply()
+        reply = Reply()
         try:
             body = (app or self.app)(environ, reply.start)
         except Exception:
             log.exception("the app raised instead of answering")
-            return _Reply(500, list(_BROKEN_HEADERS), [_BROKEN_BODY]), None
+            return broken_reply(), None
         return reply, body
 
-    def _answer_inline(self, environ: dict[str, Any]) -> _Reply:
+    def _answer_inline(self, environ: dict[str, Any]) -> Reply:
         reply, body = self._run(environ)
         if body is not None:
-            _read_all(reply, body)
+            read_all(reply, body)
         return reply
 
-    def _answer_held(self, environ: dict[str, Any]) -> tuple[_Reply, Iterable[bytes] | None]:
+    def _answer_held(self, environ: dict[str, Any]) -> tuple[Reply, Iterable[bytes] | None]:
         """On a pool thread: run the app and read a body of known length; any other
         (an event stream) is returned unread, to be sent chunk by chunk."""
         reply, body = self._run(environ)
         if body is None or any(name.lower() == "content-length" for name, _ in reply.headers):
             if body is not None:
-                _read_all(reply, body)
+                read_all(reply, body)
             return reply, None
         return reply, body
 
     def _stream_held(
         self,
-        reply: _Reply,
+        reply: Reply,
         body: Iterable[bytes],
         proto: HTTPProtocol,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         """On a pool thread: send a streamed body as the app yields it."""
         try:
-            transport = asyncio.run_coroutine_threadsafe(_open(proto, reply), loop).result()
+            transport = asyncio.run_coroutine_threadsafe(open_stream(proto, reply), loop).result()
             for chunk in body:
                 if chunk:
-                    asyncio.run_coroutine_threadsafe(_write(transport, chunk), loop).result()
+                    asyncio.run_coroutine_threadsafe(write(transport, chunk), loop).result()
         except Exception as error:  # the client went away, or the stream failed
             log.info("stream ended early: %s", error)  # most often a client that left
         finally:
-            _close(body)
+            close_body(body)
 
     async def _stream_on_loop(
         self,
         proto: HTTPProtocol,
-        reply: _Reply,
+        reply: Reply,
         body: Iterable[bytes],
         chunks: AsyncIterator[bytes],
     ) -> None:
@@ -346,45 +365,4 @@ class WSGIBridge:
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
                 await aclose()
-            _close(body)
-
-
-def _read_all(reply: _Reply, body: Iterable[bytes]) -> None:
-    try:
-        reply.chunks.extend(body)
-    except Exception as error:  # a body that fails: the client must not see it complete
-        log.info("response body failed (%s); cutting the connection", error)
-        reply.cut = True
-    finally:
-        _close(body)
-
-
-def _close(body: Iterable[bytes]) -> None:
-    close = getattr(body, "close", None)
-    if close is not None:
-        close()
-
-
-async def _send(proto: HTTPProtocol, reply: _Reply) -> None:
-    if reply.cut:
-        await _cut(proto, reply)
-    else:
-        proto.response_bytes(reply.status, reply.headers, b"".join(reply.chunks))
-
-
-async def _write(transport: Any, chunk: bytes) -> None:
-    await transport.send_bytes(chunk)
-
-
-async def _open(proto: HTTPProtocol, reply: _Reply) -> Any:
-    return proto.response_stream(reply.status, reply.headers)
-
-
-async def _cut(proto: HTTPProtocol, reply: _Reply) -> None:
-    """End the response before it is whole: promise a body, send none of it, and let the
-    server close the connection, before or just after the headers. Either way the
-    client sees a transport error, never a complete response."""
-    headers = [(name, value) for name, value in reply.headers if name.lower() != "content-length"]
-    headers.append(("content-length", str(sum(map(len, reply.chunks)) + 64)))
-    transport = proto.response_stream(reply.status, headers)
-    await transport.send_bytes(b"")
+            close_body(body)

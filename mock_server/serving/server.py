@@ -117,8 +117,7 @@ def bridged_from_environment() -> WSGIBridge:
     # mock that cut the longest collection from about 35-40 ms to under 1 ms.
     gc.freeze()
     limit = getattr(app, "config", {}).get("MAX_CONTENT_LENGTH")
-    stop = _stopper_of(app)
-    return WSGIBridge(
+    bridge = WSGIBridge(
         app,
         offload=_offload_for(app),
         may_hold=_may_hold_for(app),
@@ -126,25 +125,27 @@ def bridged_from_environment() -> WSGIBridge:
         drain_seconds=float(os.environ[DRAIN_VARIABLE]),
         max_body_bytes=limit,
         multiprocess=True,
-        on_start=functools.partial(_let_stop_signals_in, stop),
-        on_stop=stop,
+        on_start=lambda: _let_stop_signals_in(bridge.stopping),
+        on_stop=_stopper_of(app),
         on_end=_closer_of(app),
     )
+    return bridge
 
 
-def _let_stop_signals_in(stop: Callable[[], None] | None) -> None:
+def _let_stop_signals_in(stop: Callable[[], None]) -> None:
     """Hear the stop signals from now on, and deliver those blocked while the worker
     was built. This runs on the worker's loop: uvloop hears a signal only while its
     loop runs, so one that came meanwhile now stops the worker.
 
     A stop signal makes granian stop accepting and wait for the open connections to
-    end; held requests and event streams would keep theirs open for as long as they
-    last. So ``stop`` (which makes them answer) is called first, by a handler chained
-    before granian's: the C-level handler still wakes uvloop, which then runs its own.
+    end; held requests, event streams and bodies that stop arriving mid-way would keep
+    theirs open for as long as their clients do. So ``stop`` (the bridge's
+    :meth:`~WSGIBridge.stopping`: held requests answer, stalled bodies get a grace) is
+    called first, by a handler chained before granian's: the C-level handler still
+    wakes uvloop, which then runs its own.
     """
-    if stop is not None:
-        for number in _STOP_SIGNALS:
-            signal.signal(number, functools.partial(_stop_then, stop, signal.getsignal(number)))
+    for number in _STOP_SIGNALS:
+        signal.signal(number, functools.partial(_stop_then, stop, signal.getsignal(number)))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
