@@ -55,9 +55,9 @@ _ROUTE_OF_ENDPOINT: Final = {
     f"{name}.{view}": route for name in PREFIXES for view, route in ROUTE_OF.items()
 }
 #: Where the gate notes, in the request's WSGI environ: its arrival (``perf_counter``,
-#: then the mock's clock), its route, its quota, and that it is held.
+#: the mock's clock, the route's name, the app's observer: what leaving needs), its
+#: quota, and that it is held.
 _ARRIVED: Final = "imagen_mock.arrived"
-_ROUTE: Final = "imagen_mock.route"
 _QUOTA: Final = "imagen_mock.quota"
 _HELD: Final = "imagen_mock.held"
 #: The most of a body the journal keeps: one byte past its limit, to know it was cut.
@@ -93,13 +93,12 @@ def _enter() -> Response | None:
         return None
     mock = state()
     now = mock.service.clock.now()
-    environ[_ARRIVED] = (time.perf_counter(), now)
     rule = req.url_rule
     route = _ROUTE_OF_ENDPOINT.get(rule.endpoint) if rule is not None else None
-    environ[_ROUTE] = route
+    observer = mock.observer
+    environ[_ARRIVED] = (time.perf_counter(), now, route, observer)
     if route == "create" and "HTTP_PREFER" in environ:
         hold(environ)
-    observer = mock.observer
     if observer is not None and observer.journal is not None and environ.get("CONTENT_LENGTH"):
         length = req.content_length
         limit = req.max_content_length
@@ -146,11 +145,9 @@ def _leave(response: Response) -> Response:
         for name, value in quota.header_pairs():  # new names: add, not set (no scan)
             headers.add(name, value)
     try:
-        started, at = arrived
+        started, at, route, observer = arrived
         seconds = time.perf_counter() - started
-        observer = state().observer
         if observer is not None:
-            route = environ[_ROUTE]
             observer.metrics.answered(route, status, seconds)
             if observer.journal is not None:
                 observer.record(_exchange(req, response, route, at, seconds, observer.next_id()))
