@@ -301,3 +301,14 @@ def test_a_reset_ends_nothing() -> None:
     clock.advance(10)
     assert watch.pump() == []
     assert seen == []
+
+
+def test_an_exchange_shows_the_path_as_sent_decoded() -> None:
+    # WSGI holds the path's UTF-8 bytes read as Latin-1; the entry shows the text sent.
+    sent = "/v1/predictions/é✓"
+    as_wsgi = sent.encode().decode("latin-1")
+    environ = {"PATH_INFO": as_wsgi, "REQUEST_METHOD": "GET"}
+    assert exchange(environ=environ).entry().path == sent
+    assert (
+        exchange(environ={"PATH_INFO": "//v1/x", "REQUEST_METHOD": "GET"}).entry().path == "/v1/x"
+    )
