@@ -292,3 +292,35 @@ def test_the_har_export_is_valid_har(mock: FlaskClient) -> None:
     assert entries[0]["request"]["url"] == f"http://localhost{CREATE}"
     assert json.loads(entries[1]["response"]["content"]["text"])["id"] == prediction
     assert [e["_resourceType"] for e in entries] == ["fetch", "fetch"]  # DevTools' Fetch/XHR
+
+
+def test_a_held_request_leaves_the_gauge_even_when_observing_it_fails(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mock_server.http import gate
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("observing broke")
+
+    monkeypatch.setattr(gate, "_exchange", broken)
+    client = make_app(clock, MOCK_STARTING_SECONDS=0.0, MOCK_PROCESSING_SECONDS=0.0).test_client()
+    with caplog.at_level(logging.ERROR):
+        answer = client.post(
+            CREATE,
+            json={"input": {"prompt": "a lighthouse"}},
+            headers={**AUTH, "Prefer": "wait=1"},
+        )
+    assert answer.status_code == 201, answer.data
+    assert any("observing a request failed" in r.message for r in caplog.records)
+    assert metric(client, "imagen_mock_held_connections") == 0.0
+
+
+def test_a_kept_request_holds_no_body_stream_and_is_its_own_copy(mock: FlaskClient) -> None:
+    create(mock)
+    journal_ = context.observer(mock.application).journal
+    assert isinstance(journal_, MemoryJournal)
+    (kept,) = list(journal_._entries)
+    environ = kept.environ  # type: ignore[attr-defined]
+    assert "wsgi.input" not in environ
+    assert "werkzeug.request" not in environ
+    assert environ["REQUEST_METHOD"] == "POST"

@@ -402,6 +402,7 @@ def test_environ_follows_pep_3333() -> None:
         ("/v1/models/google/imagen-4-ultra/predictions", [("prefer", "wait=5")], True),
         ("/stream/abc", [], True),
         ("/_mock/reset", [], True),
+        ("/metrics", [], True),  # waits for the other workers to write their tallies
         ("/p/abc", [], False),
         ("/delivery/abc/output.jpg", [], True),
         ("/v1/predictions", [("x-mock-latency-ms", "100")], True),

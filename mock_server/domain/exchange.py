@@ -2,7 +2,7 @@
 
 Masking the token, cutting bodies and decoding them costs far more than noting what
 arrived, and most entries are never read. So the request path keeps an
-:class:`Exchange` (the WSGI environ, the bodies as they are, a few scalars: a
+:class:`Exchange` (a copy of the WSGI environ, the bodies as they are, a few scalars: a
 few microseconds) and the :class:`~mock_server.domain.journal.JournalEntry`, which holds
 no token, is made from it only when someone reads the journal (a shared journal's part
 is made and written when a read asks for it). An exchange stays in its process.
@@ -83,7 +83,8 @@ class Exchange:
         self.id = id
         self.at = at
         self.environ = environ
-        """The request's WSGI environ: path, method, query and headers are read from it."""
+        """The request's WSGI environ (a copy): path, method, query and headers are read
+        from it."""
         self.body = body
         self.status = status
         self.seconds = seconds

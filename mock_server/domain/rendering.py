@@ -89,7 +89,7 @@ def render(
     ``starting`` prediction has exactly the keys of the seed's example; ``started_at``
     follows ``created_at`` once the model runs; ``completed_at``, then ``metrics``
     after ``urls``, once it has ended; ``deadline`` (after the times) only when one is
-    set. ``input`` keys are sorted (see :func:`new_record`).
+    set. ``input`` keys are sorted (see :func:`~mock_server.domain.lifecycle.new_record`).
     """
     if as_created:
         now = -math.inf

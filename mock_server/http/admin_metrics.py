@@ -75,6 +75,7 @@ class Metrics:
         self.multiprocess = bool(os.environ.get(MULTIPROCESS_VARIABLE))
         self.registry = CollectorRegistry()
         self._lock = threading.Lock()
+        self._moving = threading.Lock()  # one flush at a time, so a read sees whole moves
         self._tallies: dict[tuple[str, int], _Tally] = {}
         self._created = 0
         registry = self.registry
@@ -136,14 +137,15 @@ class Metrics:
     def flush(self) -> None:
         """Move the tally of requests into the client's metrics (written to this
         process's file in multiprocess mode)."""
-        with self._lock:
-            tallies, self._tallies = self._tallies, {}
-            created, self._created = self._created, 0
-        for (route, status), tally in tallies.items():
-            self.requests.labels(route, str(status)).inc(tally.count)
-            _add_observations(self.latency.labels(route), tally)
-        if created:
-            self.created.inc(created)
+        with self._moving:  # a flush under way is finished before another reads
+            with self._lock:
+                tallies, self._tallies = self._tallies, {}
+                created, self._created = self._created, 0
+            for (route, status), tally in tallies.items():
+                self.requests.labels(route, str(status)).inc(tally.count)
+                _add_observations(self.latency.labels(route), tally)
+            if created:
+                self.created.inc(created)
 
     def ended_as(self, status: str) -> None:
         self.ended.labels(status).inc()

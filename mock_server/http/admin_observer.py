@@ -102,13 +102,15 @@ class Observer:
 
     def exposition(self) -> bytes:
         """The metrics in the text format, with what every worker held a moment ago
-        (asked to write it first; if that cannot be asked, Redis being unreachable,
-        what they wrote before)."""
+        (asked to write it first; if they cannot be asked, Redis or the data directory
+        failing, what they wrote before)."""
         if self.metrics.multiprocess and self.peers is not None:
             try:
                 self.peers.flush_observed()
             except redis.RedisError as error:
                 REDIS.failed(error)
+            except OSError as error:
+                log.warning("the other workers could not be asked for their metrics: %s", error)
         return self.metrics.exposition()
 
     def entries(self) -> list[JournalEntry]:

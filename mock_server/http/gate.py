@@ -62,6 +62,15 @@ _QUOTA: Final = "imagen_mock.quota"
 _HELD: Final = "imagen_mock.held"
 #: The most of a body the journal keeps: one byte past its limit, to know it was cut.
 _KEPT_BYTES: Final = BODY_LIMIT + 1
+#: What a journaled environ does not keep: the request object, its streams and socket,
+#: what a test client keeps alive.
+_NOT_KEPT: Final = (
+    "werkzeug.request",
+    "wsgi.input",
+    "wsgi.errors",
+    "werkzeug.socket",
+    "werkzeug.debug.preserve_context",
+)
 
 
 def install(app: Flask) -> None:
@@ -144,15 +153,15 @@ def _leave(response: Response) -> Response:
         headers = response.headers
         for name, value in quota.header_pairs():  # new names: add, not set (no scan)
             headers.add(name, value)
+    started, at, route, observer = arrived
+    if environ.pop(_HELD, False) and observer is not None:  # first: whatever follows fails
+        observer.metrics.held.dec()
     try:
-        started, at, route, observer = arrived
         seconds = time.perf_counter() - started
         if observer is not None:
             observer.metrics.answered(route, status, seconds)
             if observer.journal is not None:
                 observer.record(_exchange(req, response, route, at, seconds, observer.next_id()))
-        if environ.pop(_HELD, False) and observer is not None:
-            observer.metrics.held.dec()
     except Exception:
         log.exception("observing a request failed; it is answered all the same")
     return response
@@ -164,9 +173,13 @@ def _exchange(
     """What the journal keeps of this request: its parts as they are, masked and
     decoded only when the journal is read (:mod:`mock_server.domain.exchange`).
 
-    The environ itself is kept, not copied: the request is over, and Flask lets go of
-    its request object when its context ends.
+    The environ is copied (shallow: a few microseconds), without the request's body
+    stream, socket and request object, so an entry holds no more than the journal
+    shows and nothing changes it once kept.
     """
+    kept = req.environ.copy()
+    for key in _NOT_KEPT:
+        kept.pop(key, None)
     if route == "create":  # set by the create handler once the id exists
         prediction_id = g.get("created_prediction_id")
     else:
@@ -177,7 +190,7 @@ def _exchange(
     return Exchange(
         id=entry_id,
         at=at,
-        environ=req.environ,
+        environ=kept,
         body=body,
         status=response.status_code,
         seconds=seconds,

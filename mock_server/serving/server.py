@@ -62,9 +62,10 @@ THREADS_VARIABLE: Final = "IMAGEN_MOCK_HELD_THREADS"
 DRAIN_VARIABLE: Final = "IMAGEN_MOCK_DRAIN"
 #: Connections a worker serves at once, besides those held in its pool.
 QUICK_CONNECTIONS: Final = 1024
-#: Paths whose requests may wait or take long: event streams, admin calls that wait for
-#: replicas, and output files (an image not yet rendered takes 25-60 ms to draw).
-_HELD_PREFIXES: Final = ("/stream/", "/_mock/", "/delivery/")
+#: Paths whose requests may wait or take long: event streams, admin calls and metrics
+#: (they may wait for the other workers and replicas to confirm a flush), and output
+#: files (an image not yet rendered takes 25-60 ms to draw).
+_HELD_PREFIXES: Final = ("/stream/", "/_mock/", "/delivery/", "/metrics")
 #: Paths whose requests read or write predictions: with Redis, a round trip (or a stall)
 #: that must not hold up the requests that need no Redis.
 _STORE_PREFIXES: Final = ("/v1/", "/replicate/v1/", "/p/", "/p")
