@@ -15,7 +15,7 @@ import json
 import logging
 import secrets
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -24,16 +24,9 @@ from mock_server.domain.faults import FaultDice, parse_rates
 from mock_server.domain.mock_headers import TRIGGERS, read_headers
 from mock_server.domain.scenarios import RuleBook, ScenarioError
 from mock_server.http.context import EXTENSION, Screen, state
+from mock_server.http.gate import ROUTE_OF
 
 __all__ = ["fault_dice", "may_delay", "screen_for"]
-
-_ROUTES: Final = {
-    "create_prediction": "create",
-    "get_prediction": "get",
-    "cancel_prediction": "cancel",
-    "list_predictions": "list",
-    "webhook_secret": "secret",
-}
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +73,7 @@ def _apply(rules: RuleBook, dice: FaultDice | None) -> Response | None:
     Raises:
         Problem: 422 for an invalid ``X-Mock-*`` header, or the fault.
     """
-    route = _ROUTES.get((request.endpoint or "").rpartition(".")[2])
+    route = ROUTE_OF.get((request.endpoint or "").rpartition(".")[2])
     if route is None:
         return None
     try:

@@ -69,14 +69,8 @@ class CreateWriter:
         script is sent on the kept connection, ``meanwhile()`` runs, and only then is
         Redis's answer read. A command that could not be sent is made by ``add`` (the
         store's own, with the client's retries) instead; one that was sent is not
-        retried (see :meth:`~mock_server.storage.redis_store.RedisStore.add_while`).
-
-        Raises:
-            KeyError: if a record with this id is already stored.
-            TypeError: if the record holds a value JSON cannot carry.
-            CreateTooLateError: if Redis ran the script past its deadline (nothing stored).
-            redis.RedisError: if Redis cannot be reached or refuses.
-            Exception: whatever ``meanwhile`` raises (the record may then be stored).
+        retried. It raises what
+        :meth:`~mock_server.storage.redis_store.RedisStore.add_while` lists.
         """
         keys, args = self.arguments(record)
         connection = self.writes.take()
