@@ -289,3 +289,20 @@ def test_no_view_or_hook_is_async(app: Flask) -> None:
     ]  # fmt: skip
     assert len(hooks) > 20
     assert not [f for f in hooks if inspect.iscoroutinefunction(f)]
+
+
+def test_no_request_opens_a_session(app: Flask) -> None:
+    """The mock keeps no sessions: every request shares the one null session (none is
+    made per request), which refuses writes, and no answer sets a cookie."""
+    import flask
+
+    seen = []
+    for _ in range(2):
+        with app.test_request_context("/v1/predictions"):
+            seen.append(flask.session._get_current_object())  # type: ignore[attr-defined]
+    assert seen[0] is seen[1]
+    with pytest.raises(RuntimeError):
+        seen[0]["user"] = "x"
+    response = app.test_client().get("/v1/predictions", headers=AUTH)
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import redis
-from flask import Flask, Response
+from flask import Flask, Request, Response
+from flask.sessions import NullSession, SessionInterface
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -181,13 +182,30 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     return app
 
 
+class _NoSessions(SessionInterface):
+    """The mock keeps no sessions (no cookie is read or set): every request gets the
+    one null session, which refuses writes. Flask's default interface looks for a
+    signing key on every request, then makes a null session of its own."""
+
+    _null: Final = NullSession()
+
+    def open_session(self, app: Flask, request: Request) -> NullSession:
+        return self._null
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        return None  # never called: a null session is not saved
+
+
 class _MockFlask(Flask):
-    """Flask, minus a per-request check this app does not need.
+    """Flask, minus per-request work this app does not need.
 
     Flask asks of every view and hook, on every request, whether it is a coroutine
     function, to run async ones in a loop. The mock has none (a test in
-    ``contract_tests/http/test_errors.py`` checks), so each is called as it is.
+    ``contract_tests/http/test_errors.py`` checks), so each is called as it is. And
+    it has no sessions (:class:`_NoSessions`).
     """
+
+    session_interface = _NoSessions()
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         return func
