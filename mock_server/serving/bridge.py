@@ -223,7 +223,10 @@ class WSGIBridge:
         loop = self._loop
         if loop is not None and not loop.is_closed():  # safe from a signal handler
             if self._heads is not None:
-                self._heads.note_listeners()  # before granian closes its listener
+                try:
+                    self._heads.note_listeners()  # before granian closes its listener
+                except Exception:  # the stop must reach granian's handler all the same
+                    log.exception("cannot note the listening ports; heads are not closed")
             loop.call_soon_threadsafe(loop.call_later, self._body_grace(), self._grace_over)
 
     def _body_grace(self) -> float:
