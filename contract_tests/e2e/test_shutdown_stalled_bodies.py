@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from contract_tests.support.servers import RunningMock, run_mock
+from contract_tests.support.waiting import wait_until_read
 
 pytestmark = pytest.mark.slow
 
@@ -57,24 +58,8 @@ def _open_stalled(mock: RunningMock, stack: ExitStack) -> socket.socket:
         context = ssl.create_default_context(cafile=str(mock.ca_file))
         conn = stack.enter_context(context.wrap_socket(conn, server_hostname="127.0.0.1"))
     conn.sendall(HEAD + PART)
-    _wait_until_read(port, client_port)
+    wait_until_read(port, client_port)
     return conn
-
-
-def _wait_until_read(server_port: int, client_port: int) -> None:
-    """Until the server has read everything this client sent: its end of the connection
-    has nothing left in its receive queue (``/proc/net/tcp``)."""
-    local = f"0100007F:{server_port:04X}"
-    remote = f"0100007F:{client_port:04X}"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-            fields = line.split()
-            rx_queue = int(fields[4].split(":")[1], 16)
-            if fields[1] == local and fields[2] == remote and rx_queue == 0:
-                return
-        time.sleep(0.02)
-    raise AssertionError("the server did not read the half-sent request")
 
 
 def _answer(conn: socket.socket) -> bytes:

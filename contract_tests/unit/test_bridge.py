@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -298,6 +298,55 @@ def test_a_stop_answers_503_to_bodies_that_stall_and_finishes_those_that_arrive(
         assert loop.time() - started >= 0.2
         bridge.__rsgi_del__(loop)
         assert stops == ["stop"]
+    finally:
+        loop.close()
+
+
+class RecordingHeads:
+    """A :class:`~mock_server.serving.connections.HeadCloser` that records its calls."""
+
+    def __init__(self) -> None:
+        self.noted = 0
+        self.spared: list[set[int]] = []
+
+    def note_listeners(self) -> None:
+        self.noted += 1
+
+    def close(self, spared: Collection[int]) -> int:
+        self.spared.append(set(spared))
+        return 1
+
+
+def test_a_stop_closes_heads_still_arriving_after_the_grace_but_spares_requests() -> None:
+    """The listeners are noted at the stop signal (granian closes them after it); once
+    the grace is over, connections still sending a request head are closed, sparing the
+    clients whose requests are in flight (a stalled body, about to be answered 503) or
+    were answered since the stop (their answers may still be on their way). A client
+    answered before the stop is not spared: granian already ends its connection."""
+    heads = RecordingHeads()
+    bridge = WSGIBridge(
+        make_app(), offload=lambda environ: False, threads=1, drain_seconds=0.2, heads=heads
+    )
+    loop = asyncio.new_event_loop()
+    try:
+        bridge.__rsgi_init__(loop)
+        before = FakeScope("/echo", client="127.0.0.1:4001")
+        loop.run_until_complete(bridge.__rsgi__(before, FakeProto()))  # type: ignore[arg-type]
+        length = [("content-length", "5")]
+        posted = FakeScope("/echo", "POST", header_items=length, client="[::1]:4002")
+        stalled = StalledBodyProto([b"hello"])
+        waiting = loop.create_task(bridge.__rsgi__(posted, stalled))  # type: ignore[arg-type]
+        loop.run_until_complete(asyncio.sleep(0))  # it waits for its body
+        bridge.stopping()
+        assert heads.noted == 1
+        after = FakeScope("/echo", client="127.0.0.1:4003")
+        loop.run_until_complete(bridge.__rsgi__(after, FakeProto()))  # type: ignore[arg-type]
+        assert heads.spared == []  # the grace is not over yet
+        loop.run_until_complete(asyncio.wait_for(waiting, timeout=5))
+        assert stalled.status == 503
+        assert heads.spared == [{4002, 4003}]
+        bridge.__rsgi_del__(loop)
+        assert (heads.noted, len(heads.spared)) == (1, 1)
     finally:
         loop.close()
 

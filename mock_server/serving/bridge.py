@@ -18,7 +18,10 @@ runs the loop again until every request in flight has answered, for at most
 client that does not read) is left behind: the process exits without waiting for it.
 A request whose body has not all arrived :data:`BODY_GRACE_SECONDS` after the stop is
 answered 503 (granian would otherwise wait for its connection for as long as the client
-keeps it open): :meth:`WSGIBridge.stopping` starts that clock from the stop signal.
+keeps it open): :meth:`WSGIBridge.stopping` starts that clock from the stop signal. A
+connection still sending its first request line or headers then is closed
+(:mod:`mock_server.serving.connections`): granian would wait for it for up to the
+header timeout, past the drain bound.
 
 Requests that may block for a moment (a store round trip, an image drawn) and those
 that may be held for long are kept apart: the caller's ``may_hold`` predicate sends the
@@ -49,6 +52,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from mock_server.serving.connections import HeadCloser, port_of
 from mock_server.serving.environ import environ_for
 from mock_server.serving.pool import ElasticPool
 from mock_server.serving.replies import (
@@ -78,8 +82,9 @@ _BODILESS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 ASYNC_ANSWERS: Final = "bridge.async_answers"
 #: Threads for requests that block only for a moment, when the caller tells held ones apart.
 QUICK_THREADS: Final = 16
-#: How long a stopping worker waits for requests whose bodies are still arriving before
-#: it answers them 503 (a client that left, or stalled, mid-body may never send the rest).
+#: How long a stopping worker waits for requests still arriving before it answers those
+#: whose bodies have not all arrived 503 and closes connections still sending a request
+#: head (a client that left, or stalled, mid-way may never send the rest).
 BODY_GRACE_SECONDS: Final = 1.0
 
 T = TypeVar("T")
@@ -108,11 +113,14 @@ class WSGIBridge:
         on_stop: Callable[[], None] | None = None,
         drain_seconds: float | None = None,
         on_end: Callable[[], None] | None = None,
+        heads: HeadCloser | None = None,
     ) -> None:
         """``on_start`` is called on the worker's event loop as soon as it runs (the
         server's signal handlers are set by then); ``on_stop`` when the worker stops,
         before its held requests are drained (it should make them answer); ``on_end``
-        once they are drained, before the worker ends (it writes what is still queued)."""
+        once they are drained, before the worker ends (it writes what is still queued).
+        ``heads`` closes the connections still sending a request head when the grace
+        after a stop is over (granian's workers: :class:`~.connections.ArrivingHeads`)."""
         self.app = app
         self._on_start = on_start
         self._on_stop = on_stop
@@ -121,7 +129,9 @@ class WSGIBridge:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
         self._bodies_cut = False  # stopping, and the bodies' grace is over
-        self._in_flight: set[asyncio.Task[object]] = set()
+        self._in_flight: dict[asyncio.Task[object], str] = {}  # each one's client
+        self._answered_clients: set[str] = set()  # answered since the stop
+        self._heads = heads
         self._reading: set[asyncio.Task[object]] = set()  # in flight, body still arriving
         self._offload = offload
         self._may_hold = may_hold
@@ -135,11 +145,14 @@ class WSGIBridge:
             return
         task = asyncio.current_task()
         if task is not None:  # in flight until answered: a stopping worker waits for it
-            self._in_flight.add(task)
+            self._in_flight[task] = scope.client
         try:
             await self._serve(scope, proto)
         finally:
-            self._in_flight.discard(task)
+            if task is not None:
+                del self._in_flight[task]
+            if self._stopped:  # its answer may still be on its way: its connection stays
+                self._answered_clients.add(scope.client)
 
     async def _serve(self, scope: Scope, proto: HTTPProtocol) -> None:
         task = asyncio.current_task()
@@ -194,9 +207,11 @@ class WSGIBridge:
     def stopping(self) -> None:
         """The worker is told to stop (called from the stop signal's handler, before
         granian's): call ``on_stop``, and answer 503 to the requests whose bodies have
-        not all arrived :data:`BODY_GRACE_SECONDS` later. granian ends the loop only once
-        every connection has ended, and a client that stalls mid-body (but stays
-        connected) would hold it until the worker is killed. Called again, does nothing."""
+        not all arrived :data:`BODY_GRACE_SECONDS` later, when the connections still
+        sending a request head are closed too (``heads``). granian ends the loop only
+        once every connection has ended, and a client that stalls mid-body or mid-head
+        (but stays connected) would hold it until the worker is killed. Called again,
+        does nothing."""
         if self._stopped:
             return
         self._stopped = True
@@ -207,11 +222,27 @@ class WSGIBridge:
                 log.exception("on_stop failed; draining anyway")
         loop = self._loop
         if loop is not None and not loop.is_closed():  # safe from a signal handler
-            loop.call_soon_threadsafe(loop.call_later, self._body_grace(), self._cut_bodies)
+            if self._heads is not None:
+                try:
+                    self._heads.note_listeners()  # before granian closes its listener
+                except Exception:  # the stop must reach granian's handler all the same
+                    log.exception("cannot note the listening ports; heads are not closed")
+            loop.call_soon_threadsafe(loop.call_later, self._body_grace(), self._grace_over)
 
     def _body_grace(self) -> float:
         bound = self._drain_seconds
         return BODY_GRACE_SECONDS if bound is None else min(BODY_GRACE_SECONDS, bound)
+
+    def _grace_over(self) -> None:
+        """Stop waiting for requests still arriving: those whose bodies have not all
+        arrived answer 503, connections still sending a request head are closed."""
+        self._cut_bodies()
+        if self._heads is None:
+            return
+        clients = (*self._in_flight.values(), *self._answered_clients)
+        closed = self._heads.close({port_of(client) for client in clients})
+        if closed:
+            log.warning("stopping: %d connection(s) still sending a request head closed", closed)
 
     def _cut_bodies(self) -> None:
         """Stop waiting for the bodies still arriving: their requests answer 503."""
