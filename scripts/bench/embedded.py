@@ -3,8 +3,10 @@ against bare Flask on the same number of workers, in one run.
 
 Four servers run at once: the mock with ``--workers N --data-dir`` (a fresh temporary
 directory), the mock with ``--workers N --redis-url``, the default mock (one worker,
-in memory), and bare Flask on N workers. GET and create take rounds in turn; each
-figure is its side's median round. Then the restart: the data directory is filled to
+in memory), and bare Flask on N workers. GET and create take rounds in turn, the
+servers in a new random order each round; each rate is its side's median round. A GET
+ratio against bare Flask is the median of the rounds' ratios: each round's pair ran
+seconds apart, so a slow spell of the machine weighs on both sides of a ratio alike. Then the restart: the data directory is filled to
 ``BENCH_EMBEDDED_STORED`` predictions (100k; written straight into the file, as the
 server would have), and the time from ``imagen-mock serve`` to the first answer for
 the oldest one is taken.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
 import statistics
 import sys
@@ -30,7 +33,7 @@ from measure import AUTH, BIN, CREATE, HERE, Result, free_port, median, redis_se
 __all__ = ["measure_embedded"]
 
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
-ROUNDS = int(os.environ.get("BENCH_EMBEDDED_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_EMBEDDED_ROUNDS", "5"))
 SECONDS = int(os.environ.get("BENCH_EMBEDDED_SECONDS", "5"))
 STORED = int(os.environ.get("BENCH_EMBEDDED_STORED", "100000"))
 RESTART_ROUNDS = int(os.environ.get("BENCH_EMBEDDED_RESTART_ROUNDS", "3"))
@@ -88,24 +91,32 @@ def measure_embedded(redis_url: str) -> tuple[list[Result], dict[str, float | st
             wrk(url, "get.lua", name, "warm-up", seconds=2)
         gets: dict[str, list[Result]] = {name: [] for name in get_urls}
         creates: dict[str, list[Result]] = {name: [] for name in create_urls}
+        shuffled = random.Random(ROUNDS)
         for _ in range(ROUNDS):
-            for name, url in get_urls.items():
+            for name, url in shuffled.sample(list(get_urls.items()), len(get_urls)):
                 gets[name].append(wrk(url, "get.lua", name, "get", seconds=SECONDS))
             for name, url in create_urls.items():
                 creates[name].append(wrk(url, "create.lua", name, "create", seconds=SECONDS))
         chosen = {name: median(runs) for name, runs in gets.items()}
         results += chosen.values()
         results += [median(runs) for runs in creates.values()]
-        flask = chosen["bare-flask"].requests_per_second
         for name in ("embedded", "redis"):
-            ratio = chosen[name].requests_per_second / flask
+            ratio = _paired_ratio(gets[name], gets["bare-flask"])
             extra[f"get_ratio_{name}_{WORKERS}_workers"] = round(ratio, 3)
         extra["get_ratio_memory_1_worker_vs_flask_n"] = round(
-            chosen["memory"].requests_per_second / flask, 3
+            _paired_ratio(gets["memory"], gets["bare-flask"]), 3
         )
         stack.close()
         extra.update(_restart(data))
     return results, extra
+
+
+def _paired_ratio(side: list[Result], baseline: list[Result]) -> float:
+    """The median over rounds of ``side``'s rate over ``baseline``'s in the same round."""
+    return statistics.median(
+        mine.requests_per_second / theirs.requests_per_second
+        for mine, theirs in zip(side, baseline, strict=True)
+    )
 
 
 def _fill(data: Path, count: int) -> int:

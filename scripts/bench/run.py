@@ -6,10 +6,11 @@ Each scenario is driven by wrk (32 connections, 2 threads) against
   - a bare Flask endpoint served by the same code and settings (the framework's limit),
   - Prism mocking the same spec (``@stoplight/prism-cli``).
 All three run at once. After a warm-up of each, GET takes rounds in turn (mock, bare
-Flask, Prism; five each by default) and create likewise (mock, Prism; three each), so
-that drift in the machine's load hits every side alike; each side's figure is its
-median round (the mock's create: its median by p99; the ratio to Prism compares median
-rates). Then: 500 concurrent ``Prefer: wait``
+Flask, Prism, in a new random order each round; five each by default) and create
+likewise (mock, Prism; three each), so that drift in the machine's load hits every side
+alike; each side's figure is its median round (the mock's create: its median by p99;
+the ratio to Prism compares median rates), but the GET ratio to bare Flask is the
+median of the rounds' ratios. Then: 500 concurrent ``Prefer: wait``
 creates held while GET is measured, the resident memory of the embedded default
 (one process, in-memory store) over 100k creates, and the webhook delivery lag of a live
 receiver while dead receivers (accepting, never answering) hold deliveries, one server
@@ -25,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import shutil
+import statistics
 import sys
 import time
 from contextlib import ExitStack
@@ -138,10 +141,16 @@ def main() -> int:
         for name, url in create_urls.items():
             wrk(url, "create.lua", name, "warm-up", seconds=2)
         get_runs: dict[str, list[Result]] = {name: [] for name in get_urls}
+        shuffled = random.Random(ROUNDS)
         for _ in range(ROUNDS):
-            for name, url in get_urls.items():
+            for name, url in shuffled.sample(list(get_urls.items()), len(get_urls)):
                 get_runs[name].append(wrk(url, "get.lua", name, "get"))
         results += [median(runs) for runs in get_runs.values()]
+        # Against bare Flask: the median of the rounds' ratios (each pair ran seconds apart).
+        extra["get_vs_bare_flask_paired"] = statistics.median(
+            m.requests_per_second / f.requests_per_second
+            for m, f in zip(get_runs["mock"], get_runs["bare-flask"], strict=True)
+        )
         # Each round opens new connections, and how they fall between the mock's two
         # workers moves p99 (see the README): its median round by p99 is the figure.
         create_runs: dict[str, list[Result]] = {name: [] for name in create_urls}
@@ -233,6 +242,8 @@ def report(results: list[Result], extra: dict[str, float | str]) -> None:
             if a == ("mock", "create") and "create_rate_median" in extra:
                 rate = float(extra["create_rate_median"])
             ratios[name] = rate / by[b].requests_per_second  # judged unrounded
+    if "get_vs_bare_flask_paired" in extra:
+        ratios["get_vs_bare_flask"] = float(extra.pop("get_vs_bare_flask_paired"))
     lines = [
         f"wrk, {CONNECTIONS} connections, {SECONDS} s per run, server threads {THREADS}",
         "",
