@@ -66,9 +66,8 @@ class Exchange:
         "status",
     )
 
-    def __init__(
+    def __init__(  # positional too: a call by keywords costs the request path ~0.5 µs
         self,
-        *,
         id: str,
         at: float,
         environ: Mapping[str, Any],

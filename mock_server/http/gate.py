@@ -187,17 +187,17 @@ def _exchange(
     body: bytes | None = getattr(req, "_cached_data", None) or None
     if body is not None and len(body) > _KEPT_BYTES:  # cut as the entry will cut it
         body = body[:_KEPT_BYTES]
-    return Exchange(
-        id=entry_id,
-        at=at,
-        environ=kept,
-        body=body,
-        status=response.status_code,
-        seconds=seconds,
-        route=route,
-        prediction_id=prediction_id,
-        response_headers=response.headers,  # the last hook: no one changes them after
-        response_body=_answer_parts(response),
+    return Exchange(  # by position (see Exchange): id, at, environ, body, status, ...
+        entry_id,
+        at,
+        kept,
+        body,
+        response.status_code,
+        seconds,
+        route,
+        prediction_id,
+        response.headers,  # the last hook: no one changes them after
+        _answer_parts(response),
     )
 
 
