@@ -8,6 +8,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import Future, wait
 
 import pytest
 import redis
@@ -72,6 +73,107 @@ def test_pool_threads_start_on_demand_within_the_bound_and_end_when_idle() -> No
         time.sleep(0.01)
     assert pool.submit(lambda: 42).result(BOUND) == 42  # and start again when needed
     pool.shutdown(cancel_futures=True)
+
+
+def test_under_light_steady_load_the_threads_a_burst_started_still_end() -> None:
+    # Idle threads must not share the work round-robin: then each gets some before its
+    # idle time is up and none ends while the light load lasts.
+    pool = ElasticPool(6, name="t", idle_seconds=0.5)
+    release = threading.Event()
+    burst = [pool.submit(release.wait, BOUND) for _ in range(6)]
+    assert pool.threads == 6
+    release.set()
+    assert all(future.result(BOUND) for future in burst)
+    deadline = time.monotonic() + 5.0
+    while pool.threads > 2:  # one serves the load; a second may catch a submit early
+        assert time.monotonic() < deadline, f"{pool.threads} threads still alive"
+        assert pool.submit(lambda: 1).result(BOUND) == 1
+        time.sleep(0.02)  # six threads in turn would each get work every 0.12 s
+    pool.shutdown()
+
+
+def test_no_work_is_lost_while_threads_time_out_as_it_comes() -> None:
+    pool = ElasticPool(4, name="t", idle_seconds=0.0002)
+    futures: list[Future[int]] = []
+    guard = threading.Lock()
+
+    def submitter(start: int) -> None:
+        for n in range(start, start + 1000):
+            future = pool.submit(lambda n=n: n)
+            with guard:
+                futures.append(future)
+            if n % 3 == 0:
+                time.sleep(0.0002)  # long enough for idle threads to time out
+
+    submitters = [threading.Thread(target=submitter, args=(i * 1000,)) for i in range(8)]
+    for thread in submitters:
+        thread.start()
+    for thread in submitters:
+        thread.join(BOUND)
+    done, pending = wait(futures, timeout=BOUND)
+    assert not pending
+    assert sorted(future.result() for future in done) == sorted(
+        n for i in range(8) for n in range(i * 1000, i * 1000 + 1000)
+    )
+    assert pool.threads <= 4
+    pool.shutdown()
+
+
+def test_queued_work_runs_in_order_and_shutdown_cancels_it_or_lets_it_run() -> None:
+    pool = ElasticPool(1, name="t", idle_seconds=60)
+    ran: list[int] = []
+    release = threading.Event()
+    first = pool.submit(release.wait, BOUND)
+    queued = [pool.submit(ran.append, n) for n in range(5)]
+    release.set()
+    wait(queued, timeout=BOUND)
+    assert ran == [0, 1, 2, 3, 4]
+    release.clear()
+    first = pool.submit(release.wait, BOUND)
+    kept = pool.submit(ran.append, 5)
+    pool.shutdown()
+    with pytest.raises(RuntimeError):
+        pool.submit(ran.append, 6)
+    release.set()
+    assert first.result(BOUND)
+    assert kept.result(BOUND) is None
+    assert ran[-1] == 5
+    deadline = time.monotonic() + BOUND
+    while pool.threads:
+        assert time.monotonic() < deadline, pool.threads
+        time.sleep(0.01)
+
+    pool = ElasticPool(3, name="t", idle_seconds=60)
+    release.clear()
+    burst = [pool.submit(release.wait, BOUND) for _ in range(3)]
+    release.set()
+    assert all(future.result(BOUND) for future in burst)
+    pool.shutdown()
+    deadline = time.monotonic() + BOUND
+    while pool.threads:  # idle threads end at shutdown, not after 60 s
+        assert time.monotonic() < deadline, pool.threads
+        time.sleep(0.01)
+
+    pool = ElasticPool(1, name="t", idle_seconds=60)
+    release.clear()
+    started = threading.Event()
+
+    def hold() -> bool:
+        started.set()
+        return release.wait(BOUND)
+
+    first = pool.submit(hold)
+    assert started.wait(BOUND)
+    dropped = [pool.submit(ran.append, 7) for _ in range(3)]
+    pool.shutdown(cancel_futures=True)
+    release.set()
+    assert first.result(BOUND)
+    assert all(future.cancelled() for future in dropped)
+    assert 7 not in ran
+    deadline = time.monotonic() + BOUND
+    while pool.threads:
+        assert time.monotonic() < deadline, pool.threads
+        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("how", ["notify", "stop"])
