@@ -13,9 +13,9 @@ loop. ``make bench`` measures both ways; ARCHITECTURE.md draws the flow.
 When the worker stops (SIGTERM or SIGINT: granian stops accepting, waits for its open
 connections to end, then ends the worker's loop), the bridge drains: it calls the
 caller's ``on_stop`` (the mock wakes its held requests and ends its event streams),
-runs the loop again until every request in flight has answered, for at most
-``drain_seconds``, and only then lets the worker end. A thread still busy after that (a
-client that does not read) is left behind: the process exits without waiting for it.
+runs the loop again until every request in flight has answered (at most until
+``drain_seconds`` after the stop), and only then lets the worker end. A thread still busy
+then is left behind: the process exits without waiting for it.
 A request whose body has not all arrived :data:`BODY_GRACE_SECONDS` after the stop is
 answered 503 (granian would otherwise wait for its connection for as long as the client
 keeps it open): :meth:`WSGIBridge.stopping` starts that clock from the stop signal. A
