@@ -302,18 +302,23 @@ def test_a_stop_answers_503_to_bodies_that_stall_and_finishes_those_that_arrive(
         loop.close()
 
 
-class RecordingHeads:
-    """A :class:`~mock_server.serving.connections.HeadCloser` that records its calls."""
+class RecordingConnections:
+    """A :class:`~mock_server.serving.connections.ConnectionCloser` that records its calls."""
 
     def __init__(self) -> None:
         self.noted = 0
         self.spared: list[set[int]] = []
+        self.all_closed = 0
 
     def note_listeners(self) -> None:
         self.noted += 1
 
     def close(self, spared: Collection[int]) -> int:
         self.spared.append(set(spared))
+        return 1
+
+    def close_all(self) -> int:
+        self.all_closed += 1
         return 1
 
 
@@ -323,9 +328,9 @@ def test_a_stop_closes_heads_still_arriving_after_the_grace_but_spares_requests(
     clients whose requests are in flight (a stalled body, about to be answered 503) or
     were answered since the stop (their answers may still be on their way). A client
     answered before the stop is not spared: granian already ends its connection."""
-    heads = RecordingHeads()
+    heads = RecordingConnections()
     bridge = WSGIBridge(
-        make_app(), offload=lambda environ: False, threads=1, drain_seconds=0.2, heads=heads
+        make_app(), offload=lambda environ: False, threads=1, drain_seconds=0.2, connections=heads
     )
     loop = asyncio.new_event_loop()
     try:
@@ -341,7 +346,7 @@ def test_a_stop_closes_heads_still_arriving_after_the_grace_but_spares_requests(
         assert heads.noted == 1
         after = FakeScope("/echo", client="127.0.0.1:4003")
         loop.run_until_complete(bridge.__rsgi__(after, FakeProto()))  # type: ignore[arg-type]
-        assert heads.spared == []  # the grace is not over yet
+        assert (heads.spared, heads.all_closed) == ([], 0)  # the grace is not over yet
         loop.run_until_complete(asyncio.wait_for(waiting, timeout=5))
         assert stalled.status == 503
         assert heads.spared == [{4002, 4003}]

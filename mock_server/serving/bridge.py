@@ -13,15 +13,16 @@ loop. ``make bench`` measures both ways; ARCHITECTURE.md draws the flow.
 When the worker stops (SIGTERM or SIGINT: granian stops accepting, waits for its open
 connections to end, then ends the worker's loop), the bridge drains: it calls the
 caller's ``on_stop`` (the mock wakes its held requests and ends its event streams),
-runs the loop again until every request in flight has answered, for at most
-``drain_seconds``, and only then lets the worker end. A thread still busy after that (a
-client that does not read) is left behind: the process exits without waiting for it.
+runs the loop again until every request in flight has answered (at most until
+``drain_seconds`` after the stop), and only then lets the worker end. A thread still busy
+then is left behind: the process exits without waiting for it.
 A request whose body has not all arrived :data:`BODY_GRACE_SECONDS` after the stop is
 answered 503 (granian would otherwise wait for its connection for as long as the client
 keeps it open): :meth:`WSGIBridge.stopping` starts that clock from the stop signal. A
-connection still sending its first request line or headers then is closed
-(:mod:`mock_server.serving.connections`): granian would wait for it for up to the
-header timeout, past the drain bound.
+connection still sending its first request line or headers then is closed, and every
+connection still open just before the drain bound (a client that does not read its
+answer) too (:mod:`mock_server.serving.connections`): granian would wait for them past
+the bound.
 
 Requests that may block for a moment (a store round trip, an image drawn) and those
 that may be held for long are kept apart: the caller's ``may_hold`` predicate sends the
@@ -52,7 +53,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from mock_server.serving.connections import HeadCloser, port_of
+from mock_server.serving.connections import ConnectionCloser, StopClosing
 from mock_server.serving.environ import environ_for
 from mock_server.serving.pool import ElasticPool
 from mock_server.serving.replies import (
@@ -113,14 +114,15 @@ class WSGIBridge:
         on_stop: Callable[[], None] | None = None,
         drain_seconds: float | None = None,
         on_end: Callable[[], None] | None = None,
-        heads: HeadCloser | None = None,
+        connections: ConnectionCloser | None = None,
     ) -> None:
         """``on_start`` is called on the worker's event loop as soon as it runs (the
         server's signal handlers are set by then); ``on_stop`` when the worker stops,
         before its held requests are drained (it should make them answer); ``on_end``
         once they are drained, before the worker ends (it writes what is still queued).
-        ``heads`` closes the connections still sending a request head when the grace
-        after a stop is over (granian's workers: :class:`~.connections.ArrivingHeads`)."""
+        ``connections`` closes the connections still sending a request head when the
+        grace after a stop is over, and every one still open just before the drain bound
+        (granian's workers: :class:`~.connections.WorkerConnections`)."""
         self.app = app
         self._on_start = on_start
         self._on_stop = on_stop
@@ -130,8 +132,7 @@ class WSGIBridge:
         self._stopped = False
         self._bodies_cut = False  # stopping, and the bodies' grace is over
         self._in_flight: dict[asyncio.Task[object], str] = {}  # each one's client
-        self._answered_clients: set[str] = set()  # answered since the stop
-        self._heads = heads
+        self._closing = StopClosing(connections, drain_seconds)
         self._reading: set[asyncio.Task[object]] = set()  # in flight, body still arriving
         self._offload = offload
         self._may_hold = may_hold
@@ -152,7 +153,7 @@ class WSGIBridge:
             if task is not None:
                 del self._in_flight[task]
             if self._stopped:  # its answer may still be on its way: its connection stays
-                self._answered_clients.add(scope.client)
+                self._closing.answered(scope.client)
 
     async def _serve(self, scope: Scope, proto: HTTPProtocol) -> None:
         task = asyncio.current_task()
@@ -208,10 +209,11 @@ class WSGIBridge:
         """The worker is told to stop (called from the stop signal's handler, before
         granian's): call ``on_stop``, and answer 503 to the requests whose bodies have
         not all arrived :data:`BODY_GRACE_SECONDS` later, when the connections still
-        sending a request head are closed too (``heads``). granian ends the loop only
-        once every connection has ended, and a client that stalls mid-body or mid-head
-        (but stays connected) would hold it until the worker is killed. Called again,
-        does nothing."""
+        sending a request head are closed too, and close every connection still open
+        just before the drain bound (``connections``). granian ends the loop only once
+        every connection has ended, and a client that stalls mid-body or mid-head, or
+        does not read its answer (but stays connected), would hold it until the worker
+        is killed. Called again, does nothing."""
         if self._stopped:
             return
         self._stopped = True
@@ -220,14 +222,8 @@ class WSGIBridge:
                 self._on_stop()
             except Exception:
                 log.exception("on_stop failed; draining anyway")
-        loop = self._loop
-        if loop is not None and not loop.is_closed():  # safe from a signal handler
-            if self._heads is not None:
-                try:
-                    self._heads.note_listeners()  # before granian closes its listener
-                except Exception:  # the stop must reach granian's handler all the same
-                    log.exception("cannot note the listening ports; heads are not closed")
-            loop.call_soon_threadsafe(loop.call_later, self._body_grace(), self._grace_over)
+        loop = self._loop if self._loop is not None and not self._loop.is_closed() else None
+        self._closing.stopped(loop, self._body_grace(), self._grace_over)
 
     def _body_grace(self) -> float:
         bound = self._drain_seconds
@@ -237,12 +233,7 @@ class WSGIBridge:
         """Stop waiting for requests still arriving: those whose bodies have not all
         arrived answer 503, connections still sending a request head are closed."""
         self._cut_bodies()
-        if self._heads is None:
-            return
-        clients = (*self._in_flight.values(), *self._answered_clients)
-        closed = self._heads.close({port_of(client) for client in clients})
-        if closed:
-            log.warning("stopping: %d connection(s) still sending a request head closed", closed)
+        self._closing.close_heads(self._in_flight.values())
 
     def _cut_bodies(self) -> None:
         """Stop waiting for the bodies still arriving: their requests answer 503."""
@@ -259,13 +250,14 @@ class WSGIBridge:
         """Drain: wake the held requests (:meth:`stopping`, if no stop signal did), give
         requests whose bodies are still arriving :data:`BODY_GRACE_SECONDS` to finish
         sending them (then answer them 503: a client that left mid-body would hold the
-        drain to its bound), let every request in flight answer, then let the worker end."""
+        drain to its bound), let every request in flight answer until the drain bound
+        (counted from the stop), then let the worker end."""
         self.stopping()
         if self._reading and not loop.is_closed():  # a client that left never sends the rest
             loop.run_until_complete(asyncio.wait(set(self._reading), timeout=self._body_grace()))
             self._cut_bodies()
         if self._in_flight and not loop.is_closed():
-            waiting = asyncio.wait(set(self._in_flight), timeout=self._drain_seconds)
+            waiting = asyncio.wait(set(self._in_flight), timeout=self._closing.remaining())
             loop.run_until_complete(waiting)
         self._held.shutdown(wait=False, cancel_futures=True)
         self._quick.shutdown(wait=False, cancel_futures=True)

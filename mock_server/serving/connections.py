@@ -1,4 +1,4 @@
-"""Closing the connections of a stopping worker that are still sending a request head.
+"""Closing the connections of a stopping worker that would keep it past its drain bound.
 
 On a stop signal granian asks each connection to end gracefully (hyper's
 ``graceful_shutdown``): an idle one closes at once, one whose request is in flight closes
@@ -7,18 +7,24 @@ left to finish them, for up to ``--header-timeout-seconds``, since hyper has no 
 yet to answer. granian ends the worker only when every connection has ended, so such a
 client (one that stalled, or trickles its headers) would hold the worker past its drain
 bound. A client cut off here sees what the header timeout would have shown it: the
-connection closed, no answer.
+connection closed, no answer. So would one that does not read its answer: once the
+kernel's send buffer is full, granian waits to write the rest for as long as the client
+stays connected.
 
 granian keeps its sockets to itself, but they are the worker process's own descriptors:
-:class:`ArrivingHeads` finds them among the process's open files and shuts down those
-that were accepted on the port the worker listened on, carry no request in flight, and
-have nothing left to send (a response still being written is left alone). The worker's
-bridge (:class:`~mock_server.serving.bridge.WSGIBridge`) says when, and which clients
-to spare.
+:class:`WorkerConnections` finds them among the process's open files and shuts down those
+that were accepted on the port the worker listened on. :class:`StopClosing` says when
+and which: at the end of the grace after the stop, those that carry no request in
+flight, were not answered since the stop and have nothing left to send (a response still
+being written is left alone); :data:`BEFORE_BOUND_SECONDS` before the drain bound, every
+one still open, none spared. The worker's bridge
+(:class:`~mock_server.serving.bridge.WSGIBridge`) tells it of the stop and of the
+clients to spare.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import logging
 import os
@@ -26,22 +32,34 @@ import socket
 import stat
 import struct
 import termios
-from collections.abc import Collection, Iterator
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import suppress
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Protocol
 
-__all__ = ["ArrivingHeads", "HeadCloser", "close_arriving", "listening_ports", "port_of"]
+__all__ = [
+    "BEFORE_BOUND_SECONDS",
+    "ConnectionCloser",
+    "StopClosing",
+    "WorkerConnections",
+    "close_accepted",
+    "listening_ports",
+    "port_of",
+]
 
 log = logging.getLogger(__name__)
 
+#: How long before its drain bound a stopping worker shuts down every connection still
+#: open: granian then ends the worker, and the process exits, within the bound.
+BEFORE_BOUND_SECONDS: Final = 0.5
 #: Where a process's open file descriptors are listed (Linux; macOS has ``/dev/fd`` too).
 _FDS = Path("/dev/fd")
 _INET = frozenset({socket.AF_INET, socket.AF_INET6})
 
 
-class HeadCloser(Protocol):
-    """What closes a stopping worker's connections still sending a request head."""
+class ConnectionCloser(Protocol):
+    """What shuts down a stopping worker's connections."""
 
     def note_listeners(self) -> None:
         """The stop signal came: note the worker's listening ports while it has them."""
@@ -50,9 +68,12 @@ class HeadCloser(Protocol):
         """Close the connections still sending a request head but those of the clients
         whose ports are ``spared``; return how many were closed."""
 
+    def close_all(self) -> int:
+        """Close every connection still open; return how many."""
 
-class ArrivingHeads:
-    """:class:`HeadCloser` for a granian worker process (:func:`close_arriving`)."""
+
+class WorkerConnections:
+    """:class:`ConnectionCloser` for a granian worker process (:func:`close_accepted`)."""
 
     def __init__(self) -> None:
         self._ports: frozenset[int] = frozenset()
@@ -61,7 +82,82 @@ class ArrivingHeads:
         self._ports = listening_ports()
 
     def close(self, spared: Collection[int]) -> int:
-        return close_arriving(self._ports, spared)
+        return close_accepted(self._ports, spared)
+
+    def close_all(self) -> int:
+        return close_accepted(self._ports, (), sending_too=True)
+
+
+class StopClosing:
+    """A stopping worker's connections closed on time: at the end of the grace, those
+    still sending a request head (sparing the clients with a request in flight or
+    answered since the stop: :meth:`answered`); :data:`BEFORE_BOUND_SECONDS` before the
+    drain bound ``bound`` (None: none), every one still open."""
+
+    def __init__(self, closer: ConnectionCloser | None, bound: float | None) -> None:
+        self._closer = closer
+        self._bound = bound
+        self._answered: set[int] = set()  # the ports of the clients answered since the stop
+        self._deadline: float | None = None  # when the drain bound runs out (monotonic)
+
+    def stopped(
+        self,
+        loop: asyncio.AbstractEventLoop | None,
+        grace: float,
+        on_grace: Callable[[], None],
+    ) -> None:
+        """The stop signal came (this may run in its handler): note the listening ports,
+        call ``on_grace`` on ``loop`` ``grace`` seconds from now, and close every
+        connection still open before the bound. Without a running loop, only the
+        bound's clock starts."""
+        if self._bound is not None:
+            self._deadline = time.monotonic() + self._bound
+        if loop is None:
+            return
+        if self._closer is not None:
+            try:
+                self._closer.note_listeners()  # before granian closes its listener
+            except Exception:  # the stop must reach granian's handler all the same
+                log.exception("cannot note the listening ports; connections are not closed")
+        loop.call_soon_threadsafe(self._start_clocks, loop, grace, on_grace)
+
+    def _start_clocks(
+        self, loop: asyncio.AbstractEventLoop, grace: float, on_grace: Callable[[], None]
+    ) -> None:
+        loop.call_later(grace, on_grace)
+        if self._bound is not None and self._closer is not None:
+            loop.call_later(max(grace, self._bound - BEFORE_BOUND_SECONDS), self._bound_near)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the drain bound runs out (the whole bound before a stop;
+        None without a bound)."""
+        if self._deadline is None:
+            return self._bound
+        return max(self._deadline - time.monotonic(), 0.0)
+
+    def answered(self, client: str) -> None:
+        """A request of ``client`` (an RSGI scope's ``host:port``) was answered since the
+        stop: its answer may still be on its way, its connection is spared at the grace."""
+        self._answered.add(port_of(client))
+
+    def close_heads(self, in_flight: Iterable[str]) -> None:
+        """The grace is over: close the connections still sending a request head but
+        those of the clients in ``in_flight`` or answered since the stop."""
+        if self._closer is None:
+            return
+        closed = self._closer.close(self._answered | {port_of(client) for client in in_flight})
+        if closed:
+            log.warning("stopping: %d connection(s) still sending a request head closed", closed)
+
+    def _bound_near(self) -> None:
+        assert self._closer is not None  # the clock is started only with one
+        closed = self._closer.close_all()
+        if closed:
+            log.warning(
+                "stopping: %d connection(s) still open at the drain bound closed "
+                "(a client not reading its answer, or still sending)",
+                closed,
+            )
 
 
 def port_of(client: str) -> int:
@@ -86,12 +182,14 @@ def listening_ports() -> frozenset[int]:
             sock.close()
 
 
-def close_arriving(ports: Collection[int], spared: Collection[int]) -> int:
-    """Shut down this process's TCP connections accepted on one of ``ports`` that have
-    nothing queued to send and whose peer's port is not in ``spared`` (the clients whose
-    requests are in flight or answered while stopping); return how many. Matching on the
-    port alone may spare a connection it need not (another host, same port), never cut
-    one it should spare. A socket closed meanwhile is skipped."""
+def close_accepted(
+    ports: Collection[int], spared: Collection[int], *, sending_too: bool = False
+) -> int:
+    """Shut down this process's TCP connections accepted on one of ``ports`` whose
+    peer's port is not in ``spared`` and that have nothing queued to send (unless
+    ``sending_too``); return how many. Matching on the port alone may spare a connection
+    it need not (another host, same port), never cut one it should spare. A socket
+    closed meanwhile is skipped."""
     if not ports:
         return 0
     sockets = list(_inet_sockets())
@@ -101,7 +199,7 @@ def close_arriving(ports: Collection[int], spared: Collection[int]) -> int:
             with suppress(OSError):
                 if _listening(sock) or sock.getsockname()[1] not in ports:
                     continue  # a listener, or a connection this process opened itself
-                if sock.getpeername()[1] in spared or _unsent(sock) > 0:
+                if sock.getpeername()[1] in spared or (not sending_too and _unsent(sock) > 0):
                     continue
                 sock.shutdown(socket.SHUT_RDWR)
                 closed += 1

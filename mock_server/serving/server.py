@@ -37,7 +37,7 @@ from mock_server.config import Settings
 from mock_server.http import context, locality, screens
 from mock_server.http.admin_metrics import metrics_directory
 from mock_server.serving.bridge import WSGIBridge
-from mock_server.serving.connections import ArrivingHeads
+from mock_server.serving.connections import WorkerConnections
 from mock_server.serving.tls import TlsFiles
 
 __all__ = [
@@ -130,7 +130,7 @@ def bridged_from_environment() -> WSGIBridge:
         on_start=lambda: _let_stop_signals_in(bridge.stopping),
         on_stop=_stopper_of(app),
         on_end=_closer_of(app),
-        heads=ArrivingHeads(),
+        connections=WorkerConnections(),
     )
     return bridge
 
