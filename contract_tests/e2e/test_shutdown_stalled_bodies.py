@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
-import ssl
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -20,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from contract_tests.support.servers import RunningMock, run_mock
-from contract_tests.support.waiting import wait_until_read
+from contract_tests.support.stopping import answer_of, open_stalled, stop_within
 
 pytestmark = pytest.mark.slow
 
@@ -50,46 +47,16 @@ def mode(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Runni
         yield mock, signum
 
 
-def _open_stalled(mock: RunningMock, stack: ExitStack) -> socket.socket:
-    port = int(mock.root.rsplit(":", 1)[1])
-    conn = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=5))
-    client_port = conn.getsockname()[1]
-    if mock.ca_file is not None:
-        context = ssl.create_default_context(cafile=str(mock.ca_file))
-        conn = stack.enter_context(context.wrap_socket(conn, server_hostname="127.0.0.1"))
-    conn.sendall(HEAD + PART)
-    wait_until_read(port, client_port)
-    return conn
-
-
-def _answer(conn: socket.socket) -> bytes:
-    """All the server sent before it closed the connection."""
-    conn.settimeout(5)
-    received = b""
-    while chunk := conn.recv(4096):
-        received += chunk
-    return received
-
-
 def test_half_sent_bodies_held_open_do_not_keep_the_server_past_its_drain_bound(
     mode: tuple[RunningMock, int],
 ) -> None:
     mock, signum = mode
     with ExitStack() as stack:
-        clients = [_open_stalled(mock, stack) for _ in range(CLIENTS)]
-        started = time.monotonic()
-        mock.process.send_signal(signum)
-        code = mock.process.wait(timeout=DRAIN_SECONDS + 20)
-        took = time.monotonic() - started
-        assert mock.process.stderr is not None
-        log = mock.process.stderr.read().decode()
-        assert code == 0, f"exit code {code} after {took:.1f} s: {log}"
-        assert took < DRAIN_SECONDS + MARGIN_SECONDS, f"took {took:.1f} s to stop: {log}"
-        assert "Killing worker" not in log, log
-        assert "Traceback" not in log, log
+        clients = [open_stalled(mock, stack, HEAD + PART) for _ in range(CLIENTS)]
+        stop_within(mock, signum, DRAIN_SECONDS + MARGIN_SECONDS)
         # Each client, still connected, was told the service is unavailable.
         for conn in clients:
-            head, _, body = _answer(conn).partition(b"\r\n\r\n")
+            head, _, body = answer_of(conn).partition(b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 503 "), head
             assert b"connection: close" in head.lower(), head
             assert json.loads(body)["status"] == 503

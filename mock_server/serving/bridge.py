@@ -231,9 +231,11 @@ class WSGIBridge:
 
     def _grace_over(self) -> None:
         """Stop waiting for requests still arriving: those whose bodies have not all
-        arrived answer 503, connections still sending a request head are closed."""
+        arrived answer 503, connections still sending a request head are closed (a turn
+        of the loop later: a request granian handed over just now is in flight by then)."""
         self._cut_bodies()
-        self._closing.close_heads(self._in_flight.values())
+        loop = asyncio.get_running_loop()
+        loop.call_soon(lambda: self._closing.close_heads(self._in_flight.values()))
 
     def _cut_bodies(self) -> None:
         """Stop waiting for the bodies still arriving: their requests answer 503."""

@@ -77,15 +77,22 @@ class WorkerConnections:
 
     def __init__(self) -> None:
         self._ports: frozenset[int] = frozenset()
+        self._shut: set[int] = set()  # the clients' ports of the connections shut down
 
     def note_listeners(self) -> None:
         self._ports = listening_ports()
+        if not self._ports:
+            log.warning("stopping: no listening port found; open connections are not closed")
 
     def close(self, spared: Collection[int]) -> int:
-        return close_accepted(self._ports, spared)
+        shut = close_accepted(self._ports, {*spared, *self._shut})
+        self._shut |= shut
+        return len(shut)
 
     def close_all(self) -> int:
-        return close_accepted(self._ports, (), sending_too=True)
+        shut = close_accepted(self._ports, self._shut, sending_too=True)
+        self._shut |= shut
+        return len(shut)
 
 
 class StopClosing:
@@ -184,26 +191,27 @@ def listening_ports() -> frozenset[int]:
 
 def close_accepted(
     ports: Collection[int], spared: Collection[int], *, sending_too: bool = False
-) -> int:
+) -> frozenset[int]:
     """Shut down this process's TCP connections accepted on one of ``ports`` whose
     peer's port is not in ``spared`` and that have nothing queued to send (unless
-    ``sending_too``); return how many. Matching on the port alone may spare a connection
-    it need not (another host, same port), never cut one it should spare. A socket
-    closed meanwhile is skipped."""
+    ``sending_too``); return their peers' ports. Matching on the port alone may spare a
+    connection it need not (another host, same port), never cut one it should spare. A
+    socket closed meanwhile is skipped."""
     if not ports:
-        return 0
+        return frozenset()
     sockets = list(_inet_sockets())
     try:
-        closed = 0
+        shut = set()
         for sock in sockets:
             with suppress(OSError):
                 if _listening(sock) or sock.getsockname()[1] not in ports:
                     continue  # a listener, or a connection this process opened itself
-                if sock.getpeername()[1] in spared or (not sending_too and _unsent(sock) > 0):
+                peer = sock.getpeername()[1]
+                if peer in spared or (not sending_too and _unsent(sock) > 0):
                     continue
                 sock.shutdown(socket.SHUT_RDWR)
-                closed += 1
-        return closed
+                shut.add(peer)
+        return frozenset(shut)
     finally:
         for sock in sockets:
             sock.close()  # a duplicate: the connection itself stays granian's to close
@@ -238,9 +246,13 @@ def _listening(sock: socket.socket) -> bool:
 
 def _unsent(sock: socket.socket) -> int:
     """Bytes written to ``sock`` that the peer has not yet acknowledged (0 where the
-    system cannot tell)."""
+    system cannot tell, as on macOS: there a client still reading an answer sent before
+    the stop is disconnected at the grace)."""
+    request = getattr(termios, "TIOCOUTQ", None)
+    if request is None:
+        return 0
     try:
-        queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+        queued = fcntl.ioctl(sock.fileno(), request, b"\0\0\0\0")
     except OSError:
         return 0
     unsent: int = struct.unpack("@i", queued)[0]

@@ -95,7 +95,7 @@ def measure_embedded(redis_url: str) -> tuple[list[Result], dict[str, float | st
         for _ in range(ROUNDS):
             for name, url in shuffled.sample(list(get_urls.items()), len(get_urls)):
                 gets[name].append(wrk(url, "get.lua", name, "get", seconds=SECONDS))
-            for name, url in create_urls.items():
+            for name, url in shuffled.sample(list(create_urls.items()), len(create_urls)):
                 creates[name].append(wrk(url, "create.lua", name, "create", seconds=SECONDS))
         chosen = {name: median(runs) for name, runs in gets.items()}
         results += chosen.values()
