@@ -60,13 +60,20 @@ def test_an_async_body_is_sent_from_the_loop_its_looks_in_a_pool() -> None:
     assert lines[1].startswith("look quick-")
 
 
-def test_pool_threads_start_on_demand_within_the_bound_and_end_when_idle() -> None:
-    pool = ElasticPool(4, name="t", idle_seconds=0.2)
+def _burst(pool: ElasticPool, count: int) -> int:
+    """Submit ``count`` jobs that all wait until the last is submitted, then let them end;
+    the pool's threads while they all waited."""
     release = threading.Event()
-    futures = [pool.submit(release.wait, BOUND) for _ in range(10)]
-    assert pool.threads == 4
+    futures = [pool.submit(release.wait, BOUND) for _ in range(count)]
+    threads = pool.threads
     release.set()
     assert all(future.result(BOUND) for future in futures)
+    return threads
+
+
+def test_pool_threads_start_on_demand_within_the_bound_and_end_when_idle() -> None:
+    pool = ElasticPool(4, name="t", idle_seconds=0.2)
+    assert _burst(pool, 10) == 4
     deadline = time.monotonic() + BOUND
     while pool.threads:
         assert time.monotonic() < deadline, pool.threads
@@ -79,11 +86,7 @@ def test_under_light_steady_load_the_threads_a_burst_started_still_end() -> None
     # Idle threads must not share the work round-robin: then each gets some before its
     # idle time is up and none ends while the light load lasts.
     pool = ElasticPool(6, name="t", idle_seconds=0.5)
-    release = threading.Event()
-    burst = [pool.submit(release.wait, BOUND) for _ in range(6)]
-    assert pool.threads == 6
-    release.set()
-    assert all(future.result(BOUND) for future in burst)
+    assert _burst(pool, 6) == 6
     deadline = time.monotonic() + 5.0
     while pool.threads > 2:  # one serves the load; a second may catch a submit early
         assert time.monotonic() < deadline, f"{pool.threads} threads still alive"
