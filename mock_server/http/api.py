@@ -21,6 +21,7 @@ from mock_server.domain.rendering import Links
 from mock_server.domain.service import InvalidCursorError, encode_cursor
 from mock_server.http import held
 from mock_server.http.context import (
+    MockState,
     current_request,
     dump,
     json_response,
@@ -29,15 +30,29 @@ from mock_server.http.context import (
     state,
 )
 
-__all__ = ["bp"]
+__all__ = ["bp", "poll_body"]
 
 bp = Blueprint("api", __name__)
 
 T = TypeVar("T")
 
 
-def _render_body(record: PredictionRecord, now: float, here: Links) -> bytes:
-    return dump(rendering.render(record, now, here, shape=state().shape))
+def poll_body(mock: MockState, prediction_id: str, here: Links) -> bytes | None:
+    """The body answering a poll of the prediction ``prediction_id`` now, with URLs under
+    ``here``; None if there is no such prediction. What both the route below and
+    :mod:`~mock_server.http.quick_poll` answer."""
+    service = mock.service
+    now = service.clock.now()  # before the read, so what ended stays ended (Store.cancel)
+    record = service.get(prediction_id)
+    if record is None:
+        return None
+    shape = mock.shape
+    return mock.bodies.body(
+        record,
+        now,
+        here,
+        lambda record, now, here: dump(rendering.render(record, now, here, shape=shape)),
+    )
 
 
 def _show(record: PredictionRecord, *, as_created: bool = False) -> dict[str, Any]:
@@ -134,13 +149,9 @@ def get_prediction(prediction_id: str) -> Response:
     Raises:
         Problem: 404 if there is no such prediction.
     """
-    mock = state()
-    service = mock.service
-    now = service.clock.now()  # before the read, so what ended stays ended (Store.cancel)
-    record = service.get(prediction_id)
-    if record is None:
+    body = poll_body(state(), prediction_id, links())
+    if body is None:
         raise problems.not_found(f"Prediction {prediction_id}")
-    body = mock.bodies.body(record, now, links(), _render_body)
     return Response(body, content_type="application/json")
 
 

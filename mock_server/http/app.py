@@ -35,6 +35,7 @@ from mock_server.http import (
     context,
     files,
     gate,
+    quick_poll,
     rules,
     screens,
     stream,
@@ -173,6 +174,7 @@ def create_app(test_config: Settings | Mapping[str, Any] | None = None) -> Flask
     app.register_error_handler(Exception, _send_unexpected)
     admin.follow_replicas(app)
     gate.install(app)  # token, rate limit, screens; journal and metrics
+    quick_poll.install(app)  # plain polls answered before Flask's machinery
 
     hops = settings.trusted_proxies
     if hops > 0:

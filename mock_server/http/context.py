@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from flask import Flask, Request, Response, current_app, request
 from werkzeug.local import LocalProxy
+from werkzeug.wrappers import Request as WSGIRequest
 
 from mock_server.contract import problems
 from mock_server.contract.predictions import RequestValidator
@@ -43,6 +44,7 @@ __all__ = [
     "dump",
     "json_response",
     "links",
+    "links_of",
     "observer",
     "read_json",
     "state",
@@ -54,7 +56,9 @@ EXTENSION: Final = "imagen_mock"
 PREFIXES: Final = {"v1": "/v1", "replicate": "/replicate/v1"}
 
 #: A check run on every API request once it is authenticated, given its WSGI environ:
-#: it may answer in the handler's place, raise a Problem, or return None to go on.
+#: it may answer in the handler's place, raise a Problem, or return None to go on. One
+#: that can also tell, without side effects, that it would do nothing to a request has
+#: an ``idle(environ) -> bool`` method (:mod:`~mock_server.http.quick_poll` asks it).
 Screen = Callable[[dict[str, Any]], Response | None]
 
 
@@ -137,14 +141,19 @@ def current_request() -> Request:
 
 #: Links by what they are built from; cleared when it grows past this many entries.
 _LINKS_CACHE_SIZE: Final = 256
-_links_cache: dict[tuple[Any, ...], Links] = {}
+_links_cache: dict[tuple[Any, ...], tuple[Links, bool]] = {}
 _RESELLER_PATH: Final = PREFIXES["replicate"] + "/"
 
 
 def links() -> Links:
     """URL prefixes of this server as the current request reached it (``/v1`` outside the API)."""
-    req = current_request()
-    environ = req.environ
+    return links_of(current_request().environ)[0]
+
+
+def links_of(environ: dict[str, Any]) -> tuple[Links, bool]:
+    """URL prefixes of this server as the request of ``environ`` reached it, and
+    whether its host is one Flask routes (a name IDNA can encode; Flask answers 400 to
+    others before any view)."""
     key = (
         environ.get("wsgi.url_scheme"),
         environ.get("HTTP_HOST"),
@@ -157,13 +166,25 @@ def links() -> Links:
     )
     found = _links_cache.get(key)
     if found is None:
+        req = WSGIRequest(environ, populate_request=False, shallow=True)
+        host = req.host
         # Built from scheme and Host directly: request.host_url re-encodes the whole URL.
-        root = f"{req.scheme}://{req.host}{req.script_root}"
-        found = Links(api=root + (PREFIXES["replicate"] if key[-1] else "/v1"), root=root)
+        root = f"{req.scheme}://{host}{req.script_root}"
+        here = Links(api=root + (PREFIXES["replicate"] if key[-1] else "/v1"), root=root)
+        found = (here, _routable(host))
         if len(_links_cache) >= _LINKS_CACHE_SIZE:
             _links_cache.clear()
         _links_cache[key] = found
     return found
+
+
+def _routable(host: str) -> bool:
+    """Whether Flask's router takes ``host`` (as ``werkzeug.routing.Map.bind`` does)."""
+    try:
+        host.lower().partition(":")[0].encode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 def authenticate() -> None:

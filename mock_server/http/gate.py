@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any, Final
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
-from flask import Flask, Request, Response, g
+from flask import Flask, Response, g
 
 from mock_server.contract import problems
 from mock_server.domain import ratelimit
@@ -36,7 +36,10 @@ from mock_server.domain.journal import BODY_LIMIT
 from mock_server.http import held
 from mock_server.http.context import PREFIXES, MockState, check_token, current_request, state
 
-__all__ = ["ROUTE_OF", "hold", "install", "release"]
+if TYPE_CHECKING:
+    from mock_server.http.admin_observer import Observer
+
+__all__ = ["ROUTE_OF", "count", "hold", "install", "observe", "release"]
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +132,7 @@ def _admit(mock: MockState, environ: dict[str, Any], route: str, now: float) -> 
     token = check_token(
         environ.get("HTTP_AUTHORIZATION"), mock.token, any_token=mock.accept_any_token
     )
-    kind = ratelimit.CREATE if route == "create" else ratelimit.OTHER
-    quota = mock.rates.take(ratelimit.token_key(token), kind, now)
+    quota = count(mock, token, route, now)
     if not quota.allowed and mock.enforce_rate_limits:
         raise problems.throttled(max(quota.retry_after, 1))
     environ[_QUOTA] = quota
@@ -139,6 +141,13 @@ def _admit(mock: MockState, environ: dict[str, Any], route: str, now: float) -> 
         if answer is not None:
             return answer
     return None
+
+
+def count(mock: MockState, token: str, route: str, now: float) -> ratelimit.Quota:
+    """Count a request to ``route`` against ``token``'s rate limit (a refused one is not
+    counted); its quota."""
+    kind = ratelimit.CREATE if route == "create" else ratelimit.OTHER
+    return mock.rates.take(ratelimit.token_key(token), kind, now)
 
 
 def _leave(response: Response) -> Response:
@@ -156,49 +165,73 @@ def _leave(response: Response) -> Response:
     started, at, route, observer = arrived
     if environ.pop(_HELD, False) and observer is not None:  # first: whatever follows fails
         observer.metrics.held.dec()
+    if observer is None:
+        return response
+    if observer.journal is None:
+        observe(observer, environ, started, at, status, route, None, None, (), None)
+        return response
     try:
-        seconds = time.perf_counter() - started
-        if observer is not None:
-            observer.metrics.answered(route, status, seconds)
-            if observer.journal is not None:
-                observer.record(_exchange(req, response, route, at, seconds, observer.next_id()))
+        if route == "create":  # set by the create handler once the id exists
+            prediction_id = g.get("created_prediction_id")
+        else:
+            prediction_id = (req.view_args or {}).get("prediction_id")
+        body: bytes | None = getattr(req, "_cached_data", None) or None
+        parts = _answer_parts(response)
     except Exception:
         log.exception("observing a request failed; it is answered all the same")
+        return response
+    headers = response.headers  # the last hook: no one changes them after
+    observe(observer, environ, started, at, status, route, prediction_id, body, headers, parts)
     return response
 
 
-def _exchange(
-    req: Request, response: Response, route: str | None, at: float, seconds: float, entry_id: str
-) -> Exchange:
-    """What the journal keeps of this request: its parts as they are, masked and
-    decoded only when the journal is read (:mod:`mock_server.domain.exchange`).
+def observe(
+    observer: Observer,
+    environ: dict[str, Any],
+    started: float,
+    at: float,
+    status: int,
+    route: str | None,
+    prediction_id: str | None,
+    body: bytes | None,
+    headers: Iterable[tuple[str, str]],
+    parts: Sequence[bytes | str] | None,
+) -> None:
+    """Count an answered request in the metrics and keep it in the journal, if the
+    journal is on; an error is logged, never raised.
 
-    The environ is copied (shallow: a few microseconds), without the request's body
-    stream, socket and request object, so an entry holds no more than the journal
-    shows and nothing changes it once kept.
+    The journal keeps an :class:`~mock_server.domain.exchange.Exchange`: the request's
+    parts as they are, masked and decoded only when the journal is read. The environ is
+    copied (shallow: a few microseconds), without the request's body stream, socket and
+    request object, so an entry holds no more than the journal shows and nothing
+    changes it once kept.
     """
-    kept = req.environ.copy()
-    for key in _NOT_KEPT:
-        kept.pop(key, None)
-    if route == "create":  # set by the create handler once the id exists
-        prediction_id = g.get("created_prediction_id")
-    else:
-        prediction_id = (req.view_args or {}).get("prediction_id")
-    body: bytes | None = getattr(req, "_cached_data", None) or None
-    if body is not None and len(body) > _KEPT_BYTES:  # cut as the entry will cut it
-        body = body[:_KEPT_BYTES]
-    return Exchange(  # by position (see Exchange): id, at, environ, body, status, ...
-        entry_id,
-        at,
-        kept,
-        body,
-        response.status_code,
-        seconds,
-        route,
-        prediction_id,
-        response.headers,  # the last hook: no one changes them after
-        _answer_parts(response),
-    )
+    try:
+        seconds = time.perf_counter() - started
+        observer.metrics.answered(route, status, seconds)
+        if observer.journal is None:
+            return
+        kept = environ.copy()
+        for key in _NOT_KEPT:
+            kept.pop(key, None)
+        if body is not None and len(body) > _KEPT_BYTES:  # cut as the entry will cut it
+            body = body[:_KEPT_BYTES]
+        observer.record(  # by position (see Exchange): id, at, environ, body, status, ...
+            Exchange(
+                observer.next_id(),
+                at,
+                kept,
+                body,
+                status,
+                seconds,
+                route,
+                prediction_id,
+                headers,
+                parts,
+            )
+        )
+    except Exception:
+        log.exception("observing a request failed; it is answered all the same")
 
 
 def _answer_parts(response: Response) -> Sequence[bytes | str] | None:

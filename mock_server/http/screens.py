@@ -55,13 +55,28 @@ def may_delay(app: Flask) -> bool:
 
 def screen_for(rules: RuleBook, dice: FaultDice | None) -> Screen:
     """The screen applying ``X-Mock-*`` headers, ``rules`` and the global faults of ``dice``."""
+    return _ScenarioScreen(rules, dice)
 
-    def screen(environ: dict[str, Any]) -> Response | None:
-        if not rules and dice is None and TRIGGERS.isdisjoint(environ):
+
+class _ScenarioScreen:
+    """The screen of :func:`screen_for`; :meth:`idle` tells, without side effects,
+    that it would do nothing (what :mod:`~mock_server.http.quick_poll` asks first)."""
+
+    __slots__ = ("_dice", "_rules")
+
+    def __init__(self, rules: RuleBook, dice: FaultDice | None) -> None:
+        self._rules = rules
+        self._dice = dice
+
+    def idle(self, environ: dict[str, Any]) -> bool:
+        """Whether this request has nothing to apply: no ``X-Mock-*`` header, no rule
+        set, no global faults."""
+        return not self._rules and self._dice is None and TRIGGERS.isdisjoint(environ)
+
+    def __call__(self, environ: dict[str, Any]) -> Response | None:
+        if self.idle(environ):
             return None  # nothing to apply: the common case, kept cheap
-        return _apply(rules, dice)
-
-    return screen
+        return _apply(self._rules, self._dice)
 
 
 def _apply(rules: RuleBook, dice: FaultDice | None) -> Response | None:

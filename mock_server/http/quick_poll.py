@@ -1,0 +1,126 @@
+"""The quick lane: a plain poll of one prediction, answered without Flask's request
+machinery.
+
+Clients poll ``GET /v1/predictions/<id>`` until the prediction ends; it is most of
+what the mock answers. Flask spends about two thirds of such a request on its own
+machinery (request context, URL binding and matching, hooks, the response object), and
+the gate's journal, rate limit and metrics come on top. This lane answers the plain
+poll itself, with the same parts the route uses: the token check
+(:func:`~mock_server.http.context.check_token`), the screens' :meth:`idle` check, the
+poll's body (:func:`~mock_server.http.api.poll_body`), the rate count and the
+journal and metrics (:func:`~mock_server.http.gate.count`,
+:func:`~mock_server.http.gate.observe`), and the headers Flask would send.
+
+A request is plain when it is a ``GET`` of an id shaped like Replicate's under ``/v1``
+or ``/replicate/v1``, with no body and no upgrade, from a host Flask routes, with a
+valid token, that no screen acts on (no ``X-Mock-*`` header, no rule, no global
+faults), of a prediction that exists, within the rate limit. Anything else goes on to
+Flask before the lane has counted, journaled or answered anything, so every error,
+scenario and fault keeps one implementation. A read that fails goes on to Flask too,
+which reads again and answers the error as always; that is why the lane is off on
+Redis, whose failed read can take the store's whole timeout.
+
+``contract_tests/http/test_quick_poll.py`` checks that both lanes answer alike: same
+status, headers and body, the same journal entry and metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from flask import Flask
+
+from mock_server.contract.problems import Problem
+from mock_server.http import gate
+from mock_server.http.api import poll_body
+from mock_server.http.context import PREFIXES, check_token, links_of, state
+from mock_server.storage.replicas import Replicas
+
+__all__ = ["QuickPolls", "install"]
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+#: A poll's path under either mount of the API; its id shaped like Replicate's.
+_POLL: Final = re.compile(
+    "(?:" + "|".join(re.escape(prefix) for prefix in PREFIXES.values()) + ")"
+    r"/predictions/([0-9a-z]{1,64})"
+)
+#: What a plain poll does not carry (a body, an upgrade): Flask answers those.
+_NOT_PLAIN: Final = ("CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING", "HTTP_UPGRADE")
+_STATUS: Final = "200 OK"
+_JSON: Final = ("Content-Type", "application/json")
+
+
+def install(app: Flask) -> None:
+    """Put the quick lane in front of ``app`` (a WSGI middleware, inside any other), unless
+    its predictions live in Redis."""
+    if isinstance(state(app).replicas, Replicas):
+        return
+    app.wsgi_app = QuickPolls(app, app.wsgi_app)  # type: ignore[method-assign]
+
+
+class QuickPolls:
+    """WSGI middleware answering plain polls itself and passing the rest to ``inner``."""
+
+    def __init__(self, app: Flask, inner: WSGIApp) -> None:
+        self.inner = inner
+        """Where requests the lane does not answer go (Flask's own ``wsgi_app``)."""
+        self._mock = state(app)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "GET":
+            answered = self._answer(environ)
+            if answered is not None:
+                headers, body = answered
+                start_response(_STATUS, headers)
+                return (body,)
+        return self.inner(environ, start_response)
+
+    def _answer(self, environ: dict[str, Any]) -> tuple[list[tuple[str, str]], bytes] | None:
+        """The headers and body of the answer to a plain poll; None for any other request
+        (nothing counted, journaled or answered then)."""
+        found = _POLL.fullmatch(environ.get("PATH_INFO", ""))
+        if found is None or environ.get("SCRIPT_NAME") or any(k in environ for k in _NOT_PLAIN):
+            return None
+        started = time.perf_counter()
+        mock = self._mock
+        now = mock.service.clock.now()
+        try:
+            token = check_token(
+                environ.get("HTTP_AUTHORIZATION"), mock.token, any_token=mock.accept_any_token
+            )
+        except Problem:
+            return None
+        for screen in mock.screens:
+            idle = getattr(screen, "idle", None)
+            if idle is None or not idle(environ):
+                return None
+        here, routable = links_of(environ)
+        if not routable:
+            return None
+        prediction_id = found[1]
+        try:
+            body = poll_body(mock, prediction_id, here)
+        except Exception as error:  # Flask's route reads again and answers the error
+            log.debug("quick poll of %s failed (%r); the route answers it", prediction_id, error)
+            return None
+        if body is None:
+            return None
+        quota = gate.count(mock, token, "get", now)
+        if not quota.allowed and mock.enforce_rate_limits:
+            return None
+        headers = [_JSON, ("Content-Length", str(len(body)))]
+        headers.extend(quota.header_pairs())
+        observer = mock.observer
+        if observer is not None:
+            gate.observe(
+                observer, environ, started, now, 200, "get", prediction_id, None, headers, [body]
+            )
+        return headers, body
