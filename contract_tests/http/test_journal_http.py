@@ -302,7 +302,7 @@ def test_a_held_request_leaves_the_gauge_even_when_observing_it_fails(
     def broken(*_: object) -> None:
         raise RuntimeError("observing broke")
 
-    monkeypatch.setattr(gate, "_exchange", broken)
+    monkeypatch.setattr(gate, "Exchange", broken)
     client = make_app(clock, MOCK_STARTING_SECONDS=0.0, MOCK_PROCESSING_SECONDS=0.0).test_client()
     with caplog.at_level(logging.ERROR):
         answer = client.post(

@@ -1,0 +1,260 @@
+"""The quick lane (:mod:`mock_server.http.quick_poll`) answers a plain poll exactly as
+Flask's route does, and leaves every other request to that route untouched.
+
+Each comparison sends one request twice to one app, on a fake clock: once to the app
+(the lane first) and once straight to Flask's ``wsgi_app`` behind the lane. A spy on
+that ``wsgi_app`` tells which requests the lane passed on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.test import Client, TestResponse
+
+from contract_tests.http.test_data_dir_app import close
+from contract_tests.support.constants import AUTH, CREATE, TOKEN
+from mock_server import FakeClock, create_app
+from mock_server.http import context
+from mock_server.http.quick_poll import QuickPolls
+
+pytestmark = pytest.mark.http
+
+
+class Lanes:
+    """One app, reached through the lane (:meth:`quick`) or past it (:meth:`flask`)."""
+
+    def __init__(self, app: Flask) -> None:
+        lane = app.wsgi_app
+        assert isinstance(lane, QuickPolls), "the quick lane is not installed"
+        self.app = app
+        self.passed_on = 0
+        inner = lane.inner
+
+        def spy(environ: dict[str, Any], start_response: Any) -> Any:
+            self.passed_on += 1
+            return inner(environ, start_response)
+
+        lane.inner = spy
+        self._quick = app.test_client()
+        self._flask = Client(inner, TestResponse)
+
+    def quick(self, path: str, **kwargs: Any) -> TestResponse:
+        return self._quick.open(path, **kwargs)
+
+    def flask(self, path: str, **kwargs: Any) -> TestResponse:
+        return self._flask.open(path, environ_base=self._quick.environ_base, **kwargs)
+
+    def create(self, prefix: str = "/v1") -> str:
+        answer = self._quick.post(
+            prefix + CREATE.removeprefix("/v1"), json={"input": {"prompt": "a fox"}}, headers=AUTH
+        )
+        assert answer.status_code == 201, answer.data
+        return str(answer.json["id"])  # type: ignore[index]
+
+    def last_entry(self) -> dict[str, Any]:
+        journal = context.observer(self.app).journal
+        assert journal is not None
+        return journal.entries()[-1].as_dict()
+
+    def requests_total(self, status: int) -> float:
+        text = self._quick.get("/metrics").get_data(as_text=True)
+        sample = f'imagen_mock_requests_total{{route="get",status="{status}"}} '
+        for line in text.splitlines():
+            if line.startswith(sample):
+                return float(line.removeprefix(sample))
+        return 0.0
+
+
+@pytest.fixture(params=["memory", "data-dir"])
+def lanes(request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path) -> Iterator[Lanes]:
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "MOCK_CLOCK": clock,
+        "MOCK_TOKEN": TOKEN,
+        "MOCK_STARTING_SECONDS": 1.0,
+        "MOCK_PROCESSING_SECONDS": 3.0,
+    }
+    if request.param == "data-dir":
+        config["MOCK_DATA_DIR"] = tmp_path / "data"
+    app = create_app(config)
+    yield Lanes(app)
+    close(app)
+
+
+def _without_remaining(headers: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], int]:
+    """The headers but ``ratelimit-remaining`` (one less on the second request), and it."""
+    kept = [(name, value) for name, value in headers if name != "ratelimit-remaining"]
+    (remaining,) = (int(value) for name, value in headers if name == "ratelimit-remaining")
+    return kept, remaining
+
+
+def _same_entry(first: dict[str, Any], second: dict[str, Any]) -> None:
+    """Two journal entries of the same request alike, but for what must differ."""
+    for entry in (first, second):
+        del entry["id"], entry["duration_ms"]
+        entry["response_headers"], _ = _without_remaining(
+            [(name, value) for name, value in entry["response_headers"]]
+        )
+    assert first == second
+
+
+def _compare(lanes: Lanes, path: str, **kwargs: Any) -> TestResponse:
+    """Send ``path`` through the lane, then past it; assert the two answers and their
+    journal entries alike and the lane's answered by itself; the lane's answer."""
+    before = lanes.passed_on
+    quick = lanes.quick(path, **kwargs)
+    assert lanes.passed_on == before, f"the lane passed {path} on to Flask"
+    quick_entry = lanes.last_entry()
+    flask = lanes.flask(path, **kwargs)
+    flask_entry = lanes.last_entry()
+    assert (quick.status, quick.get_data()) == (flask.status, flask.get_data())
+    quick_headers, quick_left = _without_remaining(list(quick.headers.items()))
+    flask_headers, flask_left = _without_remaining(list(flask.headers.items()))
+    assert quick_headers == flask_headers
+    assert flask_left == quick_left - 1  # each counted once against the token
+    _same_entry(quick_entry, flask_entry)
+    return quick
+
+
+@pytest.mark.parametrize("prefix", ["/v1", "/replicate/v1"])
+def test_a_poll_in_each_state_is_answered_as_the_route_answers_it(
+    lanes: Lanes, clock: FakeClock, prefix: str
+) -> None:
+    prediction = lanes.create(prefix)
+    seen = []
+    for step in (0.0, 2.0, 5.0):  # starting, processing, succeeded
+        clock.advance(step)
+        answer = _compare(lanes, f"{prefix}/predictions/{prediction}", headers=AUTH)
+        seen.append(answer.json["status"])  # type: ignore[index]
+        assert answer.json["urls"]["get"] == f"http://localhost{prefix}/predictions/{prediction}"  # type: ignore[index]
+    assert seen == ["starting", "processing", "succeeded"]
+
+
+def test_a_poll_with_a_query_and_other_headers_is_answered_as_the_route_answers_it(
+    lanes: Lanes,
+) -> None:
+    prediction = lanes.create()
+    headers = {**AUTH, "User-Agent": "replicate-python/1.0.7", "Accept": "*/*"}
+    _compare(
+        lanes,
+        f"/v1/predictions/{prediction}",
+        query_string="a=1&b=two",
+        headers=headers,
+        base_url="http://mock.example:8000",
+    )
+
+
+def test_the_lane_counts_each_poll_once_in_the_metrics(lanes: Lanes) -> None:
+    prediction = lanes.create()
+    before = lanes.requests_total(200)
+    lanes.quick(f"/v1/predictions/{prediction}", headers=AUTH)
+    lanes.flask(f"/v1/predictions/{prediction}", headers=AUTH)
+    assert lanes.requests_total(200) == before + 2
+
+
+_OTHERS = {
+    "unknown id": ("/v1/predictions/nosuchprediction00000000000", {"headers": AUTH}, 404),
+    "no token": ("/v1/predictions/{id}", {}, 401),
+    "wrong token": ("/v1/predictions/{id}", {"headers": {"Authorization": "Bearer r8_no"}}, 401),
+    "scenario header": (
+        "/v1/predictions/{id}",
+        {"headers": {**AUTH, "X-Mock-Fault": "503"}},
+        503,
+    ),
+    "id not shaped like Replicate's": ("/v1/predictions/NoSuch", {"headers": AUTH}, 404),
+    "trailing slash": ("/v1/predictions/{id}/", {"headers": AUTH}, 404),
+    "head": ("/v1/predictions/{id}", {"method": "HEAD", "headers": AUTH}, 200),
+    "a body": ("/v1/predictions/{id}", {"headers": AUTH, "data": b"{}"}, 200),
+    "a host Flask refuses": (
+        "/v1/predictions/{id}",
+        {"headers": {**AUTH, "Host": "bad..host"}},
+        400,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_OTHERS))
+def test_every_other_request_goes_on_to_the_route_untouched(lanes: Lanes, case: str) -> None:
+    prediction = lanes.create()
+    path, kwargs, status = _OTHERS[case]
+    path = path.format(id=prediction)
+    before = lanes.passed_on
+    answer = lanes.quick(path, **kwargs)
+    assert lanes.passed_on == before + 1, f"the lane answered {case} itself"
+    assert answer.status_code == status, answer.data
+    entries = context.observer(lanes.app).journal.entries()  # type: ignore[union-attr]
+    assert sum(entry.path == path.partition("?")[0] for entry in entries) <= 1  # once, if at all
+
+
+def test_a_request_passed_on_was_not_counted_by_the_lane(lanes: Lanes) -> None:
+    prediction = lanes.create()
+    first = int(
+        lanes.quick(f"/v1/predictions/{prediction}", headers=AUTH).headers["ratelimit-remaining"]
+    )
+    assert (
+        lanes.quick("/v1/predictions/nosuchprediction00000000000", headers=AUTH).status_code == 404
+    )
+    after = int(
+        lanes.quick(f"/v1/predictions/{prediction}", headers=AUTH).headers["ratelimit-remaining"]
+    )
+    assert after == first - 2  # the 404 (counted by the route) and this poll
+
+
+def test_with_a_rule_set_every_poll_goes_on_to_the_route(lanes: Lanes) -> None:
+    prediction = lanes.create()
+    rule = {"match": {"route": "get"}, "fault": "500", "times": 1}
+    assert lanes.quick("/_mock/rules", headers=AUTH, method="POST", json=rule).status_code == 201
+    before = lanes.passed_on
+    assert lanes.quick(f"/v1/predictions/{prediction}", headers=AUTH).status_code == 500
+    assert lanes.passed_on == before + 1
+    # The rule is used up, but still set until deleted: polls still go to the route.
+    assert lanes.quick(f"/v1/predictions/{prediction}", headers=AUTH).status_code == 200
+    assert lanes.passed_on == before + 2
+
+
+def test_a_read_that_fails_goes_on_to_the_route(
+    lanes: Lanes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prediction = lanes.create()
+    store = context.state(lanes.app).service.store
+    real_get = store.get
+    calls = []
+
+    def fail_once(prediction_id: str) -> Any:
+        calls.append(prediction_id)
+        if len(calls) == 1:
+            raise OSError("disk gone")
+        return real_get(prediction_id)
+
+    monkeypatch.setattr(store, "get", fail_once)
+    before = lanes.passed_on
+    answer = lanes.quick(f"/v1/predictions/{prediction}", headers=AUTH)
+    assert answer.status_code == 200, answer.data  # the route read again
+    assert lanes.passed_on == before + 1
+    assert calls == [prediction, prediction]
+
+
+def test_past_an_enforced_limit_the_route_answers_429(clock: FakeClock) -> None:
+    app = create_app(
+        {
+            "TESTING": True,
+            "MOCK_CLOCK": clock,
+            "MOCK_TOKEN": TOKEN,
+            "MOCK_ENFORCE_RATE_LIMITS": True,
+        }
+    )
+    lanes = Lanes(app)
+    prediction = lanes.create()
+    statuses = [
+        lanes.quick(f"/v1/predictions/{prediction}", headers=AUTH).status_code for _ in range(3000)
+    ]
+    assert statuses == [200] * 3000  # 3000 a minute (creates are counted apart)
+    before = lanes.passed_on
+    refused = lanes.quick(f"/v1/predictions/{prediction}", headers=AUTH)
+    assert refused.status_code == 429, refused.data
+    assert lanes.passed_on == before + 1
