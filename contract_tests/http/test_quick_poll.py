@@ -13,61 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
-from werkzeug.test import Client, TestResponse
 
 from contract_tests.http.test_data_dir_app import close
-from contract_tests.support.constants import AUTH, CREATE, TOKEN
+from contract_tests.support.constants import AUTH, TOKEN
+from contract_tests.support.lanes import Lanes, compare
 from mock_server import FakeClock, create_app
 from mock_server.http import context
-from mock_server.http.quick_poll import QuickPolls
 
 pytestmark = pytest.mark.http
-
-
-class Lanes:
-    """One app, reached through the lane (:meth:`quick`) or past it (:meth:`flask`)."""
-
-    def __init__(self, app: Flask) -> None:
-        lane = app.wsgi_app
-        assert isinstance(lane, QuickPolls), "the quick lane is not installed"
-        self.app = app
-        self.passed_on = 0
-        inner = lane.inner
-
-        def spy(environ: dict[str, Any], start_response: Any) -> Any:
-            self.passed_on += 1
-            return inner(environ, start_response)
-
-        lane.inner = spy
-        self._quick = app.test_client()
-        self._flask = Client(inner, TestResponse)
-
-    def quick(self, path: str, **kwargs: Any) -> TestResponse:
-        return self._quick.open(path, **kwargs)
-
-    def flask(self, path: str, **kwargs: Any) -> TestResponse:
-        return self._flask.open(path, environ_base=self._quick.environ_base, **kwargs)
-
-    def create(self, prefix: str = "/v1") -> str:
-        answer = self._quick.post(
-            prefix + CREATE.removeprefix("/v1"), json={"input": {"prompt": "a fox"}}, headers=AUTH
-        )
-        assert answer.status_code == 201, answer.data
-        return str(answer.json["id"])  # type: ignore[index]
-
-    def last_entry(self) -> dict[str, Any]:
-        journal = context.observer(self.app).journal
-        assert journal is not None
-        return journal.entries()[-1].as_dict()
-
-    def requests_total(self, status: int) -> float:
-        text = self._quick.get("/metrics").get_data(as_text=True)
-        sample = f'imagen_mock_requests_total{{route="get",status="{status}"}} '
-        for line in text.splitlines():
-            if line.startswith(sample):
-                return float(line.removeprefix(sample))
-        return 0.0
 
 
 @pytest.fixture(params=["memory", "data-dir"])
@@ -86,41 +39,6 @@ def lanes(request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path) -> I
     close(app)
 
 
-def _without_remaining(headers: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], int]:
-    """The headers but ``ratelimit-remaining`` (one less on the second request), and it."""
-    kept = [(name, value) for name, value in headers if name != "ratelimit-remaining"]
-    (remaining,) = (int(value) for name, value in headers if name == "ratelimit-remaining")
-    return kept, remaining
-
-
-def _same_entry(first: dict[str, Any], second: dict[str, Any]) -> None:
-    """Two journal entries of the same request alike, but for what must differ."""
-    for entry in (first, second):
-        del entry["id"], entry["duration_ms"]
-        entry["response_headers"], _ = _without_remaining(
-            [(name, value) for name, value in entry["response_headers"]]
-        )
-    assert first == second
-
-
-def _compare(lanes: Lanes, path: str, **kwargs: Any) -> TestResponse:
-    """Send ``path`` through the lane, then past it; assert the two answers and their
-    journal entries alike and the lane's answered by itself; the lane's answer."""
-    before = lanes.passed_on
-    quick = lanes.quick(path, **kwargs)
-    assert lanes.passed_on == before, f"the lane passed {path} on to Flask"
-    quick_entry = lanes.last_entry()
-    flask = lanes.flask(path, **kwargs)
-    flask_entry = lanes.last_entry()
-    assert (quick.status, quick.get_data()) == (flask.status, flask.get_data())
-    quick_headers, quick_left = _without_remaining(list(quick.headers.items()))
-    flask_headers, flask_left = _without_remaining(list(flask.headers.items()))
-    assert quick_headers == flask_headers
-    assert flask_left == quick_left - 1  # each counted once against the token
-    _same_entry(quick_entry, flask_entry)
-    return quick
-
-
 @pytest.mark.parametrize("prefix", ["/v1", "/replicate/v1"])
 def test_a_poll_in_each_state_is_answered_as_the_route_answers_it(
     lanes: Lanes, clock: FakeClock, prefix: str
@@ -129,7 +47,7 @@ def test_a_poll_in_each_state_is_answered_as_the_route_answers_it(
     seen = []
     for step in (0.0, 2.0, 5.0):  # starting, processing, succeeded
         clock.advance(step)
-        answer = _compare(lanes, f"{prefix}/predictions/{prediction}", headers=AUTH)
+        answer = compare(lanes, f"{prefix}/predictions/{prediction}", headers=AUTH)
         seen.append(answer.json["status"])  # type: ignore[index]
         assert answer.json["urls"]["get"] == f"http://localhost{prefix}/predictions/{prediction}"  # type: ignore[index]
     assert seen == ["starting", "processing", "succeeded"]
@@ -140,7 +58,7 @@ def test_a_poll_with_a_query_and_other_headers_is_answered_as_the_route_answers_
 ) -> None:
     prediction = lanes.create()
     headers = {**AUTH, "User-Agent": "replicate-python/1.0.7", "Accept": "*/*"}
-    _compare(
+    compare(
         lanes,
         f"/v1/predictions/{prediction}",
         query_string="a=1&b=two",
@@ -157,7 +75,7 @@ def test_the_lane_counts_each_poll_once_in_the_metrics(lanes: Lanes) -> None:
     assert lanes.requests_total(200) == before + 2
 
 
-_OTHERS = {
+_OTHERS: dict[str, tuple[str, dict[str, Any], int]] = {
     "unknown id": ("/v1/predictions/nosuchprediction00000000000", {"headers": AUTH}, 404),
     "no token": ("/v1/predictions/{id}", {}, 401),
     "wrong token": ("/v1/predictions/{id}", {"headers": {"Authorization": "Bearer r8_no"}}, 401),

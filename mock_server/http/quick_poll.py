@@ -17,8 +17,10 @@ valid token, that no screen acts on (no ``X-Mock-*`` header, no rule, no global
 faults), of a prediction that exists, within the rate limit. Anything else goes on to
 Flask before the lane has counted, journaled or answered anything, so every error,
 scenario and fault keeps one implementation. A read that fails goes on to Flask too,
-which reads again and answers the error as always; that is why the lane is off on
-Redis, whose failed read can take the store's whole timeout.
+which reads again and answers the error as always. On Redis, where a failed read can
+take the store's whole timeout, the lane answers only polls of records this process
+holds a copy of (ended predictions, :class:`~mock_server.domain.store.LocalCopies`),
+read without a round trip; and when rate limits are counted in Redis there is no lane.
 
 ``contract_tests/http/test_quick_poll.py`` checks that both lanes answer alike: same
 status, headers and body, the same journal entry and metrics.
@@ -30,11 +32,13 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from flask import Flask
 
 from mock_server.contract.problems import Problem
+from mock_server.domain.ratelimit import MemoryRates
+from mock_server.domain.store import LocalCopies
 from mock_server.http import gate
 from mock_server.http.api import poll_body
 from mock_server.http.context import PREFIXES, check_token, links_of, state
@@ -60,10 +64,9 @@ _JSON: Final = ("Content-Type", "application/json")
 
 def install(app: Flask) -> None:
     """Put the quick lane in front of ``app`` (a WSGI middleware, inside any other), unless
-    its predictions live in Redis."""
-    if isinstance(state(app).replicas, Replicas):
-        return
-    app.wsgi_app = QuickPolls(app, app.wsgi_app)  # type: ignore[method-assign]
+    rate limits are counted in Redis (a round trip that can fail on every request)."""
+    if isinstance(state(app).rates, MemoryRates):
+        app.wsgi_app = QuickPolls(app, app.wsgi_app)  # type: ignore[method-assign]
 
 
 class QuickPolls:
@@ -72,7 +75,11 @@ class QuickPolls:
     def __init__(self, app: Flask, inner: WSGIApp) -> None:
         self.inner = inner
         """Where requests the lane does not answer go (Flask's own ``wsgi_app``)."""
-        self._mock = state(app)
+        mock = self._mock = state(app)
+        self._local: Callable[[str], bool] | None = None
+        """On Redis, what tells a record held here (see the module); None: every one is."""
+        if isinstance(mock.replicas, Replicas):
+            self._local = cast(LocalCopies, mock.service.store).holds
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "GET":
@@ -106,6 +113,8 @@ class QuickPolls:
         if not routable:
             return None
         prediction_id = found[1]
+        if self._local is not None and not self._local(prediction_id):
+            return None
         try:
             body = poll_body(mock, prediction_id, here)
         except Exception as error:  # Flask's route reads again and answers the error

@@ -1,0 +1,84 @@
+"""The quick lane on Redis (:mod:`mock_server.http.quick_poll`): it answers polls of
+records held in this process (ended predictions) as the route does, and passes on
+every poll that would need a round trip, and every request when rate limits are
+counted in Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from contract_tests.support.constants import AUTH, TOKEN
+from contract_tests.support.lanes import Lanes, compare
+from contract_tests.support.redis_server import run_redis
+from mock_server import FakeClock, create_app
+from mock_server.http import context
+from mock_server.http.quick_poll import QuickPolls
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    with run_redis(tmp_path) as url:
+        yield url
+
+
+def _app(url: str, clock: FakeClock, **config: object) -> Flask:
+    return create_app(
+        {
+            "TESTING": True,
+            "MOCK_REDIS_URL": url,
+            "MOCK_CLOCK": clock,
+            "MOCK_TOKEN": TOKEN,
+            "MOCK_STARTING_SECONDS": 1.0,
+            "MOCK_PROCESSING_SECONDS": 3.0,
+            **config,
+        }
+    )
+
+
+def _close(app: Flask) -> None:
+    state = context.state(app)
+    context.observer(app).close()
+    if state.webhooks is not None:
+        state.webhooks.close()
+    if state.replicas is not None:
+        state.replicas.close()
+
+
+def test_on_redis_only_polls_of_ended_predictions_take_the_lane(
+    redis_url: str, clock: FakeClock
+) -> None:
+    app = _app(redis_url, clock)
+    try:
+        lanes = Lanes(app)
+        prediction = lanes.create()
+        path = f"/v1/predictions/{prediction}"
+        before = lanes.passed_on
+        assert lanes.quick(path, headers=AUTH).json["status"] == "starting"  # type: ignore[index]
+        assert lanes.passed_on == before + 1  # a running prediction is read from Redis
+        clock.advance(5.0)
+        assert lanes.quick(path, headers=AUTH).json["status"] == "succeeded"  # type: ignore[index]
+        answer = compare(lanes, path, headers=AUTH)  # held here once read ended
+        assert answer.json["status"] == "succeeded"  # type: ignore[index]
+    finally:
+        _close(app)
+
+
+def test_with_rate_limits_counted_in_redis_there_is_no_lane(
+    redis_url: str, clock: FakeClock
+) -> None:
+    app = _app(redis_url, clock, MOCK_ENFORCE_RATE_LIMITS=True)
+    try:
+        assert not isinstance(app.wsgi_app, QuickPolls)
+        plain = _app(redis_url, clock)
+        try:
+            assert isinstance(plain.wsgi_app, QuickPolls)
+        finally:
+            _close(plain)
+    finally:
+        _close(app)
