@@ -16,11 +16,11 @@ import jsonschema
 import pytest
 import redis
 
+from contract_tests.support.apps import close_app
 from contract_tests.support.redis_server import run_redis
 from contract_tests.support.servers import RunningMock, run_mock
 from contract_tests.unit.test_journal import entry
 from mock_server import FakeClock, create_app
-from mock_server.http import context
 from mock_server.storage.redis_journal import RedisJournal
 
 pytestmark = pytest.mark.slow
@@ -255,12 +255,7 @@ def test_a_journal_read_on_redis_has_the_other_replica_flush_first(tmp_path: Pat
             assert [entry["prediction_id"] for entry in seen] == [made.get_json()["id"]]
         finally:
             for app in apps:
-                state = context.state(app)
-                context.observer(app).close()
-                if state.webhooks is not None:
-                    state.webhooks.close()
-                if state.replicas is not None:
-                    state.replicas.close()
+                close_app(app)
 
 
 def test_the_redis_journal_keeps_the_entries_that_arrived_last_whatever_order_they_come(

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from contract_tests.support.apps import close_app
 from contract_tests.support.constants import AUTH, TOKEN
 from contract_tests.support.lanes import Lanes, compare
 from contract_tests.support.redis_server import run_redis
 from mock_server import FakeClock, create_app
-from mock_server.http import context
 from mock_server.http.quick_poll import QuickPolls
 
 pytestmark = pytest.mark.slow
@@ -41,15 +41,6 @@ def _app(url: str, clock: FakeClock, **config: object) -> Flask:
     )
 
 
-def _close(app: Flask) -> None:
-    state = context.state(app)
-    context.observer(app).close()
-    if state.webhooks is not None:
-        state.webhooks.close()
-    if state.replicas is not None:
-        state.replicas.close()
-
-
 def test_on_redis_only_polls_of_ended_predictions_take_the_lane(
     redis_url: str, clock: FakeClock
 ) -> None:
@@ -66,7 +57,7 @@ def test_on_redis_only_polls_of_ended_predictions_take_the_lane(
         answer = compare(lanes, path, headers=AUTH)  # held here once read ended
         assert answer.json["status"] == "succeeded"  # type: ignore[index]
     finally:
-        _close(app)
+        close_app(app)
 
 
 def test_with_rate_limits_counted_in_redis_there_is_no_lane(
@@ -79,6 +70,6 @@ def test_with_rate_limits_counted_in_redis_there_is_no_lane(
         try:
             assert isinstance(plain.wsgi_app, QuickPolls)
         finally:
-            _close(plain)
+            close_app(plain)
     finally:
-        _close(app)
+        close_app(app)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from contract_tests.http.test_data_dir_app import close
+from contract_tests.support.apps import close_app
 from contract_tests.support.constants import AUTH, TOKEN
 from contract_tests.support.lanes import Lanes, compare
 from mock_server import FakeClock, create_app
@@ -36,7 +36,7 @@ def lanes(request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path) -> I
         config["MOCK_DATA_DIR"] = tmp_path / "data"
     app = create_app(config)
     yield Lanes(app)
-    close(app)
+    close_app(app)
 
 
 @pytest.mark.parametrize("prefix", ["/v1", "/replicate/v1"])
