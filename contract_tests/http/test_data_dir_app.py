@@ -14,11 +14,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from contract_tests.support.apps import close_app
 from contract_tests.support.constants import AUTH, CREATE
 from contract_tests.support.hooks import HOOK, Recorder, dispatcher_of
 from mock_server import FakeClock, create_app
 from mock_server.http import context, locality
-from mock_server.storage.sqlite_rules import SqliteRuleBook
 
 MakeApp = Callable[[Recorder], Flask]
 
@@ -46,18 +46,7 @@ def make_app(tmp_path: Path, clock: FakeClock) -> Iterator[MakeApp]:
 
     yield make
     for app in made:
-        close(app)
-
-
-def close(app: Flask) -> None:
-    """What a stopping worker lets go of: deliveries, rules, the directory."""
-    state = context.state(app)
-    if state.webhooks is not None:
-        state.webhooks.close()
-    if isinstance(state.rules, SqliteRuleBook):
-        state.rules.close()
-    if state.replicas is not None:
-        state.replicas.close()
+        close_app(app)
 
 
 def call(client: FlaskClient, method: str, path: str, **kwargs: Any) -> Any:
@@ -88,7 +77,7 @@ def test_what_one_app_stored_the_next_one_on_the_directory_serves(
     assert [b["status"] for b in before.bodies()] == ["processing", "processing"]
     key = call(client, "GET", "/v1/webhooks/default/secret")["key"]
     log = call(client, "GET", "/_mock/webhooks/deliveries")["results"]
-    close(first)
+    close_app(first)
 
     second = make_app(after)
     again = second.test_client()
@@ -116,7 +105,7 @@ def test_what_one_app_stored_the_next_one_on_the_directory_serves(
         after.requests
     )
     assert call(again, "POST", "/_mock/reset") is None
-    close(second)
+    close_app(second)
     third = make_app(Recorder()).test_client()
     assert call(third, "GET", "/v1/predictions")["results"] == []
     assert call(third, "GET", "/_mock/rules")["results"] == []

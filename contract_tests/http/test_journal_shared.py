@@ -13,12 +13,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from contract_tests.support.apps import close_app
 from contract_tests.support.constants import AUTH, CREATE
 from mock_server import FakeClock, create_app
 from mock_server.domain.journal_queue import QueuedJournal
 from mock_server.http import context
 from mock_server.storage.sqlite_files import DATABASE_NAME
-from mock_server.storage.sqlite_rules import SqliteRuleBook
 
 MakeApp = Callable[..., FlaskClient]
 
@@ -44,18 +44,7 @@ def make_app(tmp_path: Path, clock: FakeClock) -> Iterator[MakeApp]:
 
     yield make
     for app in made:
-        close(app)
-
-
-def close(app: Flask) -> None:
-    state = context.state(app)
-    context.observer(app).close()
-    if state.webhooks is not None:
-        state.webhooks.close()
-    if isinstance(state.rules, SqliteRuleBook):
-        state.rules.close()
-    if state.replicas is not None:
-        state.replicas.close()
+        close_app(app)
 
 
 def create(client: FlaskClient, prompt: str = "a lighthouse") -> str:
@@ -125,8 +114,8 @@ def test_the_limit_holds_across_apps_and_the_journal_outlives_them(
         journal(first)
     assert [e["prediction_id"] for e in journal(second)] == ids[2:]
     assert rows(tmp_path) == 3
-    close(first.application)
-    close(second.application)
+    close_app(first.application)
+    close_app(second.application)
 
     restarted = make_app(MOCK_JOURNAL_LIMIT=3)
     assert [e["prediction_id"] for e in journal(restarted)] == ids[2:]
