@@ -1,7 +1,7 @@
 """The quick lane on Redis (:mod:`mock_server.http.quick_poll`): it answers polls of
 records held in this process (ended predictions) as the route does, and passes on
-every poll that would need a round trip, and every request when rate limits are
-counted in Redis."""
+every poll that would need a round trip, and every poll when rate limits are counted
+in Redis."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from contract_tests.support.constants import AUTH, TOKEN
 from contract_tests.support.lanes import Lanes, compare
 from contract_tests.support.redis_server import run_redis
 from mock_server import FakeClock, create_app
-from mock_server.http.quick_poll import QuickPolls
 
 pytestmark = pytest.mark.slow
 
@@ -60,16 +59,19 @@ def test_on_redis_only_polls_of_ended_predictions_take_the_lane(
         close_app(app)
 
 
-def test_with_rate_limits_counted_in_redis_there_is_no_lane(
+def test_with_rate_limits_counted_in_redis_every_poll_goes_on_to_the_route(
     redis_url: str, clock: FakeClock
 ) -> None:
     app = _app(redis_url, clock, MOCK_ENFORCE_RATE_LIMITS=True)
     try:
-        assert not isinstance(app.wsgi_app, QuickPolls)
-        plain = _app(redis_url, clock)
-        try:
-            assert isinstance(plain.wsgi_app, QuickPolls)
-        finally:
-            close_app(plain)
+        lanes = Lanes(app)
+        prediction = lanes.create()
+        clock.advance(5.0)
+        path = f"/v1/predictions/{prediction}"
+        before = lanes.passed_on
+        for _ in range(2):  # the second of an ended one, held here
+            answer = lanes.quick(path, headers=AUTH)
+            assert answer.status_code == 200, answer.data
+        assert lanes.passed_on == before + 2
     finally:
         close_app(app)

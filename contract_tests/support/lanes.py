@@ -3,9 +3,11 @@ and Flask's route behind it, and the check that they answer a request alike."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import Client, TestResponse
 
 from contract_tests.support.constants import AUTH, CREATE
@@ -19,7 +21,8 @@ class Lanes:
     """One app, reached through the lane (:meth:`quick`) or past it (:meth:`flask`)."""
 
     def __init__(self, app: Flask) -> None:
-        lane = app.wsgi_app
+        outer = app.wsgi_app  # the lane, or a ProxyFix (--trusted-proxies) in front of it
+        lane = outer.app if isinstance(outer, ProxyFix) else outer
         assert isinstance(lane, QuickPolls), "the quick lane is not installed"
         self.app = app
         self.passed_on = 0
@@ -31,7 +34,11 @@ class Lanes:
 
         lane.inner = spy
         self._quick = app.test_client()
-        self._flask = Client(inner, TestResponse)
+        past: Any = inner
+        if isinstance(outer, ProxyFix):  # the same proxy in front of Flask alone
+            past = copy.copy(outer)
+            past.app = inner
+        self._flask = Client(past, TestResponse)
 
     def quick(self, path: str, **kwargs: Any) -> TestResponse:
         return self._quick.open(path, **kwargs)
@@ -52,7 +59,7 @@ class Lanes:
         return journal.entries()[-1].as_dict()
 
     def requests_total(self, status: int) -> float:
-        text = self._quick.get("/metrics").get_data(as_text=True)
+        text = self._flask.get("/metrics").get_data(as_text=True)  # not through the spy
         sample = f'imagen_mock_requests_total{{route="get",status="{status}"}} '
         for line in text.splitlines():
             if line.startswith(sample):
@@ -78,13 +85,16 @@ def _same_entry(first: dict[str, Any], second: dict[str, Any]) -> None:
 
 
 def compare(lanes: Lanes, path: str, **kwargs: Any) -> TestResponse:
-    """Send ``path`` through the lane, then past it; assert the two answers and their
-    journal entries alike and the lane's answered by itself; the lane's answer."""
-    before = lanes.passed_on
+    """Send ``path`` through the lane, then past it; assert the lane answered it itself,
+    the two answers and their journal entries alike, each counted once in the metrics
+    and against the token; the lane's answer."""
+    before, counted = lanes.passed_on, lanes.requests_total(200)
     quick = lanes.quick(path, **kwargs)
     assert lanes.passed_on == before, f"the lane passed {path} on to Flask"
+    assert lanes.requests_total(200) == counted + 1
     quick_entry = lanes.last_entry()
     flask = lanes.flask(path, **kwargs)
+    assert lanes.requests_total(200) == counted + 2
     flask_entry = lanes.last_entry()
     assert (quick.status, quick.get_data()) == (flask.status, flask.get_data())
     quick_headers, quick_left = _without_remaining(list(quick.headers.items()))

@@ -143,6 +143,8 @@ def current_request() -> Request:
 _LINKS_CACHE_SIZE: Final = 256
 _links_cache: dict[tuple[Any, ...], tuple[Links, bool]] = {}
 _RESELLER_PATH: Final = PREFIXES["replicate"] + "/"
+#: Schemes whose requests Flask routes to the app's (plain, not websocket) views.
+_ROUTED_SCHEMES: Final = frozenset({"http", "https"})
 
 
 def links() -> Links:
@@ -152,8 +154,9 @@ def links() -> Links:
 
 def links_of(environ: dict[str, Any]) -> tuple[Links, bool]:
     """URL prefixes of this server as the request of ``environ`` reached it, and
-    whether its host is one Flask routes (a name IDNA can encode; Flask answers 400 to
-    others before any view)."""
+    whether Flask routes it to a plain view: its scheme is HTTP's (Werkzeug matches
+    ``ws``/``wss`` only against websocket routes) and its host a name IDNA can encode
+    (Flask answers 400 to others before any view)."""
     key = (
         environ.get("wsgi.url_scheme"),
         environ.get("HTTP_HOST"),
@@ -171,7 +174,7 @@ def links_of(environ: dict[str, Any]) -> tuple[Links, bool]:
         # Built from scheme and Host directly: request.host_url re-encodes the whole URL.
         root = f"{req.scheme}://{host}{req.script_root}"
         here = Links(api=root + (PREFIXES["replicate"] if key[-1] else "/v1"), root=root)
-        found = (here, _routable(host))
+        found = (here, req.scheme in _ROUTED_SCHEMES and _routable(host))
         if len(_links_cache) >= _LINKS_CACHE_SIZE:
             _links_cache.clear()
         _links_cache[key] = found

@@ -177,8 +177,9 @@ def _leave(response: Response) -> Response:
             prediction_id = (req.view_args or {}).get("prediction_id")
         body: bytes | None = getattr(req, "_cached_data", None) or None
         parts = _answer_parts(response)
-    except Exception:
+    except Exception:  # counted all the same, not journaled
         log.exception("observing a request failed; it is answered all the same")
+        observe(observer, environ, started, at, status, route, None, None, (), None, keep=False)
         return response
     headers = response.headers  # the last hook: no one changes them after
     observe(observer, environ, started, at, status, route, prediction_id, body, headers, parts)
@@ -196,9 +197,11 @@ def observe(
     body: bytes | None,
     headers: Iterable[tuple[str, str]],
     parts: Sequence[bytes | str] | None,
+    *,
+    keep: bool = True,
 ) -> None:
-    """Count an answered request in the metrics and keep it in the journal, if the
-    journal is on; an error is logged, never raised.
+    """Count an answered request in the metrics and, with ``keep``, keep it in the
+    journal, if the journal is on; an error is logged, never raised.
 
     The journal keeps an :class:`~mock_server.domain.exchange.Exchange`: the request's
     parts as they are, masked and decoded only when the journal is read. The environ is
@@ -209,7 +212,7 @@ def observe(
     try:
         seconds = time.perf_counter() - started
         observer.metrics.answered(route, status, seconds)
-        if observer.journal is None:
+        if observer.journal is None or not keep:
             return
         kept = environ.copy()
         for key in _NOT_KEPT:

@@ -6,24 +6,31 @@ what the mock answers. Flask spends about two thirds of such a request on its ow
 machinery (request context, URL binding and matching, hooks, the response object), and
 the gate's journal, rate limit and metrics come on top. This lane answers the plain
 poll itself, with the same parts the route uses: the token check
-(:func:`~mock_server.http.context.check_token`), the screens' :meth:`idle` check, the
+(:func:`~mock_server.http.context.check_token`), the screens' ``idle`` check, the
 poll's body (:func:`~mock_server.http.api.poll_body`), the rate count and the
 journal and metrics (:func:`~mock_server.http.gate.count`,
 :func:`~mock_server.http.gate.observe`), and the headers Flask would send.
 
-A request is plain when it is a ``GET`` of an id shaped like Replicate's under ``/v1``
-or ``/replicate/v1``, with no body and no upgrade, from a host Flask routes, with a
-valid token, that no screen acts on (no ``X-Mock-*`` header, no rule, no global
-faults), of a prediction that exists, within the rate limit. Anything else goes on to
-Flask before the lane has counted, journaled or answered anything, so every error,
-scenario and fault keeps one implementation. A read that fails goes on to Flask too,
-which reads again and answers the error as always. On Redis, where a failed read can
+A poll is plain when it is a ``GET`` of an id shaped like Replicate's, at
+``/v1/predictions/<id>`` or ``/replicate/v1/predictions/<id>`` with no ``SCRIPT_NAME``
+(so no ``X-Forwarded-Prefix``), over ``http`` or ``https``, from a host Flask routes,
+with no body (no ``Content-Length`` at all, no ``Transfer-Encoding``) and no
+``Upgrade``, with a valid token, that no screen acts on (no ``X-Mock-Scenario``,
+``X-Mock-Fault`` or ``X-Mock-Latency-Ms``, no rule set, no global faults), of a
+prediction that exists, within the rate limit. Anything else goes on to Flask before
+the lane has counted, journaled or answered anything, so every error, scenario and
+fault keeps one implementation; the lane may have read the store and the rules by
+then, nothing more. A check or read that raises goes on to Flask too, which does it
+again and answers the error as always (on a data directory a read does not wait on
+writers: SQLite in WAL mode). On Redis, where a failed read can
 take the store's whole timeout, the lane answers only polls of records this process
 holds a copy of (ended predictions, :class:`~mock_server.domain.store.LocalCopies`),
-read without a round trip; and when rate limits are counted in Redis there is no lane.
+read without a round trip; and when rate limits are counted in Redis it answers none.
+Under enforced rate limits, a poll past the limit is read before the route refuses it.
 
 ``contract_tests/http/test_quick_poll.py`` checks that both lanes answer alike: same
-status, headers and body, the same journal entry and metrics.
+status, headers and body, the same journal entry, each counted once in the metrics
+and against the token.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ from mock_server.domain.ratelimit import MemoryRates
 from mock_server.domain.store import LocalCopies
 from mock_server.http import gate
 from mock_server.http.api import poll_body
-from mock_server.http.context import PREFIXES, check_token, links_of, state
+from mock_server.http.context import EXTENSION, PREFIXES, MockState, check_token, links_of
 from mock_server.storage.replicas import Replicas
 
 __all__ = ["QuickPolls", "install"]
@@ -63,10 +70,8 @@ _JSON: Final = ("Content-Type", "application/json")
 
 
 def install(app: Flask) -> None:
-    """Put the quick lane in front of ``app`` (a WSGI middleware, inside any other), unless
-    rate limits are counted in Redis (a round trip that can fail on every request)."""
-    if isinstance(state(app).rates, MemoryRates):
-        app.wsgi_app = QuickPolls(app, app.wsgi_app)  # type: ignore[method-assign]
+    """Put the quick lane in front of ``app`` (a WSGI middleware, inside any other)."""
+    app.wsgi_app = QuickPolls(app, app.wsgi_app)  # type: ignore[method-assign]
 
 
 class QuickPolls:
@@ -75,11 +80,7 @@ class QuickPolls:
     def __init__(self, app: Flask, inner: WSGIApp) -> None:
         self.inner = inner
         """Where requests the lane does not answer go (Flask's own ``wsgi_app``)."""
-        mock = self._mock = state(app)
-        self._local: Callable[[str], bool] | None = None
-        """On Redis, what tells a record held here (see the module); None: every one is."""
-        if isinstance(mock.replicas, Replicas):
-            self._local = cast(LocalCopies, mock.service.store).holds
+        self._extensions = app.extensions  # the state is looked up per request, as Flask does
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "GET":
@@ -97,31 +98,19 @@ class QuickPolls:
         if found is None or environ.get("SCRIPT_NAME") or any(k in environ for k in _NOT_PLAIN):
             return None
         started = time.perf_counter()
-        mock = self._mock
+        mock: MockState = self._extensions[EXTENSION]
+        if not isinstance(mock.rates, MemoryRates):  # counted in Redis: a round trip
+            return None
         now = mock.service.clock.now()
-        try:
-            token = check_token(
-                environ.get("HTTP_AUTHORIZATION"), mock.token, any_token=mock.accept_any_token
-            )
-        except Problem:
-            return None
-        for screen in mock.screens:
-            idle = getattr(screen, "idle", None)
-            if idle is None or not idle(environ):
-                return None
-        here, routable = links_of(environ)
-        if not routable:
-            return None
         prediction_id = found[1]
-        if self._local is not None and not self._local(prediction_id):
-            return None
         try:
-            body = poll_body(mock, prediction_id, here)
-        except Exception as error:  # Flask's route reads again and answers the error
+            read = _read(mock, environ, prediction_id)
+        except Exception as error:  # the route does it again and answers the error
             log.debug("quick poll of %s failed (%r); the route answers it", prediction_id, error)
             return None
-        if body is None:
+        if read is None:
             return None
+        token, body = read
         quota = gate.count(mock, token, "get", now)
         if not quota.allowed and mock.enforce_rate_limits:
             return None
@@ -133,3 +122,30 @@ class QuickPolls:
                 observer, environ, started, now, 200, "get", prediction_id, None, headers, [body]
             )
         return headers, body
+
+
+def _read(mock: MockState, environ: dict[str, Any], prediction_id: str) -> tuple[str, bytes] | None:
+    """The token and the poll's body, if the request is plain up to its rate limit; else
+    None. Counts, journals and answers nothing.
+
+    Raises:
+        what a screen's check or the store's read raises.
+    """
+    try:
+        token = check_token(
+            environ.get("HTTP_AUTHORIZATION"), mock.token, any_token=mock.accept_any_token
+        )
+    except Problem:
+        return None
+    for screen in mock.screens:
+        idle = getattr(screen, "idle", None)
+        if idle is None or not idle(environ):
+            return None
+    here, routable = links_of(environ)
+    if not routable:
+        return None
+    on_redis = isinstance(mock.replicas, Replicas)  # there, only what needs no round trip
+    if on_redis and not cast(LocalCopies, mock.service.store).holds(prediction_id):
+        return None
+    body = poll_body(mock, prediction_id, here)
+    return None if body is None else (token, body)
