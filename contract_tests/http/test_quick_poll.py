@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from werkzeug.test import EnvironBuilder
 
 from contract_tests.support.apps import close_app
-from contract_tests.support.constants import AUTH, TOKEN
+from contract_tests.support.constants import AUTH, CREATE, TOKEN
 from contract_tests.support.lanes import Lanes, compare
 from mock_server import FakeClock, create_app
 from mock_server.http import context
@@ -83,11 +84,6 @@ _OTHERS: dict[str, tuple[str, dict[str, Any], int]] = {
     "an empty body": (
         "/v1/predictions/{id}",
         {"headers": AUTH, "environ_overrides": {"CONTENT_LENGTH": "0"}},
-        200,
-    ),
-    "a chunked body": (
-        "/v1/predictions/{id}",
-        {"headers": {**AUTH, "Transfer-Encoding": "chunked"}, "data": b"{}"},
         200,
     ),
     "an upgrade": ("/v1/predictions/{id}", {"headers": {**AUTH, "Upgrade": "h2c"}}, 200),
@@ -184,7 +180,7 @@ def test_past_an_enforced_limit_the_route_answers_429(clock: FakeClock) -> None:
     refused = lanes.quick(f"/v1/predictions/{prediction}", headers=AUTH)
     assert refused.status_code == 429, refused.data
     assert lanes.passed_on == before + 1
-    assert [entry["status"] for entry in [lanes.last_entry()]] == [429]
+    assert lanes.last_entry()["status"] == 429
     assert lanes.requests_total(429) == 1
 
 
@@ -194,10 +190,64 @@ def _app(clock: FakeClock, **config: Any) -> Lanes:
 
 def test_with_global_faults_every_poll_goes_on_to_the_route(clock: FakeClock) -> None:
     lanes = _app(clock, MOCK_FAULTS="500:0.5", MOCK_SEED=1)
+    prediction = None
+    while prediction is None:  # the faults hit creates too
+        made = lanes.quick(CREATE, json={"input": {"prompt": "a fox"}}, headers=AUTH, method="POST")
+        prediction = made.json["id"] if made.status_code == 201 else None  # type: ignore[index]
     before = lanes.passed_on
-    statuses = {lanes.quick("/v1/predictions/abc", headers=AUTH).status_code for _ in range(20)}
-    assert statuses == {404, 500}
+    path = f"/v1/predictions/{prediction}"
+    statuses = {lanes.quick(path, headers=AUTH).status_code for _ in range(20)}
+    assert statuses == {200, 500}
     assert lanes.passed_on == before + 20
+
+
+def test_a_chunked_poll_goes_on_to_the_route(lanes: Lanes) -> None:
+    prediction = lanes.create()
+    environ = EnvironBuilder(
+        f"/v1/predictions/{prediction}", headers=[*AUTH.items(), ("Transfer-Encoding", "chunked")]
+    ).get_environ()
+    environ.pop("CONTENT_LENGTH", None)
+    environ["wsgi.input_terminated"] = True
+    started: list[str] = []
+    before = lanes.passed_on
+    start: Any = lambda status, headers, *_: started.append(status)  # noqa: E731
+    b"".join(lanes.app.wsgi_app(environ, start))
+    assert lanes.passed_on == before + 1
+    assert started == ["200 OK"]
+
+
+def test_with_trusted_hosts_set_every_poll_goes_on_to_the_route(clock: FakeClock) -> None:
+    lanes = _app(clock, TRUSTED_HOSTS=["only.example"])
+    body = {"input": {"prompt": "a fox"}}
+    trusted = "http://only.example"
+    made = lanes.quick(CREATE, json=body, headers=AUTH, method="POST", base_url=trusted)
+    assert made.status_code == 201, made.data
+    path = f"/v1/predictions/{made.json['id']}"  # type: ignore[index]
+    before = lanes.passed_on
+    assert lanes.quick(path, headers=AUTH, base_url=trusted).status_code == 200
+    answer = lanes.quick(path, headers=AUTH)  # from localhost, not trusted
+    assert answer.status_code == 400  # Flask refuses the host before any view
+    assert lanes.passed_on == before + 2
+
+
+def test_a_request_whose_journal_capture_fails_is_counted_not_journaled(
+    lanes: Lanes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mock_server.http import gate
+
+    prediction = lanes.create()
+    journal = context.observer(lanes.app).journal
+    assert journal is not None
+    kept, counted = len(journal.entries()), lanes.requests_total(200)
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("capture broke")
+
+    monkeypatch.setattr(gate, "_answer_parts", broken)
+    answer = lanes.flask(f"/v1/predictions/{prediction}", headers=AUTH)
+    assert answer.status_code == 200
+    assert lanes.requests_total(200) == counted + 1
+    assert len(journal.entries()) == kept
 
 
 @pytest.mark.parametrize(

@@ -13,20 +13,20 @@ journal and metrics (:func:`~mock_server.http.gate.count`,
 
 A poll is plain when it is a ``GET`` of an id shaped like Replicate's, at
 ``/v1/predictions/<id>`` or ``/replicate/v1/predictions/<id>`` with no ``SCRIPT_NAME``
-(so no ``X-Forwarded-Prefix``), over ``http`` or ``https``, from a host Flask routes,
-with no body (no ``Content-Length`` at all, no ``Transfer-Encoding``) and no
-``Upgrade``, with a valid token, that no screen acts on (no ``X-Mock-Scenario``,
-``X-Mock-Fault`` or ``X-Mock-Latency-Ms``, no rule set, no global faults), of a
-prediction that exists, within the rate limit. Anything else goes on to Flask before
-the lane has counted, journaled or answered anything, so every error, scenario and
-fault keeps one implementation; the lane may have read the store and the rules by
-then, nothing more. A check or read that raises goes on to Flask too, which does it
-again and answers the error as always (on a data directory a read does not wait on
-writers: SQLite in WAL mode). On Redis, where a failed read can
-take the store's whole timeout, the lane answers only polls of records this process
-holds a copy of (ended predictions, :class:`~mock_server.domain.store.LocalCopies`),
-read without a round trip; and when rate limits are counted in Redis it answers none.
-Under enforced rate limits, a poll past the limit is read before the route refuses it.
+(so no ``X-Forwarded-Prefix``), over ``http`` or ``https``, from a host Flask routes
+(with Flask's ``TRUSTED_HOSTS`` unset), with no body (no ``Content-Length`` at all, no
+``Transfer-Encoding``) and no ``Upgrade``, with a valid token, that no screen acts on
+(no ``X-Mock-Scenario``, ``X-Mock-Fault`` or ``X-Mock-Latency-Ms``, no rule set, no
+global faults), of a prediction that exists, within the rate limit. Anything else goes
+on to Flask before the lane has counted, journaled or answered anything, so every error,
+scenario and fault keeps one implementation; the lane may have read the store and the
+rules by then, nothing more. A check or read that raises goes on to Flask too, which
+does it again and answers the error as always (on a data directory a read does not wait
+on writers: SQLite in WAL mode). On Redis, where a failed read can take the store's
+whole timeout, the lane answers only polls of records this process holds a copy of
+(ended predictions, :class:`~mock_server.domain.store.LocalCopies`), read without a
+round trip; and when rate limits are counted in Redis it answers none. Under enforced
+rate limits, a poll past the limit is read before the route refuses it.
 
 ``contract_tests/http/test_quick_poll.py`` checks that both lanes answer alike: same
 status, headers and body, the same journal entry, each counted once in the metrics
@@ -81,6 +81,7 @@ class QuickPolls:
         self.inner = inner
         """Where requests the lane does not answer go (Flask's own ``wsgi_app``)."""
         self._extensions = app.extensions  # the state is looked up per request, as Flask does
+        self._config = app.config
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "GET":
@@ -97,27 +98,29 @@ class QuickPolls:
         found = _POLL.fullmatch(environ.get("PATH_INFO", ""))
         if found is None or environ.get("SCRIPT_NAME") or any(k in environ for k in _NOT_PLAIN):
             return None
-        started = time.perf_counter()
-        mock: MockState = self._extensions[EXTENSION]
-        if not isinstance(mock.rates, MemoryRates):  # counted in Redis: a round trip
+        if self._config.get("TRUSTED_HOSTS") is not None:  # Flask checks the host first
             return None
-        now = mock.service.clock.now()
+        started = time.perf_counter()
         prediction_id = found[1]
         try:
+            mock: MockState = self._extensions[EXTENSION]
+            if not isinstance(mock.rates, MemoryRates):  # counted in Redis: a round trip
+                return None
+            now = mock.service.clock.now()
             read = _read(mock, environ, prediction_id)
+            if read is None:
+                return None
+            token, body = read
+            quota = gate.count(mock, token, "get", now)  # the one step that changes state
         except Exception as error:  # the route does it again and answers the error
             log.debug("quick poll of %s failed (%r); the route answers it", prediction_id, error)
             return None
-        if read is None:
-            return None
-        token, body = read
-        quota = gate.count(mock, token, "get", now)
         if not quota.allowed and mock.enforce_rate_limits:
             return None
         headers = [_JSON, ("Content-Length", str(len(body)))]
         headers.extend(quota.header_pairs())
         observer = mock.observer
-        if observer is not None:
+        if observer is not None:  # never raises: it logs its own failures
             gate.observe(
                 observer, environ, started, now, 200, "get", prediction_id, None, headers, [body]
             )
