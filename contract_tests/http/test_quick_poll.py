@@ -105,10 +105,7 @@ def test_every_other_request_goes_on_to_the_route_untouched(lanes: Lanes, case: 
     prediction = lanes.create()
     path, kwargs, status = _OTHERS[case]
     path = path.format(id=prediction)
-    before = lanes.passed_on
-    answer = lanes.quick(path, **kwargs)
-    assert lanes.passed_on == before + 1, f"the lane answered {case} itself"
-    assert answer.status_code == status, answer.data
+    lanes.passed_on_to_route(path, status, **kwargs)
     entries = context.observer(lanes.app).journal.entries()  # type: ignore[union-attr]
     assert sum(entry.path == path for entry in entries) == 1  # journaled once, by the route
 
@@ -131,12 +128,9 @@ def test_with_a_rule_set_every_poll_goes_on_to_the_route(lanes: Lanes) -> None:
     prediction = lanes.create()
     rule = {"match": {"route": "get"}, "fault": "500", "times": 1}
     assert lanes.quick("/_mock/rules", headers=AUTH, method="POST", json=rule).status_code == 201
-    before = lanes.passed_on
-    assert lanes.quick(f"/v1/predictions/{prediction}", headers=AUTH).status_code == 500
-    assert lanes.passed_on == before + 1
+    lanes.passed_on_to_route(f"/v1/predictions/{prediction}", 500, headers=AUTH)
     # The rule is used up, but still set until deleted: polls still go to the route.
-    assert lanes.quick(f"/v1/predictions/{prediction}", headers=AUTH).status_code == 200
-    assert lanes.passed_on == before + 2
+    lanes.passed_on_to_route(f"/v1/predictions/{prediction}", 200, headers=AUTH)
 
 
 def test_a_read_that_fails_goes_on_to_the_route(
@@ -154,10 +148,7 @@ def test_a_read_that_fails_goes_on_to_the_route(
         return real_get(prediction_id)
 
     monkeypatch.setattr(store, "get", fail_once)
-    before = lanes.passed_on
-    answer = lanes.quick(f"/v1/predictions/{prediction}", headers=AUTH)
-    assert answer.status_code == 200, answer.data  # the route read again
-    assert lanes.passed_on == before + 1
+    lanes.passed_on_to_route(f"/v1/predictions/{prediction}", 200, headers=AUTH)  # read again
     assert calls == [prediction, prediction]
 
 
@@ -176,10 +167,7 @@ def test_past_an_enforced_limit_the_route_answers_429(clock: FakeClock) -> None:
         lanes.quick(f"/v1/predictions/{prediction}", headers=AUTH).status_code for _ in range(3000)
     ]
     assert statuses == [200] * 3000  # 3000 a minute (creates are counted apart)
-    before = lanes.passed_on
-    refused = lanes.quick(f"/v1/predictions/{prediction}", headers=AUTH)
-    assert refused.status_code == 429, refused.data
-    assert lanes.passed_on == before + 1
+    lanes.passed_on_to_route(f"/v1/predictions/{prediction}", 429, headers=AUTH)
     assert lanes.last_entry()["status"] == 429
     assert lanes.requests_total(429) == 1
 
@@ -223,11 +211,8 @@ def test_with_trusted_hosts_set_every_poll_goes_on_to_the_route(clock: FakeClock
     made = lanes.quick(CREATE, json=body, headers=AUTH, method="POST", base_url=trusted)
     assert made.status_code == 201, made.data
     path = f"/v1/predictions/{made.json['id']}"  # type: ignore[index]
-    before = lanes.passed_on
-    assert lanes.quick(path, headers=AUTH, base_url=trusted).status_code == 200
-    answer = lanes.quick(path, headers=AUTH)  # from localhost, not trusted
-    assert answer.status_code == 400  # Flask refuses the host before any view
-    assert lanes.passed_on == before + 2
+    lanes.passed_on_to_route(path, 200, headers=AUTH, base_url=trusted)
+    lanes.passed_on_to_route(path, 400, headers=AUTH)  # localhost: Flask refuses the host
 
 
 def test_a_request_whose_journal_capture_fails_is_counted_not_journaled(
@@ -251,26 +236,25 @@ def test_a_request_whose_journal_capture_fails_is_counted_not_journaled(
 
 
 @pytest.mark.parametrize(
-    ("forwarded", "answered_by_lane"),
+    ("forwarded", "route_status"),
     [
-        ({"X-Forwarded-Host": "api.example", "X-Forwarded-Proto": "https"}, True),
-        ({"X-Forwarded-Proto": "ws"}, False),
-        ({"X-Forwarded-Prefix": "/mock"}, False),
+        ({"X-Forwarded-Host": "api.example", "X-Forwarded-Proto": "https"}, None),
+        ({"X-Forwarded-Proto": "ws"}, 400),
+        ({"X-Forwarded-Prefix": "/mock"}, 200),
     ],
 )
 def test_behind_a_trusted_proxy(
-    clock: FakeClock, forwarded: dict[str, str], answered_by_lane: bool
+    clock: FakeClock, forwarded: dict[str, str], route_status: int | None
 ) -> None:
+    """Answered by the lane (``route_status`` None) or by the route, with that status."""
     lanes = _app(clock, MOCK_TRUSTED_PROXIES=1)
     prediction = lanes.create()
     path = f"/v1/predictions/{prediction}"
-    if answered_by_lane:
+    if route_status is None:
         answer = compare(lanes, path, headers={**AUTH, **forwarded})
         assert answer.json["urls"]["get"] == f"https://api.example{path}"  # type: ignore[index]
     else:
-        before = lanes.passed_on
-        lanes.quick(path, headers={**AUTH, **forwarded})
-        assert lanes.passed_on == before + 1
+        lanes.passed_on_to_route(path, route_status, headers={**AUTH, **forwarded})
 
 
 def test_with_the_journal_off_the_lane_still_counts_each_poll(clock: FakeClock) -> None:
@@ -285,9 +269,7 @@ def test_a_record_past_its_ttl_goes_on_to_the_route(clock: FakeClock) -> None:
     lanes = _app(clock, MOCK_RECORD_TTL_SECONDS=60.0)
     prediction = lanes.create()
     clock.advance(61.0)
-    before = lanes.passed_on
-    assert lanes.quick(f"/v1/predictions/{prediction}", headers=AUTH).status_code == 404
-    assert lanes.passed_on == before + 1
+    lanes.passed_on_to_route(f"/v1/predictions/{prediction}", 404, headers=AUTH)
 
 
 def test_a_screen_whose_check_fails_leaves_the_request_to_the_route(
@@ -300,11 +282,8 @@ def test_a_screen_whose_check_fails_leaves_the_request_to_the_route(
         raise OSError("rules unreadable")
 
     monkeypatch.setattr(type(screen), "idle", lambda self, environ: broken(environ))
-    before = lanes.passed_on
-    answer = lanes.quick(f"/v1/predictions/{prediction}", headers=AUTH)
-    assert answer.status_code == 500, answer.data  # the route's own answer to the failure
+    answer = lanes.passed_on_to_route(f"/v1/predictions/{prediction}", 500, headers=AUTH)
     assert answer.json["title"]  # type: ignore[index]
-    assert lanes.passed_on == before + 1
 
 
 def test_the_state_is_read_per_request(lanes: Lanes) -> None:

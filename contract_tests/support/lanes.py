@@ -43,6 +43,15 @@ class Lanes:
     def quick(self, path: str, **kwargs: Any) -> TestResponse:
         return self._quick.open(path, **kwargs)
 
+    def passed_on_to_route(self, path: str, status: int, **kwargs: Any) -> TestResponse:
+        """Send ``path`` to the app; assert the lane passed it on to Flask and the route
+        answered ``status``; the answer."""
+        before = self.passed_on
+        answer = self._quick.open(path, **kwargs)
+        assert self.passed_on == before + 1, f"the lane answered {path} itself"
+        assert answer.status_code == status, answer.data
+        return answer
+
     def flask(self, path: str, **kwargs: Any) -> TestResponse:
         return self._flask.open(path, environ_base=self._quick.environ_base, **kwargs)
 
