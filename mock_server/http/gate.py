@@ -15,6 +15,10 @@ the 404 or 405 it gets needs no token. The admin API, health checks, files, page
 ``/metrics`` do not pass it; an event stream counts itself as held (:func:`hold`,
 :func:`release`).
 
+The quick lane (:mod:`~mock_server.http.quick_poll`) passes no hook: for the plain
+polls it answers it counts and records through the same :func:`count` and
+:func:`observe`.
+
 A held create answered later on the serving loop (:mod:`~mock_server.http.held`)
 leaves the gate when that answer comes. Recording never fails a request: an error
 in the journal or the metrics is logged and the request answered as usual.
