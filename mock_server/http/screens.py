@@ -69,8 +69,9 @@ class _ScenarioScreen:
         self._dice = dice
 
     def idle(self, environ: dict[str, Any]) -> bool:
-        """Whether this request has nothing to apply: no ``X-Mock-*`` header, no rule
-        set, no global faults."""
+        """Whether this request has nothing to apply: none of the ``X-Mock-*`` headers
+        that ask for something (:data:`~mock_server.domain.mock_headers.TRIGGERS`), no
+        rule set, no global faults."""
         return not self._rules and self._dice is None and TRIGGERS.isdisjoint(environ)
 
     def __call__(self, environ: dict[str, Any]) -> Response | None:
